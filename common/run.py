@@ -194,8 +194,8 @@ def _cell(value) -> str:
 class CsvLogger:
     """Append one row per ``log(step=..., **values)`` call to ``log.csv``.
 
-    The header comes from the first row's keys; later rows may leave columns
-    out (empty cell) but may not add new ones. Floats are written with 6
+    The header comes from ``columns`` when given, else from the first row's keys;
+    rows may leave columns out (empty cell) but may not add new ones. Floats are written with 6
     significant digits. The file is opened and closed for each row, so it is
     complete on disk at any moment.
 
@@ -205,7 +205,7 @@ class CsvLogger:
     the file starts empty.
     """
 
-    def __init__(self, path, resume_step=None):
+    def __init__(self, path, resume_step=None, columns=None):
         self.path = Path(path)
         self.columns = None
         if resume_step is not None and self.path.exists():
@@ -217,6 +217,9 @@ class CsvLogger:
                 self._write(kept, mode="w")
         elif self.path.exists():
             self.path.unlink()
+        if self.columns is None and columns:
+            self.columns = ["step", *columns]
+            self._write([], mode="w")  # header only
 
     def log(self, step: int, **values) -> None:
         row = {"step": step, **values}

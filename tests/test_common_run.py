@@ -275,3 +275,10 @@ def test_progress_bar_counts(capsys):
     bar.update(2)
     assert bar.n == 6 and bar.total == 10
     bar.close()
+
+
+def test_csv_logger_columns_declared_up_front(tmp_path):
+    log = CsvLogger(tmp_path / "log.csv", columns=["loss", "fid"])
+    log.log(step=0, fid=9.5)                  # a first row with only some of the columns
+    log.log(step=1, loss=0.25)
+    assert (tmp_path / "log.csv").read_text().splitlines() == ["step,loss,fid", "0,,9.5", "1,0.25,"]
