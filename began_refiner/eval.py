@@ -1,0 +1,151 @@
+"""Evaluate refiners (and the noise baseline) on synthetic faces they never saw (§3).
+
+    python began_refiner/eval.py --run runs/began_refiner/B
+    python began_refiner/eval.py --run RUN_A RUN_B RUN_C RUN_BEGAN --out runs/began_refiner/compare
+
+For each run: refine 500 unseen ``render``-style faces (their downscaled copies are the
+input) and measure
+- realism (Fig. 4; the paper asked 100 people): FID of the outputs against 500 held-out
+  real faces, and the face-detection rate (dlib, when installed);
+- similarity to the input (Fig. 5; the paper used a face-comparison web service): the
+  head pose and gaze error in degrees, and the identity similarity, both read by the
+  synthetic-face network.
+Writes ``metrics.json`` (and a copy of its row into each run folder), ``fig3_refinements.png``,
+``fig4_realism.png``, ``fig5_similarity.png`` and ``convergence.png`` (M and FID against steps).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from began_refiner.model import REFINERS, Decoder, Refiner, image_pyramid
+from began_refiner.train import FRONTAL, HELD_OUT, INPUTS
+from common import synthetic
+from common.data import to_float
+from common.metrics import MetricUnavailable, face_detection_rate, fid
+from common.plots import grouped_bars, markdown_table, save_image_rows
+from common.run import read_log
+from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
+
+def load_generator(run):
+    """The trained G of a run folder, with its config."""
+    config = json.loads((run / "config.json").read_text())
+    if config["generator"] in REFINERS:
+        G = Refiner(config["size"], config["n"], REFINERS[config["generator"]], lowest=config["lowest"])
+    else:
+        G = Decoder(config["size"], config["n"], config["h"], lowest=config["lowest"])
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    G.load_state_dict(state["models"]["G"])
+    return G.eval(), config, state["step"]
+
+
+@torch.no_grad()
+def refine(G, config, inputs, seed=0):
+    """Refined inputs for a refiner; samples from fixed noise for the noise baseline."""
+    if config["generator"] in REFINERS:
+        return G(image_pyramid(inputs, G.inputs, config["lowest"])).clamp(-1, 1)
+    z = torch.rand(len(inputs), config["h"], generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return G(z).clamp(-1, 1)
+
+
+def detection_rate(images):
+    try:
+        return face_detection_rate(images)
+    except MetricUnavailable as err:
+        print(f"face-detection rate skipped: {err}")
+        return None
+
+
+def convergence_figure(runs, path):
+    """M and FID against training steps, one line per run (the 'trains faster' claim)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for label, run in runs.items():
+        log = read_log(run / "log.csv")
+        steps = log["step"]
+        m = [(s, v) for s, v in zip(steps, log["M"]) if v == v]
+        axes[0].plot(*zip(*m), label=label)
+        f = [(s, v) for s, v in zip(steps, log.get("fid", [])) if v == v]
+        if f:
+            axes[1].plot(*zip(*f), marker="o", label=label)
+    axes[0].set(title="convergence measure M", xlabel="step")
+    axes[1].set(title="FID (synthetic-v1) of outputs on unseen inputs", xlabel="step")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
+    ap.add_argument("--out", type=Path, help="where figures go (default: the run folder, or runs/began_refiner/compare)")
+    ap.add_argument("--faces", type=int, default=500, help="unseen synthetic inputs and held-out real faces")
+    args = ap.parse_args(argv)
+    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs/began_refiner/compare"))
+    figures = out if len(args.run) > 1 else out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+
+    generators = {}
+    for run in args.run:
+        if not (run / "checkpoint.pt").exists():
+            raise SystemExit(f"{run} has no checkpoint.pt: train first (python began_refiner/train.py --out {run}).")
+        G, config, step = load_generator(run)
+        generators[config["generator"] if config["generator"] != "began" else "BEGAN (noise)"] = (G, config, step, run)
+    size = next(iter(generators.values()))[1]["size"]
+    inputs_u8, params = synthetic.faces(args.faces, size, "render", seed=0, start=INPUTS, with_params=True, **FRONTAL)
+    inputs = to_float(inputs_u8)
+    real = synthetic.faces(args.faces, size, "photo", seed=0, start=HELD_OUT, **FRONTAL)
+    extractor, net = SyntheticFeatures(), load_synthnet()
+
+    outputs = {"synthetic input": inputs}
+    outputs.update({name: refine(G, config, inputs) for name, (G, config, _, _) in generators.items()})
+    metrics = {}
+    for name, images in outputs.items():
+        row = {"fid_synthetic-v1": fid(images, real, extractor), "face_detection_rate": detection_rate(images)}
+        if name != "BEGAN (noise)":
+            errors = pose_gaze_error(images, params, net)
+            row.update({f"{k}_error_deg": v for k, v in errors.items()},
+                       identity_similarity=identity_similarity(images, inputs, net).mean().item())
+        if name in generators:
+            row["step"] = generators[name][2]
+            (generators[name][3] / "metrics.json").write_text(json.dumps({name: row}, indent=2))
+        metrics[name] = row
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+    # Fig. 3: synthetic face | its lowest-resolution input | each refiner's output.
+    refiners = [name for name in generators if name in REFINERS]
+    lowest = next(iter(generators.values()))[1]["lowest"]
+    low = F.interpolate(F.interpolate(inputs[:6], size=lowest, mode="area"), size=size, mode="nearest")
+    rows = [torch.stack([inputs[i], low[i]] + [outputs[name][i] for name in refiners]) for i in range(6)]
+    save_image_rows(rows, figures / "fig3_refinements.png", scale=max(1, 96 // size),
+                    col_labels=["synthetic", f"{lowest}×{lowest} input"] + [f"model {n}" for n in refiners],
+                    title="Fig. 3: refinements of unseen synthetic faces")
+    grouped_bars({"FID (synthetic-v1)": {n: r["fid_synthetic-v1"] for n, r in metrics.items()},
+                  "faces detected (%)": {n: 100 * r["face_detection_rate"] for n, r in metrics.items()
+                                         if r["face_detection_rate"] is not None}},
+                 figures / "fig4_realism.png", ylabel="value", title="Fig. 4: realism (lower FID, more detections)")
+    grouped_bars({"yaw error (°)": {n: r["yaw_error_deg"] for n, r in metrics.items() if "yaw_error_deg" in r},
+                  "pitch error (°)": {n: r["pitch_error_deg"] for n, r in metrics.items() if "yaw_error_deg" in r},
+                  "identity similarity (×10)": {n: 10 * r["identity_similarity"] for n, r in metrics.items()
+                                                if "identity_similarity" in r}},
+                 figures / "fig5_similarity.png", ylabel="value", title="Fig. 5: similarity to the input")
+    convergence_figure({name: g[3] for name, g in generators.items()}, figures / "convergence.png")
+
+    columns = ["model", "step", "fid_synthetic-v1", "face_detection_rate", "yaw_error_deg", "pitch_error_deg",
+               "gaze_yaw_error_deg", "identity_similarity"]
+    print(markdown_table([{"model": n, **r} for n, r in metrics.items()], columns))
+    print(f"\nwrote {out / 'metrics.json'} and {figures}/fig3_refinements.png, fig4_realism.png, "
+          f"fig5_similarity.png, convergence.png")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
