@@ -98,7 +98,10 @@ def main(argv=None):
         if not (run / "checkpoint.pt").exists():
             raise SystemExit(f"{run} has no checkpoint.pt: train first (python began_refiner/train.py --out {run}).")
         G, config, step = load_generator(run)
-        generators[config["generator"] if config["generator"] != "began" else "BEGAN (noise)"] = (G, config, step, run)
+        label = config["generator"] if config["generator"] != "began" else "BEGAN (noise)"
+        if label in generators:                                  # e.g. two baselines: tell them apart
+            label = f"{label} {run.name}"
+        generators[label] = (G, config, step, run)
     size = next(iter(generators.values()))[1]["size"]
     inputs_u8, params = synthetic.faces(args.faces, size, "render", seed=0, start=INPUTS, with_params=True, **FRONTAL)
     inputs = to_float(inputs_u8)
@@ -110,7 +113,7 @@ def main(argv=None):
     metrics = {}
     for name, images in outputs.items():
         row = {"fid_synthetic-v1": fid(images, real, extractor), "face_detection_rate": detection_rate(images)}
-        if name != "BEGAN (noise)":
+        if not name.startswith("BEGAN (noise)"):
             errors = pose_gaze_error(images, params, net)
             row.update({f"{k}_error_deg": v for k, v in errors.items()},
                        identity_similarity=identity_similarity(images, inputs, net).mean().item())
