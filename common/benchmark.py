@@ -34,13 +34,15 @@ def faces_per_second(style, n=2048, size=64, repeats=3):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=int, default=2048, help="faces per timing")
-    ap.add_argument("--detect", type=int, default=200, help="photo faces for the dlib test")
+    ap.add_argument("--detect", type=int, default=200, help="photo faces for the dlib test (0: skip it)")
     args = ap.parse_args(argv)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     rows = [{"style": s, "faces/s (64×64, 1 thread)": round(faces_per_second(s, args.faces))} for s in STYLES]
     torch.set_num_threads(threads)
     print(markdown_table(rows))
+    if not args.detect:
+        return
     try:
         photos = render(sample_params(args.detect, seed=0), "photo", 64)
         rate = face_detection_rate(photos, upsample_to=256)
