@@ -21,6 +21,14 @@ FONT = 9            # points; at 100 dpi a character is about 7 px wide, 13 px t
 PAD = 2             # white pixels between tiles
 
 
+def _save(fig, path) -> Path:
+    """Write ``fig`` to ``path`` (folders created) and free it."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return Path(path)
+
+
 def _tiles(images) -> np.ndarray:
     """float [-1, 1] or uint8, (N, C, H, W) or (C, H, W), C in {1, 3} -> uint8 (N, H, W, 3)."""
     images = torch.as_tensor(images).detach().cpu()
@@ -86,10 +94,7 @@ def save_image_rows(rows, path, row_labels=None, col_labels=None, title=None, sc
         text(x, 2 + grid_h + 3, label, ha="center", va="bottom")
     if title:
         fig.text(0.5, 1 - 4 / fig_h, str(title), ha="center", va="top", fontsize=FONT + 2)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def save_image_grid(images, path, nrow=8, row_labels=None, col_labels=None, title=None,
@@ -155,10 +160,7 @@ def plot_losses(log, path, columns=None, title=None, smooth=0):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def grouped_bars(table: dict, path, ylabel: str, title=None):
@@ -189,10 +191,7 @@ def grouped_bars(table: dict, path, ylabel: str, title=None):
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def markdown_table(rows, columns=None, floatfmt=".3g") -> str:

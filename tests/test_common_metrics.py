@@ -250,22 +250,15 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", fail)
 
 
-def test_inception_offline_raises_weights_unavailable(no_network):
+@pytest.mark.parametrize("build, weights, alternative", [
+    (InceptionFeatures, "pt_inception-2015-12-05-6726825d.pth", "--fid-features synthetic"),
+    (LpipsDistance, "alexnet-owt-7be5be79.pth", "FeatureDistance"),
+])
+def test_offline_gives_one_sentence_naming_the_file_folder_and_alternative(no_network, build, weights, alternative):
     with pytest.raises(WeightsUnavailable) as err:
-        InceptionFeatures()
+        build()
     message = str(err.value)
-    assert "pt_inception-2015-12-05-6726825d.pth" in message
-    assert torch.hub.get_dir() in message
-    assert "--fid-features synthetic" in message
-
-
-def test_lpips_offline_raises_weights_unavailable(no_network):
-    with pytest.raises(WeightsUnavailable) as err:
-        LpipsDistance()
-    message = str(err.value)
-    assert "alexnet-owt-7be5be79.pth" in message
-    assert torch.hub.get_dir() in message
-    assert "FeatureDistance" in message
+    assert weights in message and torch.hub.get_dir() in message and alternative in message
 
 
 def test_inception_features_input_convention(monkeypatch):
