@@ -121,6 +121,7 @@ def main(argv=None):
     speed = ImagesPerSecond(args.batch_size, start, device)
     bar = progress(args.steps, initial=start, desc=f"began_refiner {args.generator}")
 
+    d_params, g_params = list(D.parameters()), list(G.parameters())
     with StopOnInterrupt() as stop:
         for step in range(start + 1, args.steps + 1):
             x = next(batches)
@@ -136,8 +137,8 @@ def main(argv=None):
             # discriminator step (eq. 2) and generator step (eq. 4): each gradient only into its own network
             opt_d.zero_grad(set_to_none=True)
             opt_g.zero_grad(set_to_none=True)
-            loss_d.backward(inputs=list(D.parameters()), retain_graph=True)
-            loss_g.backward(inputs=list(G.parameters()))
+            loss_d.backward(inputs=d_params, retain_graph=True)
+            loss_g.backward(inputs=g_params)
             opt_d.step()
             opt_g.step()
             sched_d.step()

@@ -23,8 +23,6 @@ Determinism: face i of seed s has its own random stream
 whatever batch it is drawn in. Rendering is batched torch on the CPU (or any
 device): thousands of 64×64 faces per second on one core (README, benchmark).
 """
-import math
-
 import numpy as np
 import torch
 

@@ -18,7 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common.faces import POSE_GAZE, RANGES, STYLES, HAIR_STYLES
+from common.data import to_float
+from common.faces import HAIR_STYLES, POSE_GAZE, RANGES, STYLES
 
 WEIGHTS = Path(__file__).parent / "weights" / "synthnet.pt"
 ANGLE_SCALE = 30.0                        # pose/gaze targets are degrees / 30
@@ -108,7 +109,6 @@ class SyntheticFeatures(nn.Module):
 @torch.no_grad()
 def predict(images, net=None, batch_size=256):
     """Predictions for uint8 or [−1, 1] images: pose/gaze in degrees, identity, probabilities."""
-    from common.data import to_float
     net = net or load_synthnet()
     device = next(net.parameters()).device
     outs = []

@@ -90,6 +90,11 @@ def test_refinement_pairs_share_the_face():
     assert not torch.equal(render_img, photo)
 
 
+def test_the_source_identity_fixes_every_identity_parameter_but_glasses():
+    from common.faces import IDENTITY
+    assert set(synthetic.SOURCE_IDENTITY) == set(IDENTITY) - {"glasses"}
+
+
 def test_mask_nir_pairs_fix_the_source_identity_and_share_pose_and_glasses():
     mask, nir, params = synthetic.mask_nir_pairs(6, 64, seed=0, with_params=True)
     assert mask.shape == (6, 3, 64, 64) and nir.shape == (6, 1, 64, 64)
