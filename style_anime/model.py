@@ -1,0 +1,106 @@
+"""The anime-face DCGAN of "Enhanced Unsupervised Image Generation using GAN based Convolutional Nets" (§IV.D–H).
+
+The paper's Figures 4.2.2 and 4.2.3 (the layer tables) are missing from the text, so the
+networks follow its words and the DCGAN of Radford et al. that it builds on:
+- generator (§IV.F): transposed convolutions, each followed by batch norm and a leaky
+  ReLU with the paper's "small negative slope of 0.01", strides to upsample, tanh output;
+- discriminator (§IV.G): strided convolutions (down-sampling) with batch norm and the same
+  leaky ReLU, one sigmoid probability "real" per image (§III);
+- the loss is the GAN value function, eq. 1, as binary cross-entropy.
+Sizes are powers of two from 16 up; 4×4 is the smallest feature map (DCGAN).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+SLOPE = 0.01    # §IV.F: "a small negative slope of 0.01 or lesser value when x < 0"
+
+
+def _blocks(size):
+    """Upsampling (or downsampling) blocks between 4×4 and size×size: 64 -> 4 (4, 8, 16, 32, 64)."""
+    if size < 16 or size & (size - 1):
+        raise ValueError(f"the DCGAN works on square power-of-two sizes from 16 up, not {size}")
+    return int(math.log2(size // 4))
+
+
+class Generator(nn.Module):
+    """G(q): noise q ~ N(0, I) in R^z → image in [−1, 1] (§IV.F, Fig. 4.2.2).
+
+    For size 64, width w:
+        z×1×1 → ConvT 4×4 → 8w×4×4 → ConvT ↑ → 4w×8×8 → 2w×16×16 → w×32×32 → ConvT ↑ → 3×64×64 → tanh
+    Every hidden ConvT (4×4 kernel, stride 2, padding 1: doubles the size) is followed by
+    BatchNorm and LeakyReLU(slope). Size 32 drops the widest block: z → 4w×4×4 → … → 3×32×32.
+    """
+
+    def __init__(self, size=64, z=100, width=64, channels=3, slope=SLOPE):
+        super().__init__()
+        n = _blocks(size)
+        c = width * 2 ** (n - 1)                                    # widest layer, at 4×4
+        layers = [nn.ConvTranspose2d(z, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU(slope)]
+        for _ in range(n - 1):                                      # 4 → 8 → … → size/2
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2),
+                       nn.LeakyReLU(slope)]
+            c //= 2
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]   # size/2 → size
+        self.z = z
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, q):
+        return self.net(q.view(len(q), self.z, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """D(x): image → probability that it is real (§IV.G, Fig. 4.2.3).
+
+    For size 64, width w:
+        3×64×64 → Conv ↓ → w×32×32 → 2w×16×16 → 4w×8×8 → 8w×4×4 → Conv 4×4 → 1×1×1 → sigmoid
+    Each strided Conv (4×4, stride 2, padding 1: halves the size) is followed by BatchNorm
+    (except on the first layer, as in DCGAN) and LeakyReLU(slope).
+    """
+
+    def __init__(self, size=64, width=64, channels=3, slope=SLOPE):
+        super().__init__()
+        layers, c_in, c = [], channels, width
+        for i in range(_blocks(size)):                               # size → size/2 → … → 4
+            layers += [nn.Conv2d(c_in, c, 4, 2, 1, bias=i == 0)]
+            layers += ([nn.BatchNorm2d(c)] if i > 0 else []) + [nn.LeakyReLU(slope)]
+            c_in, c = c, c * 2
+        layers += [nn.Conv2d(c_in, 1, 4, 1, 0), nn.Sigmoid()]       # 4×4 → 1×1
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x).view(-1)
+
+
+def init_weights(module):
+    """DCGAN initialisation (Radford et al. §4): convolutions ~ N(0, 0.02), batch-norm scale ~ N(1, 0.02)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+# ------------------------------------------------------------------------------- losses
+
+def noisy_labels(n, real, noise, device=None):
+    """§IV.E step 3, "add noise to the input label": n labels drawn uniformly from
+    [1 − noise, 1] for real images, or from [0, noise] for generated ones (noise = 0: hard 1 / 0)."""
+    u = torch.rand(n, device=device) * noise
+    return 1.0 - u if real else u
+
+
+def discriminator_loss(d_out, labels):
+    """Eq. 1, the discriminator's side: maximise log D(z) + log(1 − D(G(q))), i.e. minimise the
+    binary cross-entropy −mean[y·log D + (1 − y)·log(1 − D)] with y the (noisy) labels."""
+    return F.binary_cross_entropy(d_out, labels)
+
+
+def generator_loss(d_fake):
+    """Eq. 1, the generator's side, trained through the combined model with "real" targets
+    (§IV.H): −mean log D(G(q)), the non-saturating form of minimising log(1 − D(G(q)))."""
+    return F.binary_cross_entropy(d_fake, torch.ones_like(d_fake))

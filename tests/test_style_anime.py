@@ -1,0 +1,181 @@
+"""style_anime: Gram matrix and eqs. 2–5 by hand, style transfer, DCGAN shapes and labels, train.py, eval.py."""
+import json
+import socket
+import urllib.error
+
+import pytest
+import torch
+
+from style_anime import eval as evaluate
+from style_anime import stylize, train
+from style_anime.model import Discriminator, Generator, discriminator_loss, generator_loss, noisy_labels
+
+# ----------------------------------------------------------------- style transfer equations, by hand
+
+# Two feature maps (N_l = 2) of 1×2 positions (M_l = 2): rows are the vectorised maps F_1 = (1, 2), F_2 = (3, 0).
+F_X = torch.tensor([[[1.0, 2.0]], [[3.0, 0.0]]])
+
+
+def test_gram_matrix_is_inner_products_of_vectorised_maps():
+    # G_11 = 1·1 + 2·2 = 5, G_12 = G_21 = 1·3 + 2·0 = 3, G_22 = 9
+    torch.testing.assert_close(stylize.gram_matrix(F_X), torch.tensor([[5.0, 3.0], [3.0, 9.0]]))
+    torch.testing.assert_close(stylize.gram_matrix(F_X[None]), stylize.gram_matrix(F_X))   # batch of one
+
+
+def test_eq2_content_loss_is_the_summed_squared_difference():
+    p = torch.tensor([[[0.0, 2.0]], [[1.0, 1.0]]])
+    # (1 − 0)² + 0² + (3 − 1)² + (0 − 1)² = 6
+    assert stylize.content_loss(F_X, p).item() == pytest.approx(6.0)
+
+
+def test_eq3_layer_style_loss_normalisation():
+    a = torch.tensor([[4.0, 3.0], [3.0, 7.0]])
+    # Σ (G − A)² = (5 − 4)² + 0 + 0 + (9 − 7)² = 5; 1/(4·N²·M²) = 1/(4·4·4) = 1/64
+    assert stylize.layer_style_loss(F_X, a).item() == pytest.approx(5 / 64)
+
+
+def test_eq4_and_eq5_style_loss_weights_layers_equally():
+    targets = {"conv1_1": torch.tensor([[4.0, 3.0], [3.0, 7.0]]),          # E = 5/64, as above
+               "conv2_1": torch.tensor([[5.0, 3.0], [3.0, 9.0]])}          # E = 0: the same Gram matrix
+    features = {"conv1_1": F_X, "conv2_1": F_X}
+    # w_l = 1/|L| = 1/2: L_style = (5/64 + 0) / 2
+    assert stylize.style_loss(features, targets).item() == pytest.approx(5 / 128)
+    assert stylize.total_loss(torch.tensor(6.0), torch.tensor(0.5), 2.0, 10.0).item() == pytest.approx(17.0)
+
+
+def test_vgg19_layers_match_torchvision_indices():
+    net = stylize.VGG19Features()
+    assert net.index["conv1_1"] == 1 and net.index["conv4_2"] == 22 and net.index["conv5_1"] == 29
+    out = net(torch.rand(1, 3, 32, 32), ("conv1_1", "conv4_2", "conv5_1"))
+    assert out["conv1_1"].shape == (1, 64, 32, 32) and out["conv4_2"].shape == (1, 512, 4, 4)
+    assert out["conv5_1"].shape == (1, 512, 2, 2) and (out["conv1_1"] >= 0).all()    # rectified responses
+
+
+def test_style_transfer_with_random_weights_lowers_the_total_loss():
+    torch.manual_seed(0)
+    net = stylize.load_vgg19("none")
+    content, style = stylize.load_image("builtin:hopper", 32), stylize.load_image("builtin:anime", 32)
+    assert content.shape == style.shape == (1, 3, 32, 32) and 0 <= content.min() and content.max() <= 1
+    for optimizer in ("lbfgs", "adam"):
+        out, history = stylize.stylize(net, content, style, steps=10, beta=1e6, optimizer=optimizer)
+        assert history[-1]["total"] < 0.5 * history[0]["total"], (optimizer, history)
+        assert 0 <= out.min() and out.max() <= 1 and not torch.equal(out, content)
+
+
+def test_stylize_cli_writes_image_figure_and_loss_curve(tmp_path):
+    history = stylize.main(["builtin:hopper", "builtin:sketch", "-o", str(tmp_path / "out.png"), "--size", "32",
+                            "--steps", "3", "--weights", "none", "--device", "cpu"])
+    assert len(history) >= 3
+    for name in ("out.png", "out_figure.png", "out_loss.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any weight download fails at once, and no socket can connect."""
+    def fail(*args, **kwargs):
+        raise urllib.error.URLError("offline (test)")
+    import torchvision.models._api
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: "/nonexistent/torch-hub")     # an empty cache
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", fail)
+    monkeypatch.setattr(socket.socket, "connect", fail)
+
+
+def test_offline_weights_give_one_sentence_naming_file_folder_and_alternative(no_network):
+    with pytest.raises(SystemExit) as err:
+        stylize.load_vgg19("imagenet")
+    message = str(err.value)
+    assert "vgg19-dcbb9e9d.pth" in message and "/nonexistent/torch-hub/checkpoints" in message
+    assert "--weights none" in message
+
+
+def test_bad_image_paths_give_one_sentence(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        stylize.load_image(str(tmp_path / "missing.jpg"), 32)
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    with pytest.raises(SystemExit, match="could not be read"):
+        stylize.load_image(str(tmp_path / "broken.png"), 32)
+
+
+# ----------------------------------------------------------------- DCGAN
+
+@pytest.mark.parametrize("size,widths", [(32, [8, 16, 32]), (64, [8, 16, 32, 64])])
+def test_dcgan_shapes(size, widths):
+    G, D = Generator(size, z=10, width=8), Discriminator(size, width=8)
+    image = G(torch.randn(3, 10))
+    assert image.shape == (3, 3, size, size) and image.abs().max() <= 1              # tanh output
+    convs = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [m.out_channels for m in convs] == widths[::-1] + [3]                      # 8w … w → 3 channels
+    p = D(image)
+    assert p.shape == (3,) and ((p > 0) & (p < 1)).all()                              # sigmoid probability
+    assert [m.out_channels for m in D.net if isinstance(m, torch.nn.Conv2d)] == widths + [1]
+    leaky = [m.negative_slope for m in [*G.net, *D.net] if isinstance(m, torch.nn.LeakyReLU)]
+    assert leaky and set(leaky) == {0.01}                                            # §IV.F
+    with pytest.raises(ValueError, match="power-of-two"):
+        Generator(48)
+
+
+def test_noisy_labels_stay_in_their_range():
+    torch.manual_seed(0)
+    real, fake = noisy_labels(10_000, True, 0.2), noisy_labels(10_000, False, 0.2)
+    assert real.min() >= 0.8 and real.max() <= 1.0 and fake.min() >= 0.0 and fake.max() <= 0.2
+    assert real.std() > 0.05 and fake.std() > 0.05                                  # noisy, not constant
+    assert torch.equal(noisy_labels(5, True, 0.0), torch.ones(5)) and torch.equal(noisy_labels(5, False, 0.0),
+                                                                                     torch.zeros(5))
+
+
+def test_eq1_losses_by_hand():
+    d = torch.tensor([0.8, 0.25])
+    # −[1·log 0.8 + 0] / 2 − [0 + 1·log(1 − 0.25)] / 2 with labels (1, 0)
+    expected = -(torch.log(torch.tensor(0.8)) + torch.log(torch.tensor(0.75))) / 2
+    assert discriminator_loss(d, torch.tensor([1.0, 0.0])).item() == pytest.approx(expected.item())
+    assert generator_loss(torch.tensor([0.5])).item() == pytest.approx(-torch.log(torch.tensor(0.5)).item())
+
+
+# ----------------------------------------------------------------- train.py, eval.py
+
+TINY = ["--steps", "6", "--train-faces", "48", "--width", "8", "--size", "16", "--batch-size", "8",
+        "--fid-faces", "16", "--log-every", "3", "--fid-every", "6", "--sample-every", "3", "--ckpt-every", "3",
+        "--device", "cpu"]
+
+
+def test_train_smoke_and_eval(tmp_path):
+    run = train.main(TINY + ["--out", str(tmp_path / "run")])
+    for name in ("config.json", "log.csv", "loss.png", "checkpoint.pt", "samples/step_0000006.png"):
+        assert (run / name).exists(), name
+    header, *rows = (run / "log.csv").read_text().splitlines()
+    assert {"loss_D", "loss_G", "D_real", "D_fake", "img_s", "fid"} <= set(header.split(","))
+    assert [r.split(",")[0] for r in rows] == ["0", "3", "6"]
+    metrics = evaluate.main(["--run", str(run)])
+    assert metrics["fid_extractor"] == "synthetic-v1" and metrics["step"] == 6
+    assert json.loads((run / "metrics.json").read_text())["fid"] == pytest.approx(metrics["fid"])
+    assert float(rows[-1].split(",")[-1]) == pytest.approx(metrics["fid"], rel=1e-4)   # eval re-measures the run's FID
+    for name in ("fig4_2_4_losses.png", "fig4_2_5_samples.png"):
+        assert (run / "figures" / name).exists(), name
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = train.main(TINY + ["--out", str(tmp_path / "straight")])
+    half = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "resumed")])
+    train.main(TINY + ["--resume", "--out", str(half)])
+    a = torch.load(straight / "checkpoint.pt", weights_only=False)
+    b = torch.load(half / "checkpoint.pt", weights_only=False)
+    assert b["step"] == 6
+    for net in ("G", "D"):
+        for name, tensor in a["models"][net].items():
+            assert torch.equal(tensor, b["models"][net][name]), (net, name)
+    last = "samples/step_0000006.png"
+    assert (straight / last).read_bytes() == (half / last).read_bytes()
+
+
+def test_same_seed_same_samples(tmp_path):
+    one, two = (train.main(TINY + ["--steps", "3", "--out", str(tmp_path / name)]) for name in ("one", "two"))
+    a = torch.load(one / "checkpoint.pt", weights_only=False)["models"]["G"]
+    b = torch.load(two / "checkpoint.pt", weights_only=False)["models"]["G"]
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    assert (one / "samples" / "step_0000003.png").read_bytes() == (two / "samples" / "step_0000003.png").read_bytes()
+
+
+def test_label_noise_out_of_range_is_one_sentence(tmp_path):
+    with pytest.raises(SystemExit, match="--label-noise"):
+        train.main(TINY + ["--label-noise", "0.6", "--out", str(tmp_path / "run")])
