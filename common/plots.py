@@ -74,7 +74,7 @@ def save_image_rows(rows, path, row_labels=None, col_labels=None, title=None, sc
     zoom = max(1.0, scale)
     grid_w, grid_h = canvas.shape[1] * zoom, canvas.shape[0] * zoom
     longest = max((len(str(label)) for label in row_labels or []), default=0)
-    left = 12 + 8 * longest if longest else 2                 # ~8 px per character
+    left = 12 + 9 * longest if longest else 2                 # ~9 px per character (capitals are wide)
     top = (18 if col_labels else 0) + (24 if title else 0) + 2
     fig_w = max(left + grid_w + 2, 10 + 9 * len(title or ""))  # room for the title
     fig_h = top + grid_h + 2
