@@ -1,4 +1,5 @@
 """sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, the noise input, train.py stages."""
+import importlib.util
 import json
 
 import pytest
@@ -149,7 +150,10 @@ def test_eval_writes_table2_and_every_figure(runs, tmp_path):
     out = tmp_path / "eval"
     evaluate.main(["--run", str(runs["l2h"]), "--bicubic-run", str(bicubic), "--faces", "12", "--out", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
-    for name in ("table2.md", "table2.png", "degradation.png", "table1_fig5_curves.png", "failures.png"):
+    figures = ["table2.md", "table2.png", "degradation.png", "table1_fig5_curves.png"]
+    if importlib.util.find_spec("dlib"):                                 # the failure grid needs the detector
+        figures.append("failures.png")
+    for name in figures:
         assert list(out.rglob(name)), name
     table = next(out.rglob("table2.md")).read_text()
     assert "15.20" in table and "85.59" in table                        # the paper's numbers beside ours
