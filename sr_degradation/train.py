@@ -1,6 +1,6 @@
 """Train High-to-Low (stage 1), then Low-to-High on its outputs (stage 2), then fine-tune both (§X).
 
-    python sr_degradation/train.py --stage h2l --out runs/sr_degradation/h2l          # stage 1, ~7 min CPU
+    python sr_degradation/train.py --out runs/sr_degradation/h2l                      # stage 1 (--stage h2l), ~5 min CPU
     python sr_degradation/train.py --stage l2h --h2l-run runs/sr_degradation/h2l --out runs/sr_degradation/l2h
     python sr_degradation/train.py --stage l2h --degradation bicubic --out runs/sr_degradation/bicubic   # baseline
     python sr_degradation/train.py --stage finetune --l2h-run runs/sr_degradation/l2h --out runs/sr_degradation/ft
@@ -56,8 +56,9 @@ TEST_SEED = 1               # held-out HR and real-LR faces: seed 1, never seen 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", choices=["h2l", "l2h", "finetune"], required=True,
-                    help="h2l: learn the degradation; l2h: learn super-resolution; finetune: both together")
+    ap.add_argument("--stage", choices=["h2l", "l2h", "finetune"], default="h2l",
+                    help="h2l: learn the degradation (default, stage 1); l2h: learn super-resolution; "
+                         "finetune: both together")
     ap.add_argument("--h2l-run", type=Path, help="stage l2h: the stage-1 run folder whose High-to-Low makes the inputs")
     ap.add_argument("--l2h-run", type=Path, help="stage finetune: the stage-2 run (its stage-1 run is read from it)")
     ap.add_argument("--degradation", choices=["h2l", "bicubic"], default="h2l",
