@@ -1,0 +1,372 @@
+"""Networks and losses of the thesis's multimodal conditional GAN (chapter 3).
+
+Networks (§3.4), all built from StarGAN v2's small blocks (ResBlk, AdaIN, AdainResBlk)
+and SPADE's layer, as the thesis says it was:
+
+- ``PatchDiscriminator``   Table 3.3: source ⊕ image (4 channels) → 11×11 patch scores
+- ``EncoderDecoder``       Table 3.4: the "ED" generator G(y, z)
+- ``MultinormDecoder``     Table 3.5: the "Mult" generator (SPADE for y, AdaIN for z)
+- ``LatentEncoder``        Table 3.6: E(x) = ẑ
+- ``MappingNetwork``       Table 3.7: L(z) = s
+
+Widths follow the tables at 128×128 and scale with ``size`` (the resolution where each
+table has C channels keeps C channels); ``base`` and ``max_channels`` shrink them for
+the CPU preset. Losses (Table 3.2) are functions whose docstrings give the formula;
+``tests/test_nir_cgan.py`` checks each against a hand-computed number.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.models import VGG19_Weights
+from torchvision.models.vgg import cfgs, make_layers
+
+
+def widths(size, base, max_channels, smallest):
+    """Channels at each resolution size, size/2, …, smallest: min(base·size/r, max_channels)."""
+    out, r = [], size
+    while r >= smallest:
+        out.append(min(base * size // r, max_channels))
+        r //= 2
+    return out
+
+
+XAVIER_GAIN = nn.init.calculate_gain("leaky_relu", 0.2)   # ≈ 1.387: PyTorch's recommended gain for LReLU(0.2)
+
+
+def init_xavier(module):
+    """Table 3.8: Xavier (Glorot) uniform weights with the LeakyReLU gain, zero biases, for every conv
+    and linear layer. With gain 1, E (no normalisation layers) starts with outputs ~0.003 and barely learns."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight, XAVIER_GAIN)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
+# ------------------------------------------------------------------------------ blocks
+
+class ResBlk(nn.Module):
+    """StarGAN v2's pre-activation ResBlock, optionally halving the resolution (AvgPool).
+
+    x → [norm → LReLU(0.2) → conv3×3 → pool → norm → LReLU → conv3×3] + [conv1×1 → pool](x), / √2
+    ``norm``: "batch" in the encoder–decoder (Table 3.4), "none" in E (Table 3.6).
+    """
+
+    def __init__(self, c_in, c_out, norm="batch", downsample=True):
+        super().__init__()
+        make_norm = {"batch": nn.BatchNorm2d, "none": lambda c: nn.Identity()}[norm]
+        self.norm1, self.norm2 = make_norm(c_in), make_norm(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_in, 3, 1, 1)
+        self.conv2 = nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
+        self.downsample = downsample
+
+    def forward(self, x):
+        pool = (lambda t: F.avg_pool2d(t, 2)) if self.downsample else (lambda t: t)
+        h = self.conv1(F.leaky_relu(self.norm1(x), 0.2))
+        h = self.conv2(F.leaky_relu(self.norm2(pool(h)), 0.2))
+        return (h + pool(self.skip(x))) / math.sqrt(2)
+
+
+class AdaIN(nn.Module):
+    """Eq. 2.8: x' = γ(z)·(x − μ_nc)/σ_nc + β(z), with γ = 1 + fc(z)_γ as in StarGAN v2."""
+
+    def __init__(self, latent_dim, channels):
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.fc = nn.Linear(latent_dim, 2 * channels)
+
+    def forward(self, x, z):
+        gamma, beta = self.fc(z)[:, :, None, None].chunk(2, dim=1)
+        return (1 + gamma) * self.norm(x) + beta
+
+
+class SPADE(nn.Module):
+    """Eq. 2.9: x' = γ_hw(y)·(x − μ_c)/σ_c + β_hw(y): batch norm without parameters, then a
+    spatial scale and bias computed from the source y (resized to x) by a small conv net (SPADE)."""
+
+    def __init__(self, channels, source_channels, hidden):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.shared = nn.Sequential(nn.Conv2d(source_channels, hidden, 3, 1, 1), nn.ReLU())
+        self.gamma = nn.Conv2d(hidden, channels, 3, 1, 1)
+        self.beta = nn.Conv2d(hidden, channels, 3, 1, 1)
+
+    def forward(self, x, y):
+        h = self.shared(F.interpolate(y, size=x.shape[2:], mode="nearest"))
+        return (1 + self.gamma(h)) * self.norm(x) + self.beta(h)
+
+
+class UpResBlk(nn.Module):
+    """StarGAN v2's AdainResBlk (``norm="adain"``) or the thesis's Multinorm ResBlock
+    (``norm="multinorm"``: SPADE for the source, then AdaIN for the latent, Fig. 3.12),
+    doubling the resolution by bilinear interpolation (Tables 3.4–3.5):
+
+    x → [norm → LReLU → up → conv3×3 → norm → LReLU → conv3×3] + [up → conv1×1](x), / √2
+    """
+
+    def __init__(self, c_in, c_out, latent_dim, norm="adain", source_channels=3, spade_hidden=128):
+        super().__init__()
+        self.spade = norm == "multinorm"
+        if self.spade:
+            self.spade1 = SPADE(c_in, source_channels, spade_hidden)
+            self.spade2 = SPADE(c_out, source_channels, spade_hidden)
+        self.adain1, self.adain2 = AdaIN(latent_dim, c_in), AdaIN(latent_dim, c_out)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1)
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
+
+    def norm(self, k, x, z, y):
+        if self.spade:
+            x = getattr(self, f"spade{k}")(x, y)
+        return getattr(self, f"adain{k}")(x, z)
+
+    def forward(self, x, z, y=None):
+        def up(t):
+            return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+        h = self.conv1(up(F.leaky_relu(self.norm(1, x, z, y), 0.2)))
+        h = self.conv2(F.leaky_relu(self.norm(2, h, z, y), 0.2))
+        return (h + self.skip(up(x))) / math.sqrt(2)
+
+
+# ------------------------------------------------------------------------------ networks
+
+class EncoderDecoder(nn.Module):
+    """Table 3.4 (at size 128, base 16, max 256):
+
+    y 3×128² → conv, ReLU 16×128² → ResBlk↓ 32×64² → 64×32² → 128×16² → 256×8² → 256×4²
+    → AdainResBlk↑(z) 256×8² → 128×16² → 64×32² → 32×64² → 16×128² → LReLU → conv, tanh 1×128²
+    """
+
+    def __init__(self, size=128, base=16, max_channels=256, latent_dim=512, source_channels=3, out_channels=1):
+        super().__init__()
+        ch = widths(size, base, max_channels, 4)                     # [16, 32, 64, 128, 256, 256] at 128
+        self.stem = nn.Sequential(nn.Conv2d(source_channels, ch[0], 3, 1, 1), nn.ReLU())
+        self.down = nn.ModuleList(ResBlk(a, b, "batch") for a, b in zip(ch, ch[1:]))
+        rev = ch[::-1]                                                # decoder outputs 256, 128, 64, 32, 16
+        self.up = nn.ModuleList(UpResBlk(a, b, latent_dim) for a, b in zip(rev, rev[1:]))
+        self.out = nn.Conv2d(ch[0], out_channels, 1)
+
+    def forward(self, y, z):
+        h = self.stem(y)
+        for block in self.down:
+            h = block(h)
+        for block in self.up:
+            h = block(h, z)
+        return torch.tanh(self.out(F.leaky_relu(h, 0.2)))
+
+
+class MultinormDecoder(nn.Module):
+    """Table 3.5 (at size 128, base 16, max 256):
+
+    z 512 → Linear, ReLU 4096 → reshape 256×4² → MultinormResBlk↑(y, z) 256×8² → 128×16²
+    → 64×32² → 32×64² → 16×128² → LReLU → conv, tanh 1×128²
+    """
+
+    def __init__(self, size=128, base=16, max_channels=256, latent_dim=512, source_channels=3, out_channels=1,
+                 spade_hidden=128):
+        super().__init__()
+        ch = widths(size, base, max_channels, 4)[::-1]                # [256, 256, 128, 64, 32, 16] at 128
+        self.fc = nn.Linear(latent_dim, ch[0] * 16)
+        self.up = nn.ModuleList(UpResBlk(a, b, latent_dim, "multinorm", source_channels, spade_hidden)
+                                for a, b in zip(ch, ch[1:]))
+        self.out = nn.Conv2d(ch[-1], out_channels, 1)
+
+    def forward(self, y, z):
+        h = F.relu(self.fc(z)).view(len(z), -1, 4, 4)
+        for block in self.up:
+            h = block(h, z, y)
+        return torch.tanh(self.out(F.leaky_relu(h, 0.2)))
+
+
+class PatchDiscriminator(nn.Module):
+    """Table 3.3, SPADE's NLayerDiscriminator with five layers (kernel 4, padding 2):
+
+    y ⊕ x 4×128² → conv s2, LReLU 32×65² → conv s2, IN, LReLU 64×33² → 128×17² → 256×9²
+    → conv s1, IN, LReLU 512×10² → conv s1 1×11²  (one score per 12×12-ish patch)
+
+    Layers 2–5 also carry spectral normalisation: SPADE's default ``norm_D=spectralinstance``,
+    which the table does not list; without it D wins within a few hundred steps (README).
+
+    ``forward`` returns every layer's output; the last is the patch score map and the
+    others are the features of the perceptual loss (eq. 3.4, "layers 1–5").
+    """
+
+    def __init__(self, in_channels=4, base=32, layers=5):
+        super().__init__()
+        blocks, c = [nn.Sequential(nn.Conv2d(in_channels, base, 4, 2, 2), nn.LeakyReLU(0.2))], base
+        for n in range(1, layers):
+            c_out = min(c * 2, 512)
+            stride = 1 if n == layers - 1 else 2
+            conv = nn.utils.spectral_norm(nn.Conv2d(c, c_out, 4, stride, 2))      # SPADE's "spectralinstance"
+            blocks.append(nn.Sequential(conv, nn.InstanceNorm2d(c_out), nn.LeakyReLU(0.2)))
+            c = c_out
+        blocks.append(nn.Conv2d(c, 1, 4, 1, 2))
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, source, image):
+        h, features = torch.cat([source, image], dim=1), []
+        for block in self.blocks:
+            h = block(h)
+            features.append(h)
+        return features
+
+
+class LatentEncoder(nn.Module):
+    """Table 3.6 (at size 128, base 32, max 512):
+
+    x 1×128² → conv 32×128² → ResBlk↓ 64×64² → 128×32² → 256×16² → 512×8² → 512×4² → 512×2²
+    → LReLU → conv 2×2 512×1² → LReLU → Linear → ẑ 512
+
+    The table's first row ("latent noise 1×1×512") is a copy slip: the input is an image.
+    The final Linear is StarGAN v2's output head (its style encoder ends the same way);
+    without it ẑ would pass through a LeakyReLU and could hardly be negative, which z ~ N(0, 1) is.
+    """
+
+    def __init__(self, size=128, base=32, max_channels=512, latent_dim=512, in_channels=1):
+        super().__init__()
+        ch = widths(size, base, max_channels, 2)                      # [32, 64, 128, 256, 512, 512, 512]
+        self.stem = nn.Conv2d(in_channels, ch[0], 3, 1, 1)
+        self.down = nn.Sequential(*(ResBlk(a, b, "none") for a, b in zip(ch, ch[1:])))
+        self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(ch[-1], ch[-1], 2), nn.LeakyReLU(0.2),
+                                  nn.Flatten(), nn.Linear(ch[-1], latent_dim))
+
+    def forward(self, x):
+        return self.head(self.down(self.stem(x)))
+
+
+class MappingNetwork(nn.Module):
+    """Table 3.7: s = L(z), eight Linear layers of 512, ReLU after all but the last."""
+
+    def __init__(self, latent_dim=512, style_dim=512, layers=8):
+        super().__init__()
+        dims = [latent_dim] + [style_dim] * layers
+        mods = []
+        for a, b in zip(dims, dims[1:]):
+            mods += [nn.Linear(a, b), nn.ReLU()]
+        self.net = nn.Sequential(*mods[:-1])
+
+    def forward(self, z):
+        return self.net(z)
+
+
+# ------------------------------------------------------------------------------ adversarial losses (Table 2.1)
+
+ADVERSARIAL = ("original", "least-squares", "hinge")
+
+
+def discriminator_loss(real, fake, kind):
+    """L_D = −mean[f(y_real)] − mean[g(y_fake)] over patches and batch (Table 2.1; D maximises f + g):
+
+    original       f = −log(1 + e^−y)      g = −y − log(1 + e^−y)   → softplus(−y_r) + softplus(y_f)
+    least-squares  f = −½(y − 1)²          g = −½y²                 → ½(y_r − 1)² + ½y_f²
+    hinge          f = min(0, y − 1)       g = min(0, −y − 1)       → relu(1 − y_r) + relu(1 + y_f)
+    """
+    if kind == "original":
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if kind == "least-squares":
+        return 0.5 * (real - 1).pow(2).mean() + 0.5 * fake.pow(2).mean()
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; choose one of {ADVERSARIAL}")
+
+
+def generator_loss(fake, kind):
+    """L_G = mean[h(y_fake)] (Table 2.1):
+
+    original       h = log(1 + e^−y) = softplus(−y)   (the non-saturating form; see README)
+    least-squares  h = ½(y − 1)²
+    hinge          h = −y
+    """
+    if kind == "original":
+        return F.softplus(-fake).mean()
+    if kind == "least-squares":
+        return 0.5 * (fake - 1).pow(2).mean()
+    if kind == "hinge":
+        return -fake.mean()
+    raise ValueError(f"unknown adversarial loss {kind!r}; choose one of {ADVERSARIAL}")
+
+
+# ------------------------------------------------------------------------------ other losses (Table 3.2)
+
+def feature_matching_loss(fake_features, real_features):
+    """Eq. 3.4 on discriminator features: L_p = Σ_l mean (f_l(x̂) − f_l(x))², real side detached."""
+    return sum((f - r.detach()).pow(2).mean() for f, r in zip(fake_features, real_features))
+
+
+def latent_reconstruction_loss(z, z_hat):
+    """Eq. 3.1: L_lr = mean |z − E(G(y, z))|  (mean over batch and the latent dimensions)."""
+    return (z - z_hat).abs().mean()
+
+
+def style_diversity_loss(d_image, d_latent):
+    """Eq. 3.2: L_sd = mean over the batch of d_I(G(y, z1), G(y, z2)) / d_z(z1, z2).
+
+    The generator *maximises* it: it enters eq. 3.5 as −λ_sd·L_sd (StarGAN v2).
+    ``d_image``, ``d_latent``: per-pair distances, shape (B,).
+    """
+    return (d_image / d_latent).mean()
+
+
+def identity_reconstruction_loss(d_image):
+    """Eq. 3.3: L_ir = mean over the batch of d_I(x, G(y, E(x))); ``d_image`` shape (B,)."""
+    return d_image.mean()
+
+
+def l1_distance(a, b):
+    """Per-pair mean absolute difference, (B,): the "L1" choice of d_I and d_z."""
+    return (a - b).abs().flatten(1).mean(1)
+
+
+# ------------------------------------------------------------------------------ VGG-19 perceptual network
+
+VGG_LAYERS = (1, 6, 11, 20, 29)                       # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 (§3.2.4.2.1)
+VGG_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)     # pix2pixHD's VGGLoss weights ("normalised by channel sizes")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class VGGDistance(nn.Module):
+    """§3.2.4.2.1: d(a, b) = Σ_l w_l · mean |φ_l(a) − φ_l(b)| over VGG-19 layers 1, 6, 11, 20, 29, per pair (B,).
+
+    Frozen. ``weights="imagenet"`` loads torchvision's ImageNet weights (a 548 MB download on
+    first use; offline it stops with one sentence naming the file and the alternative);
+    ``weights="none"`` keeps random weights (tests, offline smoke runs; not a perceptual metric).
+    """
+
+    def __init__(self, weights="imagenet"):
+        super().__init__()
+        self.net = make_layers(cfgs["E"])[:VGG_LAYERS[-1] + 1]     # VGG-19's conv part, torchvision's indices
+        if weights == "imagenet":
+            url = VGG19_Weights.IMAGENET1K_V1.url
+            try:
+                state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+            except (OSError, RuntimeError) as err:
+                folder = f"{torch.hub.get_dir()}/checkpoints"
+                raise SystemExit(f"Could not fetch the ImageNet VGG-19 weights {url.rsplit('/', 1)[-1]} ({err}); "
+                                 f"download {url} into {folder}, or pass --vgg-weights none (random weights, "
+                                 "offline: runs, but is no perceptual loss).") from err
+            self.net.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")
+                                      and int(k.split(".")[1]) <= VGG_LAYERS[-1]})
+        elif weights != "none":
+            raise ValueError(f"VGG weights must be 'imagenet' or 'none', got {weights!r}")
+        self.net.requires_grad_(False).eval()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def train(self, mode=True):                        # always frozen, always in eval mode
+        return super().train(False)
+
+    def features(self, x):
+        h, out = ((x.expand(-1, 3, -1, -1) + 1) / 2 - self.mean) / self.std, []
+        for i, layer in enumerate(self.net):
+            h = layer(h)
+            if i in VGG_LAYERS:
+                out.append(h)
+        return out
+
+    def forward(self, a, b):
+        both = self.features(torch.cat([a, b]))                     # one pass over a and b together
+        return sum(w * (f[:len(a)] - f[len(a):]).abs().flatten(1).mean(1) for w, f in zip(VGG_WEIGHTS, both))
