@@ -1,0 +1,99 @@
+"""nir_cgan evaluation (§3.3, §3.5.3): the diversity metric, FID against itself, the sweep builder,
+eval.py --all end to end and the configuration study at a tiny size."""
+import json
+
+import pytest
+import torch
+
+from common.faces import POSE_GAZE
+from common.metrics import diversity, fid
+from common.synthnet import SyntheticFeatures
+from nir_cgan import eval as nir_eval
+from nir_cgan import study, train
+
+pytestmark = pytest.mark.filterwarnings("ignore:FID. singular covariance")   # tiny sets: fewer images than features
+
+TINY = ["--size", "32", "--pairs", "40", "--batch-size", "4", "--latent-dim", "8", "--g-base", "4", "--g-max", "16",
+        "--e-base", "4", "--e-max", "16", "--d-base", "8", "--spade-hidden", "8", "--fid-pairs", "0",
+        "--vgg-weights", "none", "--device", "cpu", "--steps", "2", "--log-every", "1", "--sample-every", "2"]
+
+
+class MeanAbs:
+    """A simple per-pair distance for the metric tests: mean |a − b| over pixels."""
+    name = "mean-abs"
+
+    def to(self, device):
+        return self
+
+    def __call__(self, a, b):
+        return (a - b).abs().flatten(1).mean(1)
+
+
+def test_diversity_is_zero_for_identical_outputs_and_grows_with_spread():
+    torch.manual_seed(0)
+    base = torch.rand(3, 1, 1, 8, 8) * 2 - 1
+    same = base.expand(3, 10, 1, 8, 8)
+    assert diversity(same, MeanAbs()) == 0.0
+    spreads = [diversity((base + s * torch.randn(3, 10, 1, 8, 8)).clamp(-1, 1), MeanAbs()) for s in (0.05, 0.2, 0.5)]
+    assert 0 < spreads[0] < spreads[1] < spreads[2]
+    # eq. 3.8 by hand: one source, M = 3 outputs at constant values 0, 0.5, 1 → pairs 0.5, 1, 0.5 → mean 2/3
+    three = torch.tensor([0.0, 0.5, 1.0]).view(1, 3, 1, 1, 1).expand(1, 3, 1, 4, 4)
+    assert diversity(three, MeanAbs()) == pytest.approx(2 / 3)
+
+
+def test_fid_of_a_set_against_itself_is_about_zero():
+    images = torch.rand(64, 1, 32, 32) * 2 - 1
+    extractor = SyntheticFeatures()
+    assert abs(fid(images, images, extractor)) < 1e-3
+    assert fid(images, -images, extractor) > 1.0
+
+
+@pytest.mark.parametrize("name", list(nir_eval.SWEEPS))
+def test_sweep_builder_changes_only_the_swept_parameter(name):
+    param, (low, high) = nir_eval.SWEEPS[name]
+    values = torch.linspace(low, high, 5)
+    source, params = nir_eval.sweep_sources(param, values, 32)
+    assert source.shape == (5, 3, 32, 32) and source.dtype == torch.uint8
+    assert torch.equal(params[param], values)
+    for key, value in params.items():
+        if key != param:
+            assert torch.equal(value, value[:1].expand_as(value)), key          # the same in every column
+    assert all(params[k].abs().max() == 0 for k in POSE_GAZE if k != param)    # other angles at 0
+    assert params["glasses"].max() == 0
+    assert not torch.equal(source[0], source[-1])                               # the render does change
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return train.main(TINY + ["--out", str(tmp_path_factory.mktemp("nir_eval") / "run")])
+
+
+def test_eval_all_writes_every_figure_and_metrics(tiny_run):
+    metrics = nir_eval.main(["--run", str(tiny_run), "--all", "--distance", "synthetic", "--sources", "2"])
+    figures = {p.name for p in (tiny_run / "figures").iterdir()}
+    assert figures == {"fig4_2_samples.png", "fig4_12_head_yaw.png", "fig4_13_head_pitch.png", "fig4_14_gaze_yaw.png",
+                       "fig4_16_17_interpolation.png", "fig4_18_arithmetic.png", "fig4_10_identity.png",
+                       "appendix_80_samples.png"}
+    saved = json.loads((tiny_run / "metrics.json").read_text())
+    assert saved["config"] == "ED-LS-LR-2" and saved["step"] == 2 and saved["lpips_distance"] == "synthetic-v1-l2"
+    assert saved["fid"] > 0 and saved["lpips"] > 0 and saved["diversity_outputs_per_source"] == 10
+    assert set(saved["attribute_error_degrees"]) == set(POSE_GAZE)
+    assert set(saved["sweeps"]) == set(nir_eval.SWEEPS) and len(saved["sweeps"]["gaze_yaw"]["slope_random_z"]) == 3
+    assert -1 <= saved["identity"]["identity_similarity_reconstructed"] <= 1
+    assert metrics["fid"] == saved["fid"]
+
+
+def test_slope_reads_following_and_ignoring():
+    x = torch.linspace(-20, 20, 9)
+    assert nir_eval.slope(x, 0.5 * x + 3) == pytest.approx(0.5)
+    assert nir_eval.slope(x, torch.full_like(x, 7.0)) == 0
+
+
+def test_configuration_study_runs_end_to_end(tmp_path):
+    results = study.main(["--configs", "ED-LS", "ED-H", "--out", str(tmp_path), "--"] + TINY)
+    assert set(results) == {"ED-LS", "ED-H"}
+    text = (tmp_path / "study.md").read_text()
+    assert "### Table 4.2 generator" in text and "| ED-H |" in text and "78.5" in text    # thesis FID beside ours
+    assert (tmp_path / "fig4_11_scores.png").stat().st_size > 1000
+    again = study.main(["--configs", "ED-LS", "--out", str(tmp_path), "--tables-only"])   # re-tabulates, no training
+    assert again["ED-LS"]["fid"] == results["ED-LS"]["fid"]
