@@ -60,8 +60,8 @@ def score_bars(bars, path, fid_label, lpips_label):
     axes[1].set_xticks(range(len(bars)), [b[1] for b in bars], rotation=70, ha="right", fontsize=8)
     for g in groups:
         axes[0].bar(0, 0, color=f"C{groups.index(g)}", label=f"Table {g}")
-    axes[0].legend(fontsize=7, ncol=4)
-    axes[0].set_title("Fig. 4.11 (ours): realism and diversity of each configuration, grouped by experiment")
+    axes[0].legend(fontsize=7, ncol=min(3, len(groups)), loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False)
+    fig.suptitle("Fig. 4.11 (ours): FID and diversity per configuration")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

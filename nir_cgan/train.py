@@ -300,8 +300,10 @@ def main(argv=None):
                 print(f"\nstopped at step {step}; continue with --resume --out {run_dir}")
                 break
     bar.close()
+    terms = {"loss_p": config.perceptual, "loss_lr": config.lambda_lr, "loss_sd": config.lambda_sd,
+             "loss_ir": config.lambda_ir}
     plot_losses(run_dir / "log.csv", run_dir / "loss.png", title=f"nir_cgan {args.config}",
-                columns=["loss_D", "loss_adv", "loss_p", "loss_lr", "loss_sd", "loss_ir"])
+                columns=["loss_D", "loss_adv"] + [name for name, used in terms.items() if used])
     print(f"run folder: {run_dir} (samples/, log.csv, loss.png, checkpoint.pt); "
           f"evaluate with: python nir_cgan/eval.py --run {run_dir}")
     return run_dir
