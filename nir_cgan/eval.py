@@ -29,7 +29,7 @@ import torch
 
 from common.data import to_float, to_uint8
 from common.faces import POSE_GAZE, render, repeat_face, sample_params
-from common.features import FeatureDistance, LpipsDistance, WeightsUnavailable
+from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.metrics import diversity, fid
 from common.plots import save_image_grid, save_image_rows
 from common.synthetic import SOURCE_IDENTITY
@@ -229,17 +229,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     try:
-        extractor = SyntheticFeatures(device) if args.fid_features == "synthetic" else None
-        if extractor is None:
-            from common.features import InceptionFeatures
-            extractor = InceptionFeatures(device)
-        distance = LpipsDistance("alex", device) if args.distance == "lpips" else None
+        extractor = SyntheticFeatures(device) if args.fid_features == "synthetic" else InceptionFeatures(device)
     except WeightsUnavailable as err:
-        if args.distance != "lpips" or extractor is None:
-            raise SystemExit(str(err))
-        print(f"LPIPS unavailable, diversity uses the offline synthetic-feature distance instead ({err})")
-        distance = None
-    distance = distance or FeatureDistance(SyntheticFeatures(device))
+        raise SystemExit(str(err))
+    distance = FeatureDistance(SyntheticFeatures(device))
+    if args.distance == "lpips":
+        try:
+            distance = LpipsDistance("alex", device)
+        except WeightsUnavailable as err:
+            print(f"LPIPS unavailable, diversity uses the offline synthetic-feature distance instead ({err})")
     reader = load_synthnet(READER_WEIGHTS, device)
     for run in args.run:
         models, train_args, test, step = load_run(run, device)
