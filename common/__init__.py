@@ -1,4 +1,4 @@
-"""Paper-independent helpers shared by the five paper folders (DESIGN.md §1).
+"""Paper-independent helpers shared by the five paper folders.
 
 - ``faces``      built-in procedural faces (parameters, 3D pose, six styles)
 - ``synthetic``  dataset builders on those faces, and the hidden degradation pipeline
@@ -7,5 +7,7 @@
 - ``features``   feature extractors and distances for the metrics (Inception, LPIPS)
 - ``synthnet``   the small network trained on the synthetic faces (offline FID, pose/gaze error)
 - ``plots``      image grids, loss curves, bar charts, markdown tables
-- ``run``        device, seeding, run folders, CSV log, checkpoints, Ctrl-C, non-finite guard
+- ``run``        device and the bf16 fast path, command lines and presets, safe checkpoints, ``load_run``
+- ``loop``       ``Run``: the bookkeeping of a training loop (log.csv, finiteness, checkpoints, Ctrl-C)
+- ``benchmark``  faces/s of the built-in faces; with ``--train``, each paper's training step in images/s
 """

@@ -1,4 +1,4 @@
-"""Image data in memory: conversions, folder loaders, batches (DESIGN.md §2–3).
+"""Image data in memory: conversions, folder loaders, batches.
 
 Every dataset in this repo lives in memory as a ``uint8`` tensor of shape
 (N, C, H, W). Models see ``float32`` in [-1, 1]; the two conversions below are

@@ -4,7 +4,7 @@
     python -m common.demo --size 128 --out DIR
 
 The sweeps hold one face fixed and change a single parameter, so you can check that
-pose and gaze are visible in every style (DESIGN.md §3).
+pose and gaze are visible in every style.
 """
 import argparse
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Built-in procedural faces with ground truth (DESIGN.md §3).
+"""Built-in procedural faces with ground truth.
 
 A face is a dict of per-face parameters (``sample_params``) drawn into pixels by
 ``render(params, style, size)``. The geometry is 3D and exact:

@@ -1,4 +1,4 @@
-"""Feature extractors and perceptual distances used by the metrics (DESIGN.md §4).
+"""Feature extractors and perceptual distances used by the metrics.
 
 Two small duck-typed interfaces, so that ``common.metrics`` works the same with
 the standard pretrained networks and with the offline network shipped with the
@@ -18,6 +18,7 @@ constructor raises ``WeightsUnavailable`` naming the file, the folder to put it
 in, and the offline alternative.
 """
 import os
+import pickle
 import warnings
 
 import torch
@@ -29,13 +30,31 @@ class WeightsUnavailable(RuntimeError):
     """Pretrained weights could not be downloaded or loaded."""
 
 
-def _weights_error(what: str, url: str, alternative: str, err: Exception) -> WeightsUnavailable:
-    """One-sentence error: which file, where to put it, and the offline alternative."""
-    folder = os.path.join(torch.hub.get_dir(), "checkpoints")
+def weights_error(what: str, url: str, alternative: str, err: Exception) -> WeightsUnavailable:
+    """One sentence: which file, where it goes, and the offline alternative. A file that is
+    already in torch's cache but cannot be read (an interrupted download) is named, to delete."""
+    name = os.path.basename(url)
+    cached = os.path.join(torch.hub.get_dir(), "checkpoints", name)
+    if os.path.exists(cached):
+        return WeightsUnavailable(
+            f"The {what} weights {cached} cannot be read ({type(err).__name__}: {err}); the file is "
+            f"damaged, probably an interrupted download: delete it so that it is fetched again, "
+            f"or use {alternative}.")
     return WeightsUnavailable(
-        f"Could not fetch the {what} weights {os.path.basename(url)} "
-        f"({type(err).__name__}: {err}); download {url} into {folder}, "
-        f"or use {alternative}.")
+        f"Could not fetch the {what} weights {name} ({type(err).__name__}: {err}); download {url} "
+        f"into {os.path.dirname(cached)}, or use {alternative}.")
+
+
+LOAD_ERRORS = (OSError, RuntimeError, EOFError, pickle.UnpicklingError)   # offline, or a damaged file
+
+
+def torchvision_weights(weights, what: str, alternative: str) -> dict:
+    """The state dict of torchvision ``weights`` (e.g. ``VGG19_Weights.IMAGENET1K_V1``),
+    fetched into torch's cache on first use; ``WeightsUnavailable`` when that fails."""
+    try:
+        return weights.get_state_dict(progress=True)
+    except LOAD_ERRORS as err:
+        raise weights_error(what, weights.url, alternative, err) from err
 
 
 def _to_rgb(x: torch.Tensor) -> torch.Tensor:
@@ -59,8 +78,8 @@ class InceptionFeatures(nn.Module):
         try:
             self.net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]],
                                    resize_input=True, normalize_input=True)
-        except (OSError, RuntimeError) as err:  # URLError and HTTPError are OSErrors
-            raise _weights_error(
+        except LOAD_ERRORS as err:  # URLError and HTTPError are OSErrors
+            raise weights_error(
                 "FID Inception", FID_WEIGHTS_URL,
                 "the offline features with --fid-features synthetic "
                 "(the small network shipped with this repo)", err) from err
@@ -101,8 +120,8 @@ class LpipsDistance(nn.Module):
             with warnings.catch_warnings():  # lpips still uses torchvision's deprecated `pretrained=`
                 warnings.simplefilter("ignore", UserWarning)
                 self.net = lpips.LPIPS(net=net, verbose=False)
-        except (OSError, RuntimeError) as err:
-            raise _weights_error(
+        except LOAD_ERRORS as err:
+            raise weights_error(
                 f"ImageNet {net} (for LPIPS)", trunks[net].url,
                 "the offline distance common.features.FeatureDistance "
                 "on the synthetic-face network shipped with this repo", err) from err

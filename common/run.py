@@ -1,55 +1,59 @@
-"""Run helpers for the hand-written training loops (DESIGN.md §2, §6).
+"""Run folders, command lines and checkpoints: what every ``train.py`` and ``eval.py`` shares.
 
-Each paper's ``train.py`` calls these in plain sight::
+A training script reads, top to bottom::
 
-    args = apply_preset(parser.parse_args(argv), PRESETS)
+    args, resumed = parse_args(parser, argv, PRESETS, paper="dcgan_celeba")   # --help shows the preset's numbers
     device = pick_device(args.device)
-    seed_everything(args.seed)
-    run_dir = make_run_dir(args.out, "dcgan_celeba", vars(args), resume=args.resume)
-    ...                                    # data, models, optimisers
-    if args.resume:
-        start = load_checkpoint(run_dir / "checkpoint.pt", models, optimizers)["step"]
-    log = CsvLogger(run_dir / "log.csv", resume_step=start if args.resume else None)
-    with StopOnInterrupt() as stop:
-        for step in range(start + 1, args.steps + 1):
-            ...                            # discriminator step, generator step
-            if step % log_every == 0:
-                loss_d = loss_d.item()     # the only host sync, at logging steps
-                check_finite(step, loss_D=loss_d, checkpoint=run_dir / "checkpoint.pt")
-                log.log(step=step, loss_D=loss_d, img_s=speed(step))
-            if step % args.ckpt_every == 0 or stop.requested:
-                save_checkpoint(run_dir / "checkpoint.pt", step, models, optimizers)
-            if stop.requested:
-                break
+    ...                                          # data, models (from model_args), optimisers
+    run = Run(args, "dcgan_celeba", models, model_args, optimizers, resumed=resumed, ...)  # common/loop.py
+    for step in run.steps():
+        ...                                      # the paper's algorithm
+        run.log(step, loss_D=loss_d, loss_G=loss_g)
+        run.save(step, k=k, batches=batches)
 
-Mistakes a user can fix from the command line (no GPU, a run folder that
-already holds a checkpoint, a missing checkpoint) raise ``SystemExit`` with one
-sentence: Python prints it and exits with status 1, without a traceback.
+and an evaluation script::
+
+    checkpoint = load_run(run_dir, "dcgan_celeba")
+    models = build(**checkpoint["model_args"])   # each model.py has one build()
+
+**Checkpoints are safe to share.** ``checkpoint.pt`` holds only tensors, numbers,
+strings, lists and dicts (RNG states as tensors, the config as JSON values), so it
+loads with ``torch.load(weights_only=True)``: opening a run folder someone sent you
+never runs code. A file holding anything else is refused with one sentence.
+
+**A failed command never spoils a run.** A resume whose command does not match the
+run is refused before anything is written; a checkpoint is written atomically
+(temporary file + rename) and never when a loss or a weight is not finite.
+
+Mistakes a user can fix from the command line raise ``SystemExit`` with one sentence:
+Python prints it and exits with status 1, without a traceback.
 """
 import argparse
-import contextlib
-import csv
+import functools
 import json
 import os
+import pickle
 import random
-import signal
-import threading
 import time
-import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-# --------------------------------------------------------------------- device, seed
+from common.data import DataError
+from common.features import WeightsUnavailable
+
+FORMAT = 2          # checkpoint layout version; 1 was the pickled layout that could run code
+
+# --------------------------------------------------------------------- device, seed, fast path
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """``"auto"`` -> CUDA if available, else CPU; ``"cpu"``; ``"cuda"`` / ``"cuda:N"``.
 
-    On CUDA this also turns on ``cudnn.benchmark`` (fastest convolution
-    algorithms for our fixed input sizes, DESIGN.md §6).
+    On CUDA this also turns on ``cudnn.benchmark`` (fastest convolution algorithms
+    for our fixed input sizes).
     """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -70,356 +74,371 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds all CUDA devices
 
 
-def autocast(device: torch.device, enabled: bool):
-    """bfloat16 autocast on CUDA when ``--amp`` is on; a do-nothing context otherwise.
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where autocast pays off."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
 
-    bfloat16 has float32's exponent range, so no GradScaler is needed.
+
+def use_amp(requested: bool, device: torch.device) -> bool:
+    """Whether ``--amp`` (bfloat16 autocast) actually runs on ``device``.
+
+    On CUDA, yes when asked. On a CPU, only where bf16 is native (``cpu_has_bf16``):
+    elsewhere it would be emulated and slower, so one line says so and float32 is used.
     """
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if enabled:
-        warnings.warn("--amp is ignored on CPU (bfloat16 autocast is used on CUDA only).",
-                      stacklevel=2)
-    return contextlib.nullcontext()
+    if requested and device.type == "cpu" and not cpu_has_bf16():
+        print("--amp: this CPU has no native bfloat16 (AVX512-BF16 or AMX), so training runs in float32.")
+        return False
+    return bool(requested)
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bfloat16 autocast on ``device`` (CUDA or CPU) when ``enabled``; a no-op context otherwise.
+
+    bfloat16 has float32's exponent range, so no GradScaler is needed. Pass the value of
+    ``use_amp``, not the raw flag.
+    """
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(enabled))
+
+
+def to_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a network to ``device`` in ``channels_last`` layout (faster convolutions on CPU and CUDA)."""
+    return module.to(device, memory_format=torch.channels_last)
 
 
 # --------------------------------------------------------------------- command line
 
-_PRESET_FLAGS = ("size", "batch_size", "steps", "lr", "sample_every", "ckpt_every")
+
+def one_sentence_errors(main):
+    """Decorate a script's ``main(argv=None)``: the errors a user can fix (data that cannot
+    be used, pretrained weights that cannot be fetched) end the script with their one
+    sentence and exit status 1, not a traceback."""
+    @functools.wraps(main)
+    def wrapper(argv=None):
+        try:
+            return main(argv)
+        except (DataError, WeightsUnavailable) as err:
+            raise SystemExit(str(err)) from None
+    return wrapper
 
 
-def add_common_args(parser: argparse.ArgumentParser, *, steps=None, batch_size=None,
-                    size=None, lr=None, sample_every=None, ckpt_every=None):
-    """Add the flags every ``train.py`` shares (DESIGN.md §2).
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the module docstring's layout and prints every flag's value: ``(default: 32)``
+    (not for a default of None or False, nor where the help already says its default)."""
 
-    How presets work: the flags a preset may set (``--size --batch-size --steps
-    --lr --sample-every --ckpt-every``, and any flag a script adds with
-    ``default=None``) parse to ``None`` when not given; ``apply_preset`` then
-    fills every ``None`` from the chosen preset. So an explicit flag always wins.
-    The keyword arguments here are this script's fallbacks for a value that the
-    preset does not name (leave them out when every preset names everything).
-    """
+    def _get_help_string(self, action):
+        if action.default in (None, False) or "(default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def peek_flag(argv, flag: str, default):
+    """The value of ``flag`` in ``argv`` before the full parse (``--help`` is left for that parse)."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument(flag, default=default)
+    return getattr(peek.parse_known_args(argv)[0], flag.lstrip("-").replace("-", "_"))
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+positive_int = _positive(int)
+positive_float = _positive(float)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the flags every ``train.py`` shares. Their defaults come from the preset
+    (``parse_args`` sets them before parsing, so ``--help`` prints the numbers)."""
     p = parser.add_argument_group("common options")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="image folder (default: the built-in synthetic faces)")
     p.add_argument("--preset", choices=["quick", "paper"], default="quick",
-                   help="quick: ~10 min on a 2-core CPU; paper: the paper's setting "
-                        "(a GPU job). Explicit flags override it (default: quick)")
-    p.add_argument("--size", type=int, help="image side in pixels (default: from --preset)")
-    p.add_argument("--batch-size", type=int, help="images per step (default: from --preset)")
-    p.add_argument("--steps", type=int, help="last training step (default: from --preset)")
-    p.add_argument("--lr", type=float, help="learning rate (default: from --preset)")
-    p.add_argument("--sample-every", type=int, metavar="N",
-                   help="write samples/step_XXXXXXX.png every N steps (default: from --preset)")
-    p.add_argument("--ckpt-every", type=int, metavar="N",
-                   help="write checkpoint.pt every N steps (default: from --preset)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="run folder (default: runs/<paper>/<date-time>)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its checkpoint.pt")
-    fallbacks = dict(size=size, batch_size=batch_size, steps=steps, lr=lr,
-                     sample_every=sample_every, ckpt_every=ckpt_every)
-    parser.set_defaults(preset_fallbacks={k: v for k, v in fallbacks.items() if v is not None})
+                   help="quick: ~10 min on a 2-core CPU; paper: the paper's setting (a GPU job). "
+                        "Explicit flags override it; --preset paper --help shows its values")
+    p.add_argument("--size", type=positive_int, help="image side in pixels")
+    p.add_argument("--batch-size", type=positive_int, help="images per step")
+    p.add_argument("--steps", type=positive_int, help="last training step")
+    p.add_argument("--lr", type=positive_float, help="learning rate (on --resume: applied from there on)")
+    p.add_argument("--sample-every", type=positive_int, metavar="N", help="write samples/step_*.png every N steps")
+    p.add_argument("--ckpt-every", type=positive_int, metavar="N", help="write checkpoint.pt every N steps")
+    p.add_argument("--log-every", type=positive_int, metavar="N", help="write a log.csv row every N steps")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction,
+                   help="bfloat16 autocast + channels_last on CUDA, and on CPUs with native bf16 "
+                        "(AVX512-BF16 / AMX; elsewhere float32)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--out", default=None, metavar="DIR", help="run folder (default: runs/<paper>/<date-time>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint.pt")
     return parser
 
 
-def apply_preset(args: argparse.Namespace, presets: dict) -> argparse.Namespace:
-    """Fill every flag left at ``None`` from ``presets[args.preset]``, then from
-    ``add_common_args``'s fallbacks. Flags given on the command line are kept.
-    A preset key that is not a flag becomes a plain setting on ``args``."""
-    fallbacks = vars(args).pop("preset_fallbacks", {})
-    if args.preset not in presets:
-        raise SystemExit(f"This script has no preset {args.preset!r} (it has: {', '.join(presets)}).")
-    for key, value in {**fallbacks, **presets[args.preset]}.items():
-        if getattr(args, key, None) is None:
-            setattr(args, key, value)
-    missing = [k for k in _PRESET_FLAGS if getattr(args, k, 0) is None]
-    if missing:
-        flag = "--" + missing[0].replace("_", "-")
-        raise SystemExit(f"No value for {flag}: give it on the command line "
-                         f"or add it to the {args.preset!r} preset.")
-    return args
+# Flags a resumed run may change; every other flag given with --resume must match the run.
+RESUME_MAY_CHANGE = {"steps", "lr", "out", "resume", "device", "amp", "sample_every", "ckpt_every",
+                     "log_every", "fid_every"}
+
+
+def parse_args(parser, argv, presets: dict, paper: str, may_change=()):
+    """Parse a ``train.py`` command line with a preset's values as defaults.
+
+    1. ``--preset`` is read first and its values become the parser's defaults, so
+       explicit flags win and ``--help`` prints the chosen preset's numbers.
+    2. With ``--resume``, the run's checkpoint is read (safely, see ``load_run``) and
+       its config fills every flag not given on this command line (``resume_config``).
+
+    Returns ``(args, checkpoint)``; ``checkpoint`` is ``None`` for a new run.
+    """
+    args = parse_with_preset(parser, argv, presets)
+    out = Path(args.out) if args.out else None
+    if not args.resume:
+        if out is not None and (out / "checkpoint.pt").exists():
+            raise SystemExit(f"{out} already holds a checkpoint.pt: add --resume to continue that run, "
+                             f"or choose another --out.")
+        return args, None
+    if out is None:
+        raise SystemExit("--resume needs --out DIR: the run folder to continue.")
+    checkpoint = load_run(out, paper)
+    args = resume_config(parser, argv, args, checkpoint["config"], out, may_change)
+    if args.steps <= checkpoint["step"]:
+        raise SystemExit(f"{out} is already at step {checkpoint['step']}: give --steps larger than that "
+                         f"to continue it.")
+    return args, checkpoint
+
+
+def parse_with_preset(parser, argv, presets: dict) -> argparse.Namespace:
+    """Read ``--preset`` first, make its values the parser's defaults, then parse."""
+    preset = peek_flag(argv, "--preset", "quick")
+    if preset not in presets:
+        parser.parse_args(argv)                 # argparse names the valid choices and exits
+    parser.set_defaults(**presets[preset])
+    return parser.parse_args(argv)
+
+
+def resume_config(parser, argv, args, run_config: dict, out, may_change=()) -> argparse.Namespace:
+    """``args`` for continuing the run whose config is ``run_config``: the run's values for every
+    flag not given in ``argv``. A given flag that differs from the run is refused with one sentence,
+    unless it is in ``RESUME_MAY_CHANGE`` or ``may_change``; nothing has been written yet."""
+    given, allowed = _given_flags(parser, argv), RESUME_MAY_CHANGE | set(may_change)
+    differ = [f"--{k.replace('_', '-')} {_plain(getattr(args, k))} (the run has {run_config[k]})"
+              for k in sorted(given - allowed) if k in run_config and _plain(getattr(args, k)) != run_config[k]]
+    if differ:
+        raise SystemExit(f"--resume refused, nothing in {out} was changed: this command asks for "
+                         f"{'; '.join(differ)}. Leave those flags out to continue the run as it was, "
+                         f"or start a new run with another --out.")
+    return argparse.Namespace(**{**vars(args), **{k: v for k, v in run_config.items() if k not in given}})
+
+
+def _given_flags(parser, argv) -> set:
+    """The names of the flags given on the command line (not filled in by a default)."""
+    unset = object()
+    namespace = argparse.Namespace(**{a.dest: unset for a in parser._actions if a.dest != argparse.SUPPRESS})
+    parser.parse_args(argv, namespace)
+    return {name for name, value in vars(namespace).items() if value is not unset}
+
+
+def _plain(value):
+    """``value`` as JSON would bring it back (tuples -> lists, paths -> strings)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 # --------------------------------------------------------------------- run folder
 
 
-def make_run_dir(out, folder: str, config, *, resume: bool = False,
-                 root: str = "runs") -> Path:
-    """Create the run folder and write ``config.json`` into it.
-
-    ``out=None`` gives ``runs/<folder>/<date-time>``. A new run refuses a folder
-    that already holds ``checkpoint.pt`` (it would be overwritten); ``resume=True``
-    requires one. ``config`` is a dict or an ``argparse.Namespace``; values JSON
-    cannot write (paths, devices) are written as strings.
-    """
-    if out is None:
-        if resume:
-            raise SystemExit("--resume needs --out DIR: the run folder to continue.")
-        base = Path(root) / folder / time.strftime("%Y%m%d-%H%M%S")
-        run_dir, n = base, 1
-        while run_dir.exists():  # two runs started in the same second
-            n += 1
-            run_dir = base.with_name(f"{base.name}-{n}")
-    else:
-        run_dir = Path(out)
-    has_checkpoint = (run_dir / "checkpoint.pt").exists()
-    if has_checkpoint and not resume:
-        raise SystemExit(f"{run_dir} already holds a checkpoint.pt: add --resume to continue "
-                         f"that run, or choose another --out.")
-    if resume and not has_checkpoint:
-        raise SystemExit(f"--resume: there is no checkpoint.pt in {run_dir} to continue from.")
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    if isinstance(config, argparse.Namespace):
-        config = vars(config)
-    text = json.dumps(config, indent=2, sort_keys=True, default=str)
-    (run_dir / "config.json").write_text(text + "\n")
+def new_run_dir(out, paper: str, root: str = "runs") -> Path:
+    """``out``, or ``runs/<paper>/<date-time>`` when it is ``None``."""
+    if out is not None:
+        return Path(out)
+    base = Path(root) / paper / time.strftime("%Y%m%d-%H%M%S")
+    run_dir, n = base, 1
+    while run_dir.exists():  # two runs started in the same second
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
     return run_dir
 
 
-# --------------------------------------------------------------------- log.csv
+def write_config(run_dir: Path, config) -> dict:
+    """Write ``config.json`` (sorted keys, JSON values) atomically; return the plain dict."""
+    config = _plain(vars(config) if isinstance(config, argparse.Namespace) else config)
+    _atomic_write(run_dir / "config.json", lambda f: f.write(json.dumps(config, indent=2, sort_keys=True).encode()
+                                                            + b"\n"))
+    return config
 
 
-def _cell(value) -> str:
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.6g}"
-    return str(value)
-
-
-class CsvLogger:
-    """Append one row per ``log(step=..., **values)`` call to ``log.csv``.
-
-    The header comes from ``columns`` when given, else from the first row's keys;
-    rows may leave columns out (empty cell) but may not add new ones. Floats are written with 6
-    significant digits. The file is opened and closed for each row, so it is
-    complete on disk at any moment.
-
-    ``resume_step``: continuing a run from a checkpoint at that step, keep only
-    the rows with ``step <= resume_step`` (rows logged after the checkpoint
-    were never saved into it, and will be logged again). ``None``: a new run,
-    the file starts empty.
-    """
-
-    def __init__(self, path, resume_step=None, columns=None):
-        self.path = Path(path)
-        self.columns = None
-        if resume_step is not None and self.path.exists():
-            with open(self.path, newline="") as f:
-                reader = csv.DictReader(f)
-                kept = [row for row in reader if float(row["step"]) <= resume_step]
-                self.columns = reader.fieldnames  # None if the file was empty
-            if self.columns:
-                self._write(kept, mode="w")
-        elif self.path.exists():
-            self.path.unlink()
-        if self.columns is None and columns:
-            self.columns = ["step", *columns]
-            self._write([], mode="w")  # header only
-
-    def log(self, step: int, **values) -> None:
-        row = {"step": step, **values}
-        if self.columns is None:
-            self.columns = list(row)
-            self._write([], mode="w")  # header only
-        new = [k for k in row if k not in self.columns]
-        if new:
-            raise ValueError(f"log.csv has no column {new[0]!r}: its columns are fixed by "
-                             f"the first row ({', '.join(self.columns)}).")
-        self._write([{k: _cell(v) for k, v in row.items()}], mode="a")
-
-    def _write(self, rows, mode):
-        with open(self.path, mode, newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
-            if mode == "w":
-                writer.writeheader()
-            writer.writerows(rows)
-
-
-def read_log(path) -> dict:
-    """Read ``log.csv`` back as ``{column: [float, ...]}``; empty or
-    non-numeric cells become ``nan``."""
-    def number(text):
-        try:
-            return float(text)
-        except (TypeError, ValueError):
-            return float("nan")
-
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        return {c: [number(row.get(c)) for row in rows] for c in (reader.fieldnames or [])}
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(file)`` on ``path.tmp``, then rename it over ``path``: a crash leaves the old file whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():  # the write failed part-way: drop the half-written file
+            tmp.unlink()
 
 
 # --------------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(path, step: int, models: dict, optimizers: dict, schedulers=None,
-                    extra=None, config=None) -> Path:
-    """Write everything needed to continue the run exactly (DESIGN.md §2).
-
-    Keys of the saved dict: ``step``, ``models``, ``optimizers``, ``schedulers``
-    (name -> ``state_dict()``), ``rng`` (``python``, ``numpy``, ``torch``,
-    ``cuda``), ``extra`` (e.g. BEGAN's ``k_t``, the fixed sample noise, the data
-    batcher's state) and ``config``.
-
-    Atomic: written to ``checkpoint.tmp`` in the same folder, then renamed over
-    ``path`` (``os.replace``), so a crash or Ctrl-C while saving leaves the
-    previous checkpoint whole.
-    """
-    path = Path(path)
-    checkpoint = {
-        "step": step,
-        "models": {name: m.state_dict() for name, m in models.items()},
-        "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
-        "schedulers": {name: s.state_dict() for name, s in (schedulers or {}).items()},
-        "rng": {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        },
-        "extra": extra or {},
-        "config": config,
+def _rng_state() -> dict:
+    """Every random-number generator's state, as tensors and numbers only."""
+    version, mt, gauss = random.getstate()
+    _, key, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": {"version": version, "state": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                  "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    tmp = path.with_suffix(".tmp")
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():  # the save failed part-way: drop the half-written file
-            tmp.unlink()
-    return path
 
 
-def load_checkpoint(path, models: dict, optimizers: dict, schedulers=None,
-                    map_location="cpu") -> dict:
-    """Load a ``save_checkpoint`` file into ``models``/``optimizers``/``schedulers``
-    (in place, matched by name), restore all random-number generators, and
-    return the dict (``step``, ``extra``, ``config``, ...).
-
-    Tensors are loaded to ``map_location`` (default CPU: works whatever device
-    saved it); ``load_state_dict`` then copies them onto each model's device.
-    Tensors in ``extra`` stay there: move them with ``.to(device)``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise SystemExit(f"No checkpoint at {path}: train first, or point to a run folder "
-                         f"that holds checkpoint.pt.")
-    # weights_only=False: the file is our own and holds Python objects besides
-    # tensors (RNG states, config); never use this on a checkpoint you did not write.
-    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    groups = [("models", models), ("optimizers", optimizers), ("schedulers", schedulers or {})]
-    for key, objects in groups:
-        for name, obj in objects.items():
-            if name not in checkpoint[key]:
-                raise SystemExit(f"{path} has no {key[:-1]} named {name!r} "
-                                 f"(it has: {', '.join(checkpoint[key]) or 'none'}).")
-            obj.load_state_dict(checkpoint[key][name])
-    rng = checkpoint["rng"]
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
+def _set_rng_state(rng: dict) -> None:
+    p, n = rng["python"], rng["numpy"]
+    random.setstate((p["version"], tuple(p["state"].tolist()), p["gauss"]))
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     torch.set_rng_state(rng["torch"].cpu())
     if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+
+
+def _state(value):
+    """A checkpointable value: objects with ``state_dict()`` give it, tensors go to the CPU."""
+    if hasattr(value, "state_dict"):
+        return value.state_dict()
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    return value
+
+
+def non_finite(models: dict) -> list:
+    """Names of the networks holding a NaN or infinite parameter or buffer (one host sync)."""
+    bad = []
+    for name, model in models.items():
+        tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+        if tensors and not torch.stack([torch.isfinite(t).all() for t in tensors]).all():
+            bad.append(name)
+    return bad
+
+
+def save_checkpoint(path, *, paper: str, step: int, models: dict, model_args: dict, optimizers: dict,
+                    schedulers=None, extra=None, config=None) -> Path:
+    """Write everything needed to continue the run exactly, and to rebuild it elsewhere.
+
+    Keys: ``format``, ``paper``, ``step``, ``model_args`` (the keyword arguments of the
+    paper's ``build()``), ``models``, ``optimizers``, ``schedulers`` (name ->
+    ``state_dict()``), ``rng``, ``extra`` (e.g. BEGAN's k_t, the data order; objects
+    with a ``state_dict`` give it) and ``config`` (the command's values).
+    Atomic: written to ``checkpoint.pt.tmp``, then renamed over ``path``.
+    """
+    path = Path(path)
+    checkpoint = {
+        "format": FORMAT, "paper": paper, "step": int(step), "model_args": _plain(model_args),
+        "models": {name: m.state_dict() for name, m in models.items()},
+        "optimizers": {name: o.state_dict() for name, o in optimizers.items()},
+        "schedulers": {name: s.state_dict() for name, s in (schedulers or {}).items()},
+        "rng": _rng_state(),
+        "extra": {name: _state(value) for name, value in (extra or {}).items()},
+        "config": _plain(vars(config) if isinstance(config, argparse.Namespace) else config or {}),
+    }
+    _atomic_write(path, lambda f: torch.save(checkpoint, f))
+    return path
+
+
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """``torch.load(path, weights_only=True)`` with one sentence for every way it can fail.
+
+    ``weights_only=True`` unpickles only tensors, numbers, strings, lists, tuples and
+    dicts: a file holding any other object is refused before that object is built, so
+    nothing in it can run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"No checkpoint at {path}: train first, or point to a run folder that holds "
+                         f"checkpoint.pt.")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise SystemExit(f"{path} was not loaded: it holds Python objects besides tensors, numbers, strings, "
+                         f"lists and dicts, which could run code when loaded. Checkpoints of this repo never "
+                         f"do; only open it with code you trust.") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise SystemExit(f"{path} cannot be read ({reason}): it is damaged or truncated, or not a "
+                         f"PyTorch file. Copy it again, or train again.") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise SystemExit(f"{path} is not a checkpoint of this repo's current format (format {FORMAT}); "
+                         f"it may come from an older version: train it again.")
     return checkpoint
 
 
-# --------------------------------------------------------------------- stopping
+def load_run(run_dir, paper: str, map_location="cpu") -> dict:
+    """The checkpoint of a run folder, checked to be a ``paper`` run: the one loader behind
+    every ``eval.py``, every ``--resume`` and sr_degradation's stage hand-over.
 
-
-class StopOnInterrupt:
-    """``with StopOnInterrupt() as stop:`` -- the first Ctrl-C only sets
-    ``stop.requested = True``; the loop checks it after the step, saves a
-    checkpoint and leaves. A second Ctrl-C raises ``KeyboardInterrupt`` as usual.
-
-    Signal handlers can only be installed from the main thread; anywhere else
-    (a thread, some test runners) this does nothing and Ctrl-C behaves as usual.
+    Returns the checkpoint dict (``step``, ``model_args``, ``models``, ``config``, ``extra``, …).
+    Build the networks with the paper's ``build(**checkpoint["model_args"])`` and load
+    them with ``load_models``.
     """
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-        self._installed = False
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nCtrl-C: finishing this step, saving a checkpoint, then stopping "
-              "(press Ctrl-C again to abort at once).", flush=True)
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
-        return self
-
-    def __exit__(self, *exc):
-        if self._installed:
-            # None means the old handler was not set from Python: use Python's default.
-            previous = self._previous if self._previous is not None else signal.default_int_handler
-            signal.signal(signal.SIGINT, previous)
-            self._installed = False
-        return False
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SystemExit(f"{run_dir} does not exist: give a run folder (train.py prints where it wrote one).")
+    checkpoint = read_checkpoint(run_dir / "checkpoint.pt", map_location)
+    if checkpoint["paper"] != paper:
+        raise SystemExit(f"{run_dir} is a {checkpoint['paper']} run, not a {paper} run: use "
+                         f"python {checkpoint['paper']}/train.py or eval.py with it.")
+    return checkpoint
 
 
-class NonFiniteLoss(RuntimeError):
-    """A loss became NaN or infinite; training cannot usefully continue."""
+def load_models(models: dict, checkpoint: dict, where: str = "the checkpoint") -> dict:
+    """Load each network's weights from ``checkpoint["models"]`` (in place); return ``models``."""
+    for name, model in models.items():
+        if name not in checkpoint["models"]:
+            raise SystemExit(f"{where} has no network named {name!r} "
+                             f"(it has: {', '.join(checkpoint['models']) or 'none'}).")
+        model.load_state_dict(checkpoint["models"][name])
+    return models
 
 
-def check_finite(step: int, checkpoint=None, **losses) -> None:
-    """Raise ``NonFiniteLoss`` naming the loss and the step if any loss is NaN/inf.
+def restore(checkpoint: dict, models: dict, optimizers: dict, schedulers=None) -> None:
+    """Continue from ``checkpoint``: weights, optimiser and scheduler states, every RNG.
 
-    ``losses``: Python floats or tensors. Call it at logging steps only, on
-    values already fetched with ``.item()`` there: checking a tensor forces the
-    GPU to finish (a host sync), which the training step itself avoids
-    (DESIGN.md §6). ``checkpoint``: the last good checkpoint, named in the message.
+    A learning rate given now that differs from the run's (``--resume --lr X``) is applied
+    from here on, keeping the schedule's current factor, and one line says so.
     """
-    for name, value in losses.items():
-        value = torch.as_tensor(value).detach().float()
-        if not torch.isfinite(value).all():
-            bad = "nan" if torch.isnan(value).any() else "inf"
-            where = (f"the last good checkpoint stays in {checkpoint}" if checkpoint
-                     else "no checkpoint was written")
-            raise NonFiniteLoss(f"{name} became {bad} at step {step}; {where} "
-                                f"(a lower --lr often helps).")
+    load_models(models, checkpoint)
+    asked = {name: [_base_lr(g) for g in opt.param_groups] for name, opt in optimizers.items()}
+    for key, objects in (("optimizers", optimizers), ("schedulers", schedulers or {})):
+        for name, obj in objects.items():
+            obj.load_state_dict(checkpoint[key][name])
+    for name, opt in optimizers.items():
+        for group, new in zip(opt.param_groups, asked[name]):
+            old = _base_lr(group)
+            if not np.isclose(old, new, rtol=1e-9, atol=0):
+                _set_base_lr(group, (schedulers or {}).get(name), opt.param_groups.index(group), new)
+                print(f"--resume: {name}'s learning rate is now {new:g} (the run used {old:g}); "
+                      f"its schedule goes on from there.")
+    _set_rng_state(checkpoint["rng"])
 
 
-# --------------------------------------------------------------------- progress, speed
+def _base_lr(group) -> float:
+    return group.get("initial_lr", group["lr"])
 
 
-def progress(total: int, initial: int = 0, desc=None) -> tqdm:
-    """A tqdm bar over the training steps (shows rate and ETA); update it with
-    ``bar.update()`` and ``bar.set_postfix(loss_D=..., ...)`` at logging steps."""
-    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, mininterval=0.5)
-
-
-class ImagesPerSecond:
-    """Training speed between two logging steps, for ``log.csv``'s ``img_s``.
-
-    ``speed = ImagesPerSecond(batch_size, start_step, device)`` before the loop,
-    then ``speed(step)`` at a logging step returns the images per second since
-    the previous call. On CUDA it first waits for the GPU to finish
-    (``synchronize``), so the time is the real compute time; this happens only
-    when you call it, i.e. at logging steps.
-    """
-
-    def __init__(self, batch_size: int, start_step: int = 0, device=None):
-        self.batch_size = batch_size
-        self.device = torch.device(device or "cpu")
-        self.last_step = start_step
-        self.last_time = time.perf_counter()
-
-    def __call__(self, step: int) -> float:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        now = time.perf_counter()
-        images = (step - self.last_step) * self.batch_size
-        rate = images / max(now - self.last_time, 1e-9)
-        self.last_step, self.last_time = step, now
-        return rate
+def _set_base_lr(group, scheduler, index, new):
+    factor = group["lr"] / _base_lr(group)           # how far the schedule has moved the rate
+    group["lr"] = new * factor
+    if "initial_lr" in group:
+        group["initial_lr"] = new
+    if scheduler is not None:
+        scheduler.base_lrs[index] = new
+        scheduler._last_lr = [g["lr"] for g in scheduler.optimizer.param_groups]

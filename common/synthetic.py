@@ -1,4 +1,4 @@
-"""Datasets drawn from the built-in faces (DESIGN.md §3), as uint8 tensors in memory.
+"""Datasets drawn from the built-in faces, as uint8 tensors in memory.
 
 One builder per use in the repo:
 

@@ -3,7 +3,7 @@
 Trained on the built-in faces only (``python -m common.train_synthnet``, weights in
 ``common/weights/synthnet.pt``), it predicts head pose and gaze in degrees, identity
 parameters, beard / glasses / hair style, and the drawing style. It serves three metrics
-that need no download (DESIGN.md §4):
+that need no download:
 
 - ``SyntheticFeatures``: its 256-d penultimate features, an offline FID feature extractor;
 - ``pose_gaze_error``: does an output keep its source's head pose and gaze (degrees)?
@@ -57,7 +57,11 @@ class SynthNet(nn.Module):
         self.style = nn.Linear(features, len(STYLES))
 
     def features(self, x):
-        """(B, 1|3, H, W) in [−1, 1] → (B, 256); resized to 64×64, grayscale repeated."""
+        """(B, 1|3, H, W) in [−1, 1] → (B, 256); resized to 64×64, grayscale repeated.
+
+        The input is taken in float32 (the antialiased resize has no bfloat16 kernel on CPU,
+        and a generator under ``--amp`` hands over bfloat16 images)."""
+        x = x.float()
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if x.shape[-1] != INPUT_SIZE or x.shape[-2] != INPUT_SIZE:

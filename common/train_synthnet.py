@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from common.faces import POSE_GAZE, STYLES, render, sample_params
-from common.run import progress, seed_everything
+from common.loop import progress
+from common.run import seed_everything
 from common.synthnet import WEIGHTS, SynthNet, predict, targets
 
 # Wider than the datasets' defaults, so that sweeps to ±40° stay inside what it has seen.

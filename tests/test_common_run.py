@@ -1,10 +1,8 @@
-"""Tests for common/run.py: checkpoints, log.csv, Ctrl-C, non-finite guard, flags."""
+"""Tests for common/run.py: safe checkpoints, load_run, presets and --help, the resume check, the fast path."""
 import argparse
 import json
-import os
+import pathlib
 import random
-import signal
-import threading
 
 import numpy as np
 import pytest
@@ -12,9 +10,8 @@ import torch
 from torch import nn
 
 from common import run
-from common.run import (CsvLogger, ImagesPerSecond, NonFiniteLoss, StopOnInterrupt,
-                        add_common_args, apply_preset, check_finite, load_checkpoint,
-                        make_run_dir, pick_device, read_log, save_checkpoint, seed_everything)
+from common.run import (add_common_args, load_run, non_finite, parse_args, pick_device, read_checkpoint, restore,
+                        save_checkpoint, seed_everything, use_amp)
 
 
 # ----------------------------------------------------------------- checkpoints
@@ -30,10 +27,10 @@ def _train_steps(model, opt, sched, n):
         sched.step()
 
 
-def _setup(seed):
+def _setup(seed, lr=0.01):
     torch.manual_seed(seed)
     model = nn.Linear(4, 1)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.9)
     return model, opt, sched
 
@@ -42,200 +39,219 @@ def _draws():
     return torch.rand(3), np.random.rand(3), random.random()
 
 
-def test_checkpoint_round_trip_restores_states_and_rng(tmp_path):
+def _save(path, model, opt, sched=None, paper="test", step=2, **extra):
+    return save_checkpoint(path, paper=paper, step=step, models={"G": model}, model_args={"width": 4},
+                           optimizers={"G": opt}, schedulers={"G": sched} if sched else None, extra=extra,
+                           config={"lr": 0.01, "out": pathlib.Path("runs/x"), "blocks": (1, 2)})
+
+
+def test_checkpoint_round_trip_restores_states_and_every_rng(tmp_path):
     seed_everything(0)
     model, opt, sched = _setup(0)
     _train_steps(model, opt, sched, 2)
     fixed_noise = torch.randn(5, 2)
-    path = save_checkpoint(tmp_path / "checkpoint.pt", 2, {"G": model}, {"G": opt}, {"G": sched},
-                           extra={"k_t": 0.25, "noise": fixed_noise}, config={"lr": 0.01})
+    path = _save(tmp_path / "checkpoint.pt", model, opt, sched, k_t=0.25, noise=fixed_noise)
     draws_a = _draws()                         # what the original run draws next
     _train_steps(model, opt, sched, 2)         # ... and how it goes on training
     params_a = [p.detach().clone() for p in model.parameters()]
 
     seed_everything(123)                       # a different RNG state and a different model
     model2, opt2, sched2 = _setup(1)
-    assert not torch.equal(model2.weight, model.weight)
-    ckpt = load_checkpoint(path, {"G": model2}, {"G": opt2}, {"G": sched2})
-
-    assert ckpt["step"] == 2 and ckpt["config"] == {"lr": 0.01}
+    ckpt = read_checkpoint(path)
+    restore(ckpt, {"G": model2}, {"G": opt2}, {"G": sched2})
+    assert ckpt["step"] == 2 and ckpt["paper"] == "test" and ckpt["model_args"] == {"width": 4}
+    assert ckpt["config"] == {"lr": 0.01, "out": "runs/x", "blocks": [1, 2]}    # JSON values only
     assert ckpt["extra"]["k_t"] == 0.25 and torch.equal(ckpt["extra"]["noise"], fixed_noise)
     assert sched2.last_epoch == 2
-    state = opt2.state[model2.weight]
-    assert float(state["step"]) == 2 and state["exp_avg"].abs().sum() > 0
     draws_b = _draws()
-    assert torch.equal(draws_a[0], draws_b[0])
-    assert np.array_equal(draws_a[1], draws_b[1])
-    assert draws_a[2] == draws_b[2]
+    assert torch.equal(draws_a[0], draws_b[0]) and np.array_equal(draws_a[1], draws_b[1]) and draws_a[2] == draws_b[2]
     _train_steps(model2, opt2, sched2, 2)     # training continues identically
     for p_a, p_b in zip(params_a, model2.parameters()):
         assert torch.equal(p_a, p_b)
 
 
-def test_checkpoint_loaded_parameters_equal_saved(tmp_path):
-    model, opt, sched = _setup(0)
-    _train_steps(model, opt, sched, 2)
-    save_checkpoint(tmp_path / "c.pt", 2, {"G": model}, {"G": opt})
-    model2, opt2, _ = _setup(1)
-    load_checkpoint(tmp_path / "c.pt", {"G": model2}, {"G": opt2})
-    assert torch.equal(model.weight, model2.weight) and torch.equal(model.bias, model2.bias)
-    s1, s2 = opt.state[model.weight], opt2.state[model2.weight]
-    assert torch.equal(s1["exp_avg"], s2["exp_avg"]) and torch.equal(s1["exp_avg_sq"], s2["exp_avg_sq"])
+class _Payload:
+    """What a malicious checkpoint holds: unpickling it would create a file (it could as well run a shell)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.target),))
 
 
-def test_checkpoint_errors_are_one_sentence(tmp_path):
+def test_a_checkpoint_holding_a_pickled_object_is_refused_and_runs_nothing(tmp_path):
+    ran = tmp_path / "payload-ran"
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"format": run.FORMAT, "paper": "test", "step": 1, "config": _Payload(ran)}, path)
+    with pytest.raises(SystemExit, match="holds Python objects besides tensors"):
+        read_checkpoint(path)
+    assert not ran.exists()
+    torch.load(path, weights_only=False)       # proof that the file does carry a payload
+    assert ran.exists()
+
+
+def test_unreadable_checkpoints_get_one_sentence(tmp_path):
     model, opt, _ = _setup(0)
+    path = _save(tmp_path / "checkpoint.pt", model, opt)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(SystemExit, match="cannot be read .*damaged or truncated"):
+        read_checkpoint(path)
+    torch.save({"step": 3, "models": {}}, path)                      # an older layout without "format"
+    with pytest.raises(SystemExit, match="not a checkpoint of this repo's current format"):
+        read_checkpoint(path)
     with pytest.raises(SystemExit, match="No checkpoint at"):
-        load_checkpoint(tmp_path / "missing.pt", {"G": model}, {"G": opt})
-    save_checkpoint(tmp_path / "c.pt", 1, {"G": model}, {"G": opt})
-    with pytest.raises(SystemExit, match="no model named 'D'"):
-        load_checkpoint(tmp_path / "c.pt", {"D": model}, {})
+        read_checkpoint(tmp_path / "missing.pt")
+
+
+def test_load_run_checks_the_folder_and_the_paper(tmp_path):
+    model, opt, _ = _setup(0)
+    (tmp_path / "run").mkdir()
+    _save(tmp_path / "run" / "checkpoint.pt", model, opt, paper="dcgan_celeba")
+    assert load_run(tmp_path / "run", "dcgan_celeba")["step"] == 2
+    with pytest.raises(SystemExit, match="is a dcgan_celeba run, not a began_refiner run"):
+        load_run(tmp_path / "run", "began_refiner")
+    with pytest.raises(SystemExit, match="does not exist"):
+        load_run(tmp_path / "missing", "began_refiner")
+    assert not (tmp_path / "missing").exists()
+    with pytest.raises(SystemExit, match="has no network named 'D'"):
+        run.load_models({"D": model}, load_run(tmp_path / "run", "dcgan_celeba"))
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     model, opt, _ = _setup(0)
     path = tmp_path / "checkpoint.pt"
-    save_checkpoint(path, 1, {"G": model}, {"G": opt})
+    _save(path, model, opt, step=1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no .tmp left
 
     def broken_save(obj, f):                   # writes half a file, then fails
-        with open(f, "wb") as fh:
-            fh.write(b"half a checkpoint")
+        f.write(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, 2, {"G": model}, {"G": opt})
+        _save(path, model, opt, step=2)
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
-    assert load_checkpoint(path, {"G": model}, {"G": opt})["step"] == 1
+    assert read_checkpoint(path)["step"] == 1
 
 
-# ----------------------------------------------------------------- log.csv
-
-def test_csv_logger_rows_resume_and_read_back(tmp_path):
-    path = tmp_path / "log.csv"
-    log = CsvLogger(path)
-    for step in (10, 20, 30):
-        log.log(step=step, loss_D=1 / 3, lr=torch.tensor(0.5), note="x")
-    lines = path.read_text().splitlines()
-    assert lines[0] == "step,loss_D,lr,note"
-    assert lines[1] == "10,0.333333,0.5,x"
-    assert len(lines) == 4
-    with pytest.raises(ValueError, match="no column 'extra'"):
-        log.log(step=40, extra=1.0)
-
-    resumed = CsvLogger(path, resume_step=20)   # checkpoint was at step 20
-    resumed.log(step=30, loss_D=2.0, lr=0.25)   # a column may be left out
-    values = read_log(path)
-    assert values["step"] == [10.0, 20.0, 30.0]
-    assert values["loss_D"] == pytest.approx([1 / 3, 1 / 3, 2.0], rel=1e-5)
-    assert values["lr"] == [0.5, 0.5, 0.25]
-    assert np.isnan(values["note"][2])
-
-    CsvLogger(path)                             # a new run starts a fresh file
-    assert not path.exists()
+def test_non_finite_names_the_network():
+    good, bad = nn.Linear(2, 2), nn.Linear(2, 2)
+    with torch.no_grad():
+        bad.weight[0, 1] = float("nan")
+    assert non_finite({"G": good, "D": bad}) == ["D"]
 
 
-# ----------------------------------------------------------------- non-finite guard
-
-@pytest.mark.parametrize("bad, word", [(float("nan"), "nan"), (float("inf"), "inf"),
-                                       (torch.tensor([1.0, float("-inf")]), "inf")])
-def test_check_finite_names_loss_and_step(bad, word):
-    with pytest.raises(NonFiniteLoss, match=f"loss_D became {word} at step 120; the last good "
-                                            f"checkpoint stays in runs/x/checkpoint.pt"):
-        check_finite(120, loss_G=0.5, loss_D=bad, checkpoint="runs/x/checkpoint.pt")
-
-
-def test_check_finite_passes_finite_values():
-    check_finite(5, loss_D=0.1, loss_G=torch.tensor(3.0), k_t=0)
+def test_resume_with_a_new_learning_rate_applies_it_and_keeps_the_schedule(tmp_path, capsys):
+    model, opt, sched = _setup(0, lr=0.01)
+    _train_steps(model, opt, sched, 2)                      # StepLR ×0.9 twice: 0.0081
+    _save(tmp_path / "c.pt", model, opt, sched)
+    model2, opt2, sched2 = _setup(0, lr=0.001)             # the command now says --lr 0.001
+    restore(read_checkpoint(tmp_path / "c.pt"), {"G": model2}, {"G": opt2}, {"G": sched2})
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.001 * 0.81)
+    assert "G's learning rate is now 0.001 (the run used 0.01)" in capsys.readouterr().out
+    _train_steps(model2, opt2, sched2, 1)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.001 * 0.729)
 
 
-# ----------------------------------------------------------------- Ctrl-C
+# ----------------------------------------------------------------- command line
 
-def test_stop_on_interrupt_first_ctrl_c_sets_flag_second_raises():
-    before = signal.getsignal(signal.SIGINT)
-    with StopOnInterrupt() as stop:
-        assert not stop.requested
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.requested                   # no KeyboardInterrupt was raised
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is before
+PRESETS = {"quick": dict(size=32, batch_size=16, steps=200, lr=2e-4, sample_every=50, ckpt_every=100,
+                         log_every=10, gamma=0.5, amp=True),
+           "paper": dict(size=64, batch_size=64, steps=100_000, lr=1e-4, sample_every=1000, ckpt_every=5000,
+                         log_every=100, gamma=0.7, amp=False)}
 
 
-def test_stop_on_interrupt_is_a_no_op_outside_main_thread():
-    result = {}
-
-    def body():
-        with StopOnInterrupt() as stop:
-            result["requested"] = stop.requested
-            result["installed"] = stop._installed
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    thread.join()
-    assert result == {"requested": False, "installed": False}
-
-
-# ----------------------------------------------------------------- run folder, flags, device
-
-def test_make_run_dir_writes_config_and_refuses_to_clobber(tmp_path):
-    out = tmp_path / "run"
-    config = {"lr": 2e-4, "out": tmp_path / "run", "device": torch.device("cpu"), "size": 32}
-    run_dir = make_run_dir(str(out), "dcgan_celeba", config)
-    assert run_dir == out and (out / "samples").is_dir()
-    loaded = json.loads((out / "config.json").read_text())
-    assert loaded == {"lr": 2e-4, "out": str(out), "device": "cpu", "size": 32}
-    assert list(loaded) == sorted(loaded)
-
-    (out / "checkpoint.pt").write_bytes(b"x")
-    with pytest.raises(SystemExit, match="already holds a checkpoint.pt: add --resume"):
-        make_run_dir(str(out), "dcgan_celeba", config)
-    assert make_run_dir(str(out), "dcgan_celeba", config, resume=True) == out
-    with pytest.raises(SystemExit, match="no checkpoint.pt"):
-        make_run_dir(str(tmp_path / "empty"), "dcgan_celeba", config, resume=True)
-
-
-def test_make_run_dir_default_name(tmp_path):
-    a = make_run_dir(None, "nir_cgan", {}, root=tmp_path / "runs")
-    b = make_run_dir(None, "nir_cgan", {}, root=tmp_path / "runs")
-    assert a.parent == b.parent == tmp_path / "runs" / "nir_cgan" and a != b
-    with pytest.raises(SystemExit, match="--resume needs --out"):
-        make_run_dir(None, "nir_cgan", {}, resume=True, root=tmp_path / "runs")
-
-
-PRESETS = {"quick": dict(size=32, batch_size=16, steps=200, lr=2e-4, sample_every=50,
-                         ckpt_every=100, gamma=0.5),
-           "paper": dict(size=64, batch_size=64, steps=100_000, lr=1e-4, sample_every=1000,
-                         ckpt_every=5000)}
+def _parser():
+    parser = argparse.ArgumentParser(formatter_class=run.HelpFormatter)
+    parser.add_argument("--gamma", type=float, help="γ")
+    parser.add_argument("--width", type=int, default=8, help="channels")
+    return add_common_args(parser)
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser()
-    add_common_args(parser, ckpt_every=999)
-    parser.add_argument("--gamma", type=float, default=None)
-    return apply_preset(parser.parse_args(argv), PRESETS)
+    return parse_args(_parser(), argv, PRESETS, "test")
 
 
-def test_preset_fills_defaults_and_explicit_flags_win():
-    args = _parse([])
-    assert (args.preset, args.size, args.steps, args.lr, args.gamma) == ("quick", 32, 200, 2e-4, 0.5)
-    assert args.device == "auto" and args.seed == 0 and not args.amp and not args.resume
-    assert not hasattr(args, "preset_fallbacks")
-    args = _parse(["--preset", "paper", "--steps", "7", "--batch-size", "3", "--gamma", "0.7"])
-    assert (args.size, args.steps, args.batch_size, args.lr, args.gamma) == (64, 7, 3, 1e-4, 0.7)
+def test_preset_values_are_defaults_and_explicit_flags_win():
+    args, resumed = _parse([])
+    assert resumed is None
+    assert (args.preset, args.size, args.steps, args.lr, args.gamma, args.amp) == ("quick", 32, 200, 2e-4, 0.5, True)
+    args, _ = _parse(["--preset", "paper", "--steps", "7", "--batch-size", "3", "--gamma", "0.7", "--amp"])
+    assert (args.size, args.steps, args.batch_size, args.lr, args.gamma, args.amp) == (64, 7, 3, 1e-4, 0.7, True)
+    assert _parse(["--no-amp"])[0].amp is False
 
 
-def test_preset_missing_value_uses_fallback_or_says_so():
-    presets = {"quick": dict(size=32, batch_size=16, steps=200, lr=2e-4, sample_every=50),
-               "paper": dict(size=64)}
-    parser = argparse.ArgumentParser()
-    add_common_args(parser, ckpt_every=999)
-    assert apply_preset(parser.parse_args([]), presets).ckpt_every == 999
-    with pytest.raises(SystemExit, match="No value for --batch-size"):
-        apply_preset(parser.parse_args(["--preset", "paper"]), presets)
+@pytest.mark.parametrize("preset, shown", [("quick", ["--size SIZE", "(default: 32)", "(default: 0.5)"]),
+                                           ("paper", ["(default: 64)", "(default: 100000)", "(default: 0.7)"])])
+def test_help_prints_the_presets_numbers(preset, shown, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _parse(["--preset", preset, "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for piece in shown:
+        assert piece in text
 
+
+@pytest.mark.parametrize("argv", [["--size", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--steps", "0"],
+                                  ["--ckpt-every", "0"], ["--sample-every", "0"], ["--log-every", "x"]])
+def test_impossible_numbers_are_refused_in_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _parse(argv)
+    assert exit_.value.code == 2
+    assert argv[0] in capsys.readouterr().err.splitlines()[-1]
+
+
+def _run_folder(tmp_path, config, step=50):
+    out = tmp_path / "run"
+    out.mkdir()
+    model, opt, _ = _setup(0)
+    save_checkpoint(out / "checkpoint.pt", paper="test", step=step, models={"G": model}, model_args={},
+                    optimizers={"G": opt}, config=config)
+    (out / "config.json").write_text(json.dumps(config))
+    return out
+
+
+def test_resume_takes_the_runs_values_for_flags_not_given(tmp_path):
+    args0, _ = _parse(["--gamma", "0.9", "--width", "4", "--steps", "100"])
+    out = _run_folder(tmp_path, run._plain(vars(args0)))
+    args, resumed = _parse(["--resume", "--out", str(out), "--steps", "300", "--lr", "1e-3"])
+    assert resumed["step"] == 50
+    assert (args.gamma, args.width, args.steps, args.lr, args.resume) == (0.9, 4, 300, 1e-3, True)
+
+
+def test_a_mismatched_resume_is_refused_and_changes_nothing(tmp_path):
+    args0, _ = _parse(["--gamma", "0.9", "--steps", "100"])
+    out = _run_folder(tmp_path, run._plain(vars(args0)))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(SystemExit, match=r"--resume refused, nothing in .* was changed: .*--gamma 0.5 \(the run has "
+                                         r"0.9\); --width 16 \(the run has 8\)"):
+        _parse(["--resume", "--out", str(out), "--gamma", "0.5", "--width", "16"])
+    with pytest.raises(SystemExit, match="already at step 50: give --steps larger"):
+        _parse(["--resume", "--out", str(out), "--steps", "50"])
+    with pytest.raises(SystemExit, match="is a test run, not a other run"):
+        parse_args(_parser(), ["--resume", "--out", str(out)], PRESETS, "other")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_new_run_never_overwrites_a_checkpoint(tmp_path):
+    out = _run_folder(tmp_path, {})
+    with pytest.raises(SystemExit, match="already holds a checkpoint.pt: add --resume"):
+        _parse(["--out", str(out)])
+    with pytest.raises(SystemExit, match="--resume needs --out"):
+        _parse(["--resume"])
+
+
+def test_new_run_dir_default_name(tmp_path):
+    a = run.new_run_dir(None, "nir_cgan", root=tmp_path / "runs")
+    a.mkdir(parents=True)
+    b = run.new_run_dir(None, "nir_cgan", root=tmp_path / "runs")
+    assert a.parent == b.parent == tmp_path / "runs" / "nir_cgan" and a != b
+
+
+# ----------------------------------------------------------------- device, fast path
 
 def test_pick_device(monkeypatch):
     assert pick_device("cpu") == torch.device("cpu")
@@ -255,30 +271,31 @@ def test_seed_everything_repeats_draws():
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
 
 
-def test_autocast_on_cpu_is_a_warned_no_op():
-    with pytest.warns(UserWarning, match="--amp is ignored on CPU"):
-        ctx = run.autocast(torch.device("cpu"), enabled=True)
-    with ctx:
+def test_amp_on_a_cpu_without_native_bf16_says_so_and_runs_float32(monkeypatch, capsys):
+    monkeypatch.setattr(run, "cpu_has_bf16", lambda: False)
+    assert use_amp(True, torch.device("cpu")) is False
+    assert "no native bfloat16" in capsys.readouterr().out
+    assert use_amp(False, torch.device("cpu")) is False
+    assert use_amp(True, torch.device("cuda")) is True
+
+
+def test_autocast_on_cpu_computes_in_bfloat16_when_enabled():
+    with run.autocast(torch.device("cpu"), True):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with run.autocast(torch.device("cpu"), False):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
-def test_images_per_second(monkeypatch):
-    clock = iter([100.0, 102.0, 103.0])
-    monkeypatch.setattr(run.time, "perf_counter", lambda: next(clock))
-    speed = ImagesPerSecond(batch_size=8, start_step=10)
-    assert speed(20) == pytest.approx(80 / 2.0)    # 10 steps * 8 images in 2 s
-    assert speed(25) == pytest.approx(40 / 1.0)
+def test_one_sentence_errors_turns_data_and_weights_errors_into_exits():
+    from common.data import DataError
+    from common.features import WeightsUnavailable
 
+    @run.one_sentence_errors
+    def main(argv=None):
+        raise argv
 
-def test_progress_bar_counts(capsys):
-    bar = run.progress(total=10, initial=4, desc="train")
-    bar.update(2)
-    assert bar.n == 6 and bar.total == 10
-    bar.close()
-
-
-def test_csv_logger_columns_declared_up_front(tmp_path):
-    log = CsvLogger(tmp_path / "log.csv", columns=["loss", "fid"])
-    log.log(step=0, fid=9.5)                  # a first row with only some of the columns
-    log.log(step=1, loss=0.25)
-    assert (tmp_path / "log.csv").read_text().splitlines() == ["step,loss,fid", "0,,9.5", "1,0.25,"]
+    for error in (DataError("no images in x"), WeightsUnavailable("could not fetch y")):
+        with pytest.raises(SystemExit, match=str(error)):
+            main(error)
+    with pytest.raises(KeyError):                 # a bug stays a traceback
+        main(KeyError("bug"))
