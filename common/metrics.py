@@ -1,4 +1,4 @@
-"""Image-set and image-pair metrics (DESIGN.md §4).
+"""Image-set and image-pair metrics.
 
 - FID: ``fid`` / ``fid_from_features`` = Fréchet distance between Gaussians fitted
   to the features of two image sets (Heusel et al. 2017). The number depends on
@@ -120,7 +120,41 @@ def fid(images_a: torch.Tensor, images_b: torch.Tensor, extractor, batch_size: i
                              extract_features(images_b, extractor, batch_size, device))
 
 
+class FidReference:
+    """Real images to measure generated sets against, their features computed once:
+    ``FidReference(real, extractor)(fake)`` gives ``{"fid": …, "diversity": …}`` (``sample_diversity``).
+    Training loops measure at every FID step against the same held-out faces (name the extractor)."""
+
+    def __init__(self, real: torch.Tensor, extractor, batch_size: int = 100):
+        if len(real) < 2:
+            raise ValueError(f"FID needs at least 2 real images, got {len(real)}.")
+        self.extractor, self.batch_size = extractor, batch_size
+        features = extract_features(real, extractor, batch_size)
+        self.statistics, self.spread = activation_statistics(features), mean_pairwise_distance(features)
+
+    def __call__(self, fake: torch.Tensor) -> dict:
+        if len(fake) < 2:
+            raise ValueError(f"FID needs at least 2 generated images, got {len(fake)}.")
+        features = extract_features(fake, self.extractor, self.batch_size)
+        return {"fid": frechet_distance(*activation_statistics(features), *self.statistics),
+                "diversity": mean_pairwise_distance(features) / self.spread}
+
+
 # ----------------------------------------------------------------------------- diversity
+
+def mean_pairwise_distance(features: torch.Tensor) -> float:
+    """Mean Euclidean distance ||f_i − f_j|| over all pairs i ≠ j of an (N, D) feature set."""
+    n = len(features)
+    if n < 2:
+        raise ValueError(f"a pairwise distance needs at least 2 feature vectors, got {n}.")
+    return (torch.cdist(features, features).sum() / (n * (n - 1))).item()
+
+
+def sample_diversity(fake_features: torch.Tensor, real_features: torch.Tensor) -> float:
+    """Collapse as a number: the mean pairwise feature distance of generated samples divided by
+    that of real faces. 1 = as diverse as real faces; 0 = one image repeated (mode collapse)."""
+    return mean_pairwise_distance(fake_features) / mean_pairwise_distance(real_features)
+
 
 def diversity(outputs: torch.Tensor, distance, batch_size: int = 64, device=None) -> float:
     """Diversity of M outputs per source (thesis eq. 3.8, after StarGAN v2):

@@ -16,6 +16,7 @@ from torch import nn
 
 from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.metrics import (MetricUnavailable, activation_statistics, diversity, extract_features, face_detection_rate,
+                            FidReference, mean_pairwise_distance, sample_diversity,
                             fid, fid_from_features, frechet_distance, psnr, ssim)
 
 
@@ -134,6 +135,42 @@ class MeanAbsDistance:
 
     def __call__(self, a, b):
         return (a - b).abs().flatten(1).mean(dim=1)
+
+
+def test_mean_pairwise_distance_hand_computed():
+    f = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 4.0]], dtype=torch.float64)
+    # pairs: |(0,0)-(3,4)| = 5, |(0,0)-(0,4)| = 4, |(3,4)-(0,4)| = 3 -> mean 4
+    assert mean_pairwise_distance(f) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_pairwise_distance(f[:1])
+
+
+def test_sample_diversity_is_zero_for_one_repeated_image_and_one_for_real_faces():
+    from common import synthetic
+    from common.synthnet import SyntheticFeatures
+    extractor = SyntheticFeatures()
+    real = extract_features(synthetic.faces(200, 32, "photo", seed=0, start=500_000), extractor)
+    other_real = extract_features(synthetic.faces(200, 32, "photo", seed=0, start=0), extractor)
+    one_face = extract_features(synthetic.faces(1, 32, "photo", seed=0).expand(200, -1, -1, -1), extractor)
+    assert sample_diversity(one_face, real) == pytest.approx(0.0, abs=1e-6)
+    assert sample_diversity(other_real, real) == pytest.approx(1.0, abs=0.05)
+    assert sample_diversity(real[:, :] * 0.5, real) == pytest.approx(0.5)       # distances scale with the spread
+
+
+def test_fid_reference_matches_the_separate_measures():
+    torch.manual_seed(0)
+    a, b = torch.rand(40, 3, 8, 8) * 2 - 1, torch.rand(40, 3, 8, 8) * 2 - 1
+
+    class Flatten(nn.Module):
+        name = "flat"
+
+        def forward(self, x):
+            return x.flatten(1)[:, :16]
+
+    both = FidReference(b, Flatten())(a)
+    fa, fb = extract_features(a, Flatten()), extract_features(b, Flatten())
+    assert both["fid"] == pytest.approx(fid(a, b, Flatten()))
+    assert both["diversity"] == pytest.approx(mean_pairwise_distance(fa) / mean_pairwise_distance(fb))
 
 
 def test_diversity_of_identical_outputs_is_zero():
