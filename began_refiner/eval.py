@@ -24,25 +24,20 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from began_refiner.model import REFINERS, Decoder, Refiner, image_pyramid
-from began_refiner.train import FRONTAL, HELD_OUT, INPUTS
-from common import synthetic
-from common.data import to_float
-from common.metrics import MetricUnavailable, face_detection_rate, fid
+from began_refiner.data import held_out_faces, synthetic_inputs
+from began_refiner.model import REFINERS, build, image_pyramid
+from common.loop import read_log
+from common.metrics import FidReference, MetricUnavailable, face_detection_rate
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import read_log
+from common.run import load_models, load_run, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 
+
 def load_generator(run):
-    """The trained G of a run folder, with its config."""
-    config = json.loads((run / "config.json").read_text())
-    if config["generator"] in REFINERS:
-        G = Refiner(config["size"], config["n"], REFINERS[config["generator"]], lowest=config["lowest"])
-    else:
-        G = Decoder(config["size"], config["n"], config["h"], lowest=config["lowest"])
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-    G.load_state_dict(state["models"]["G"])
-    return G.eval(), config, state["step"]
+    """The trained G of a run folder (through common.run.load_run), with the run's config and step."""
+    checkpoint = load_run(run, "began_refiner")
+    G = load_models({"G": build(**checkpoint["model_args"])["G"]}, checkpoint)["G"]
+    return G.eval(), checkpoint["config"], checkpoint["step"]
 
 
 @torch.no_grad()
@@ -66,6 +61,9 @@ def convergence_figure(runs, path):
     """M and FID against training steps, one line per run (the 'trains faster' claim)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, run in runs.items():
+        if not (run / "log.csv").exists():
+            print(f"convergence.png: {run} has no log.csv, so it is left out")
+            continue
         log = read_log(run / "log.csv")
         steps = log["step"]
         m = [(s, v) for s, v in zip(steps, log["M"]) if v == v]
@@ -87,32 +85,35 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
     ap.add_argument("--out", type=Path, help="where figures go (default: the run folder, or runs/began_refiner/compare)")
-    ap.add_argument("--faces", type=int, default=500, help="unseen synthetic inputs and held-out real faces")
+    ap.add_argument("--faces", type=positive_int, default=500, help="unseen synthetic inputs and held-out real faces")
     args = ap.parse_args(argv)
-    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs/began_refiner/compare"))
-    figures = out if len(args.run) > 1 else out / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
 
     generators = {}
     for run in args.run:
-        if not (run / "checkpoint.pt").exists():
-            raise SystemExit(f"{run} has no checkpoint.pt: train first (python began_refiner/train.py --out {run}).")
         G, config, step = load_generator(run)
         label = config["generator"] if config["generator"] != "began" else "BEGAN (noise)"
         if label in generators:                                  # e.g. two baselines: tell them apart
             label = f"{label} {run.name}"
         generators[label] = (G, config, step, run)
-    size = next(iter(generators.values()))[1]["size"]
-    inputs_u8, params = synthetic.faces(args.faces, size, "render", seed=0, start=INPUTS, with_params=True, **FRONTAL)
-    inputs = to_float(inputs_u8)
-    real = synthetic.faces(args.faces, size, "photo", seed=0, start=HELD_OUT, **FRONTAL)
-    extractor, net = SyntheticFeatures(), load_synthnet()
+    sizes = {(g[1]["size"], g[1]["lowest"]) for g in generators.values()}
+    if len(sizes) > 1:
+        raise SystemExit(f"these runs were trained at different sizes (size, lowest) {sorted(sizes)}: "
+                         f"evaluate runs of one size together.")
+    (size, lowest), = sizes
+    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs/began_refiner/compare"))
+    figures = out if len(args.run) > 1 else out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    inputs, params = synthetic_inputs(size, args.faces, with_params=True)
+    real = held_out_faces(size, args.faces)
+    reference, net = FidReference(real, SyntheticFeatures()), load_synthnet()
 
     outputs = {"synthetic input": inputs}
     outputs.update({name: refine(G, config, inputs) for name, (G, config, _, _) in generators.items()})
     metrics = {}
     for name, images in outputs.items():
-        row = {"fid_synthetic-v1": fid(images, real, extractor), "face_detection_rate": detection_rate(images)}
+        measured = reference(images)
+        row = {"fid_synthetic-v1": measured["fid"], "diversity": measured["diversity"],
+               "face_detection_rate": detection_rate(images)}
         if not name.startswith("BEGAN (noise)"):
             errors = pose_gaze_error(images, params, net)
             row.update({f"{k}_error_deg": v for k, v in errors.items()},
@@ -125,7 +126,6 @@ def main(argv=None):
 
     # Fig. 3: synthetic face | its lowest-resolution input | each refiner's output.
     refiners = [name for name in generators if name in REFINERS]
-    lowest = next(iter(generators.values()))[1]["lowest"]
     low = F.interpolate(F.interpolate(inputs[:6], size=lowest, mode="area"), size=size, mode="nearest")
     rows = [torch.stack([inputs[i], low[i]] + [outputs[name][i] for name in refiners]) for i in range(6)]
     save_image_rows(rows, figures / "fig3_refinements.png", scale=max(1, 96 // size),
@@ -142,7 +142,7 @@ def main(argv=None):
                  figures / "fig5_similarity.png", ylabel="value", title="Fig. 5: similarity to the input")
     convergence_figure({name: g[3] for name, g in generators.items()}, figures / "convergence.png")
 
-    columns = ["model", "step", "fid_synthetic-v1", "face_detection_rate", "yaw_error_deg", "pitch_error_deg",
+    columns = ["model", "step", "fid_synthetic-v1", "diversity", "face_detection_rate", "yaw_error_deg", "pitch_error_deg",
                "gaze_yaw_error_deg", "identity_similarity"]
     print(markdown_table([{"model": n, **r} for n, r in metrics.items()], columns))
     print(f"\nwrote {out / 'metrics.json'} and {figures}/fig3_refinements.png, fig4_realism.png, "

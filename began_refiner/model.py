@@ -17,7 +17,11 @@ import torch.nn.functional as F
 
 def _levels(size, lowest):
     """Blocks from ``lowest`` up to ``size``: 64 from 8 -> 4 blocks (8, 16, 32, 64)."""
-    return int(math.log2(size // lowest)) + 1
+    doublings = math.log2(size / lowest)
+    if doublings < 1 or doublings != int(doublings):
+        raise ValueError(f"the image size must be {lowest} (the lowest resolution) times a power of two, "
+                         f"e.g. {4 * lowest}, not {size}")
+    return int(doublings) + 1
 
 
 def _conv(c_in, c_out):
@@ -56,8 +60,8 @@ class Discriminator(nn.Module):
         3×64×64 → conv → n×64×64 → block(n) ↓ → block(2n) ↓ → block(3n) ↓ → block(4n): 4n×8×8
         → FC → h
     where a block is [conv, ELU, conv, ELU] and ↓ halves the size. ``downsample="conv"``
-    is the reference's stride-2 convolution; ``"nearest"`` is the paper's literal
-    nearest-neighbour resize (§2.1). Decoder: ``Decoder`` with its own weights.
+    is the reference's stride-2 convolution with ELU (same width); ``"nearest"`` is the
+    paper's literal nearest-neighbour resize (§2.1). Decoder: ``Decoder`` with its own weights.
     """
 
     def __init__(self, size=64, n=64, h=64, channels=3, lowest=8, downsample="conv"):
@@ -68,7 +72,8 @@ class Discriminator(nn.Module):
             c = n * (i + 1)
             layers += [_conv(c_prev, c), nn.ELU(), _conv(c, c), nn.ELU()]
             if i < levels - 1:
-                layers.append(nn.Conv2d(c, c, 3, 2, 1) if downsample == "conv" else nn.Upsample(scale_factor=0.5))
+                layers += ([nn.Conv2d(c, c, 3, 2, 1), nn.ELU()] if downsample == "conv"   # reference: stride 2, ELU
+                           else [nn.Upsample(scale_factor=0.5)])
             c_prev = c
         self.encoder = nn.Sequential(*layers)
         self.fc = nn.Linear(c_prev * lowest * lowest, h)
@@ -118,6 +123,31 @@ class Refiner(nn.Module):
 REFINERS = {"A": 1, "B": 2, "C": 3}
 
 
+def xavier_init(module):
+    """The BEGAN reference's initialisation (TF-slim's defaults): Xavier-uniform weights, zero biases.
+
+    PyTorch's default (Kaiming-uniform with a = √5, and non-zero biases) left G's output almost
+    independent of z and D's reconstruction almost independent of its input at step 0.
+    """
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def build(generator="B", size=64, n=64, h=64, lowest=8, downsample="conv"):
+    """The run's networks, ``{"D": Discriminator, "G": Refiner or Decoder}``, initialised as the
+    BEGAN reference does, from the keyword arguments that every checkpoint stores as
+    ``model_args`` (so eval.py and --resume rebuild them).
+
+    ``generator``: "A", "B", "C" (the refiners of Fig. 2) or "began" (BEGAN's noise decoder,
+    whose noise z has h entries, as in BEGAN where N_z = h).
+    """
+    D = Discriminator(size, n, h, lowest=lowest, downsample=downsample)
+    G = (Refiner(size, n, REFINERS[generator], lowest=lowest) if generator in REFINERS
+         else Decoder(size, n, h, lowest=lowest))
+    return {"D": D.apply(xavier_init), "G": G.apply(xavier_init)}
+
+
 def image_pyramid(images, inputs, lowest=8):
     """Downscaled copies of ``images`` at 8×8, 16×16, … (``inputs`` of them), lowest first.
 
@@ -130,8 +160,12 @@ def image_pyramid(images, inputs, lowest=8):
 # ------------------------------------------------------------------------------- losses
 
 def autoencoder_loss(v, reconstruction):
-    """Eq. 1: L(v) = |v − D(v)|, the mean absolute (L1) error per pixel, averaged over the batch."""
-    return (v - reconstruction).abs().mean()
+    """Eq. 1: L(v) = |v − D(v)|, the mean absolute (L1) error per pixel, averaged over the batch.
+
+    In float32 even under bfloat16 autocast: k_t's update (eq. 2) takes the small difference
+    γ·L(x) − L(G(z)) of two such losses, which bfloat16's 3 significant digits would drown.
+    """
+    return (v.float() - reconstruction.float()).abs().mean()
 
 
 def reconstruction_loss(v_hr, refined):

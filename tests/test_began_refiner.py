@@ -4,10 +4,12 @@ import json
 import pytest
 import torch
 
+from began_refiner import eval as evaluate
 from began_refiner import train
 from began_refiner.model import (Decoder, Discriminator, Refiner, autoencoder_loss, convergence,
                                  discriminator_loss, generator_loss, image_pyramid, reconstruction_loss,
                                  update_k)
+from common.run import read_checkpoint
 
 
 # ----------------------------------------------------------------- equations, by hand
@@ -101,19 +103,120 @@ def test_baseline_generator_trains_too(tmp_path):
 def test_resume_continues_exactly(tmp_path):
     straight = train.main(TINY + ["--out", str(tmp_path / "straight")])
     half = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "resumed")])
-    train.main(TINY + ["--resume", "--out", str(half)])
-    a = torch.load(straight / "checkpoint.pt", weights_only=False)
-    b = torch.load(half / "checkpoint.pt", weights_only=False)
+    train.main(["--resume", "--out", str(half), "--steps", "6"])       # the run's own flags come back
+    a = read_checkpoint(straight / "checkpoint.pt")
+    b = read_checkpoint(half / "checkpoint.pt")
     assert b["step"] == 6
     for name, tensor in a["models"]["G"].items():
         assert torch.allclose(tensor, b["models"]["G"][name], atol=1e-6), name
     assert torch.allclose(a["extra"]["k"], b["extra"]["k"])
+    assert (straight / "log.csv").read_text() .count("\n") == (half / "log.csv").read_text().count("\n")
 
 
 def test_same_seed_same_samples(tmp_path):
     one = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "one")])
     two = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "two")])
-    a = torch.load(one / "checkpoint.pt", weights_only=False)["models"]["G"]
-    b = torch.load(two / "checkpoint.pt", weights_only=False)["models"]["G"]
+    a = read_checkpoint(one / "checkpoint.pt")["models"]["G"]
+    b = read_checkpoint(two / "checkpoint.pt")["models"]["G"]
     assert all(torch.equal(a[name], b[name]) for name in a)
     assert (one / "samples" / "step_0000003.png").read_bytes() == (two / "samples" / "step_0000003.png").read_bytes()
+
+
+# ----------------------------------------------------------------- the BEGAN reference where it decides
+
+def test_init_is_the_references_xavier_uniform_with_zero_biases():
+    import math
+    from began_refiner.model import build
+    for generator in ("B", "began"):
+        torch.manual_seed(0)
+        nets = build(generator, 32, n=16, h=32, lowest=4)
+        for net in nets.values():
+            for m in net.modules():
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(m.weight)
+                    assert m.weight.abs().max() <= math.sqrt(6 / (fan_in + fan_out))
+                    assert torch.equal(m.bias, torch.zeros_like(m.bias))
+    z = torch.rand(64, 32) * 2 - 1                          # the noise baseline depends on z at step 0 (measured:
+    assert nets["G"](z).std(0).mean() > 10 * Decoder(32, 16, 32, lowest=4)(z).std(0).mean()   # 93× the default)
+
+
+def test_encoder_downsamples_with_a_stride_2_conv_and_elu_keeping_the_width():
+    encoder = list(Discriminator(32, n=8, h=8, lowest=4).encoder)
+    strided = [i for i, m in enumerate(encoder) if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == 3
+    for i in strided:
+        assert encoder[i].in_channels == encoder[i].out_channels and isinstance(encoder[i + 1], torch.nn.ELU)
+
+
+def test_k_is_updated_from_the_losses_of_the_same_pass(tmp_path):
+    """Step 1 from k_0 = 0: k_1 = clip(λ_k·(γ·L(x) − L(G(z)))) with the L(x), L(G(z)) logged for that step."""
+    run = train.main(TINY + ["--steps", "1", "--log-every", "1", "--generator", "began", "--lambda-k", "0.1",
+                             "--gamma", "1.0", "--out", str(tmp_path / "k")])
+    row = [r for r in (run / "log.csv").read_text().splitlines()[1:] if r.startswith("1,")][0].split(",")
+    header = (run / "log.csv").read_text().splitlines()[0].split(",")
+    value = dict(zip(header, row))
+    expected = max(0.0, 0.1 * (1.0 * float(value["loss_real"]) - float(value["loss_fake"])))
+    assert float(value["k"]) == pytest.approx(expected, rel=1e-3, abs=1e-6)
+
+
+# ----------------------------------------------------------------- a run you can trust
+
+def test_a_nan_stops_the_run_and_the_last_checkpoint_stays_finite(tmp_path, monkeypatch):
+    calls = []
+
+    def reconstruction_loss_that_breaks_at_step_7(v, refined):
+        calls.append(1)
+        return reconstruction_loss(v, refined) * (float("nan") if len(calls) >= 7 else 1.0)
+
+    monkeypatch.setattr(train, "reconstruction_loss", reconstruction_loss_that_breaks_at_step_7)
+    with pytest.raises(SystemExit, match=r"loss_rcn became non-finite at step 7; the last good checkpoint \(step 5\)"):
+        train.main(TINY + ["--steps", "12", "--ckpt-every", "5", "--log-every", "12", "--out", str(tmp_path / "nan")])
+    ckpt = read_checkpoint(tmp_path / "nan" / "checkpoint.pt")
+    assert ckpt["step"] == 5
+    for net in ckpt["models"].values():
+        assert all(torch.isfinite(t).all() for t in net.values())
+
+
+def test_lr_10_leaves_no_checkpoint_with_a_non_finite_value(tmp_path):
+    """The issue's command: it diverges within a few steps; whatever checkpoint.pt it leaves is finite."""
+    with pytest.raises(SystemExit, match="became non-finite"):
+        train.main(TINY + ["--steps", "200", "--lr", "10", "--ckpt-every", "5", "--out", str(tmp_path / "nan")])
+    if (tmp_path / "nan" / "checkpoint.pt").exists():
+        for net in read_checkpoint(tmp_path / "nan" / "checkpoint.pt")["models"].values():
+            assert all(torch.isfinite(t).all() for t in net.values())
+
+
+def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
+    run = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "B")])
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit, match=r"--generator A \(the run has B\)"):
+        train.main(TINY + ["--generator", "A", "--resume", "--out", str(run)])
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    evaluate.main(["--run", str(run), "--faces", "16"])                 # still a run that evaluates
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--size", "33"], "times a power of two"),
+    (["--size", "0"], "must be greater than 0"),
+    (["--generator", "C", "--size", "16", "--lowest", "4"], "takes 1 to 2 input resolutions"),
+    (["--batch-size", "41"], "batch size 41 does not fit a dataset of 40 images"),
+    (["--lr", "-1"], "must be greater than 0"),
+])
+def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train.main(TINY + flags + ["--out", str(tmp_path / "bad")])
+    assert message in str(exit_.value) + capsys.readouterr().err
+
+
+def test_eval_refuses_what_it_cannot_evaluate(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        evaluate.main(["--run", str(tmp_path / "missing")])
+    assert not (tmp_path / "missing").exists()
+    small = train.main(TINY + ["--steps", "1", "--size", "16", "--lowest", "4", "--out", str(tmp_path / "16")])
+    big = train.main(TINY + ["--steps", "1", "--out", str(tmp_path / "32")])
+    with pytest.raises(SystemExit, match="different sizes"):
+        evaluate.main(["--run", str(big), str(small)])
+    only_checkpoint = tmp_path / "only"
+    only_checkpoint.mkdir()
+    (only_checkpoint / "checkpoint.pt").write_bytes((small / "checkpoint.pt").read_bytes())
+    assert "B" in evaluate.main(["--run", str(only_checkpoint), "--faces", "16"])
