@@ -8,7 +8,8 @@ for several) and the figures into its ``figures/`` (for one run) or --out itself
 - ``fig5b_comparison.png``: each model on the same noise z (Fig. 5(b));
 - ``fig4_4_losses.png``: discriminator and generator losses, and the convergence measure
   (M for ours, the critic's Wasserstein estimate for WGAN) against iterations (§4.4);
-- ``fid_curves.png``: FID against iterations, from each run's log;
+- ``fid_curves.png``: FID against iterations, from each run's log (these two leave out, with a
+  printed note, a run folder that has no ``log.csv``);
 - ``table1.md`` and ``table1_detection.png``: of 1,000 generated faces, how many dlib's
   frontal detector cannot find (Table 1), beside the paper's numbers, with FID;
 - ``sketch_to_face.png``: sketch | our result | the face the sketch was drawn from
@@ -24,50 +25,36 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import matplotlib.pyplot as plt
 import torch
 
-from common import synthetic
-from common.data import DataError, load_image_folder, to_float
-from common.features import InceptionFeatures, WeightsUnavailable
-from common.metrics import MetricUnavailable, detect_faces, fid
+from common.features import InceptionFeatures
+from common.loop import read_log
+from common.metrics import FidReference, MetricUnavailable, detect_faces
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import read_log
+from common.run import load_models, load_run, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
+from dcgan_celeba.data import noise, reference_faces, sketch_inputs
 from dcgan_celeba.model import build
 from dcgan_celeba.sketch import fit_latent
-from dcgan_celeba.train import HELD_OUT, noise
 
 LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "began": "ours"}
 PAPER_NOT_DETECTED = {"DCGAN": 281, "WGAN": 123, "ours": 19}     # Table 1, of 1000
-SKETCHES = 700_000                                                # sketch inputs: items 700,000… of seed 0
+EVAL_NOISE_SEED, RANDOM_Z_SEED = 0, 99       # the z shared by all models; the random-z baseline of the sketches
 
 
 def load_generator(run):
-    """The trained G of a run folder, in eval mode, with its config and step."""
-    if not (run / "checkpoint.pt").exists():
-        raise SystemExit(f"{run} has no checkpoint.pt: train first (python dcgan_celeba/train.py --out {run}).")
-    config = json.loads((run / "config.json").read_text())
-    G, _ = build(config["model"], config["size"], config["nz"], config["width"], config["h"])
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-    G.load_state_dict(state["models"]["G"])
-    return G.eval(), config, state["step"]
+    """The trained G of a run folder (through common.run.load_run), in eval mode, with the run's config and step."""
+    checkpoint = load_run(run, "dcgan_celeba")
+    G = load_models({"G": build(**checkpoint["model_args"])["G"]}, checkpoint)["G"]
+    return G.eval(), checkpoint["config"], checkpoint["step"]
 
 
-def real_faces(config, n):
-    """Reference faces for FID: held-out built-in photos, or the first n images of the run's --data."""
-    if config["data"] is None:
-        return synthetic.faces(n, config["size"], "photo", seed=0, start=HELD_OUT)
+def non_negative_int(text):
     try:
-        return load_image_folder(config["data"], config["size"], crop="celeba", limit=n).images
-    except DataError as err:
-        raise SystemExit(str(err))
-
-
-def feature_extractor(name):
-    if name == "synthetic":
-        return SyntheticFeatures()
-    try:
-        return InceptionFeatures()
-    except WeightsUnavailable as err:
-        raise SystemExit(str(err))
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
 
 def not_detected(images):
@@ -77,6 +64,19 @@ def not_detected(images):
     except MetricUnavailable as err:
         print(f"Table 1 detection skipped: {err}")
         return None
+
+
+def with_logs(runs, figure):
+    """The runs whose folder holds log.csv; a printed note for each one left out of ``figure``."""
+    logged = {}
+    for label, (run, config) in runs.items():
+        if (run / "log.csv").exists():
+            logged[label] = (run, config)
+        else:
+            print(f"{figure}: {run} has no log.csv, so {label} is left out")
+    if not logged:
+        print(f"{figure} skipped: no run has a log.csv")
+    return logged
 
 
 def loss_figure(runs, path):
@@ -89,8 +89,9 @@ def loss_figure(runs, path):
         panels = [("loss_D", "(a) discriminator loss"), ("loss_G", "(b) generator loss")]
         panels += [measure] if measure else []
         for ax, (column, title) in zip(row, panels):
-            points = [(s, v) for s, v in zip(log["step"], log[column]) if v == v]
-            ax.plot(*zip(*points))
+            points = [(s, v) for s, v in zip(log["step"], log.get(column, [])) if v == v]
+            if points:
+                ax.plot(*zip(*points))
             ax.set(title=f"{label}: {title}", xlabel="iteration")
             ax.grid(alpha=0.3)
         if not measure:
@@ -104,9 +105,12 @@ def fid_figure(runs, path):
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for label, (run, _) in runs.items():
         log = read_log(run / "log.csv")
-        ax.plot(*zip(*[(s, v) for s, v in zip(log["step"], log["fid"]) if v == v]), marker="o", label=label)
-    ax.set(title="FID (synthetic-v1) of 500 samples during training", xlabel="generator iteration", ylabel="FID")
-    ax.legend()
+        points = [(s, v) for s, v in zip(log["step"], log.get("fid", [])) if v == v]
+        if points:
+            ax.plot(*zip(*points), marker="o", label=label)
+    ax.set(title="FID (synthetic-v1) of the samples during training", xlabel="generator iteration", ylabel="FID")
+    if ax.lines:
+        ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -121,12 +125,10 @@ def generate(G, z, batch=250):
 def sketch_figure(G, config, n, steps, out, net):
     """Sketch → face by latent search (sketch.py); returns its numbers."""
     size = config["size"]
-    sketches, params = synthetic.faces(n, size, "sketch", seed=0, start=SKETCHES, with_params=True)
-    sketches = to_float(sketches)
-    originals = to_float(synthetic.faces(n, size, "photo", seed=0, start=SKETCHES))
-    z, _ = fit_latent(G, sketches, config["nz"], steps=steps)
+    sketches, params, originals = sketch_inputs(size, n)
+    z, _ = fit_latent(G, sketches, config["z_dim"], steps=steps)
     results = generate(G, z)
-    random = generate(G, noise(n, config["nz"], "cpu", torch.Generator().manual_seed(99)))
+    random = generate(G, noise(n, config["z_dim"], "cpu", torch.Generator().manual_seed(RANDOM_Z_SEED)))
     shown = min(n, 8)
     save_image_rows([sketches[:shown], results[:shown], originals[:shown]], out / "sketch_to_face.png",
                     row_labels=["sketch", f"{LABELS[config['model']]}: G(z*)", "drawn from"], scale=max(1, 96 // size),
@@ -139,22 +141,24 @@ def sketch_figure(G, config, n, steps, out, net):
     return numbers
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
     ap.add_argument("--out", type=Path, help="where figures go (default: see above)")
-    ap.add_argument("--faces", type=int, default=1000, help="generated faces per model for Table 1 (paper: 1000)")
+    ap.add_argument("--faces", type=positive_int, default=1000,
+                    help="generated faces per model for Table 1 and FID (paper: 1000; at least 2)")
     ap.add_argument("--fid-features", choices=["synthetic", "inception"], default="synthetic",
                     help="FID features: the shipped synthetic-v1 network, or the standard Inception (a download)")
-    ap.add_argument("--sketches", type=int, default=16, help="sketches to turn into faces (0: skip)")
-    ap.add_argument("--sketch-steps", type=int, default=200, help="gradient steps of the latent search")
+    ap.add_argument("--sketches", type=non_negative_int, default=16, help="sketches to turn into faces (0: skip)")
+    ap.add_argument("--sketch-steps", type=positive_int, default=200, help="gradient steps of the latent search")
     ap.add_argument("--sketch-model", choices=["auto", *LABELS], default="auto",
                     help="whose generator the sketch search uses (default: auto, the one with the lowest FID)")
     args = ap.parse_args(argv)
-    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs/dcgan_celeba/compare"))
-    figures = out / "figures" if len(args.run) == 1 else out
-    figures.mkdir(parents=True, exist_ok=True)
+    if args.faces < 2:
+        ap.error("--faces must be at least 2: FID compares the covariances of two sets of faces")
 
+    # Every run is loaded and checked before anything is written.
     generators, runs = {}, {}
     for run in args.run:
         G, config, step = load_generator(run)
@@ -162,49 +166,63 @@ def main(argv=None):
         if label in runs:                                    # two runs of one model: tell them apart
             label = f"{label} {run.name}"
         generators[label], runs[label] = (G, config, step), (run, config)
-    configs = [c for _, c, _ in generators.values()]
-    if len({(c["nz"], c["size"]) for c in configs}) > 1:
-        raise SystemExit("The runs differ in --nz or --size; Fig. 5(b) needs the same noise and image size for all.")
-    config = configs[0]
-    z = noise(args.faces, config["nz"], "cpu", torch.Generator().manual_seed(0))   # the same z for every model
+    sizes = {(c["size"], c["z_dim"]) for _, c, _ in generators.values()}
+    if len(sizes) > 1:
+        raise SystemExit(f"these runs were trained at different sizes (size, z_dim) {sorted(sizes)}: Fig. 5(b) "
+                         f"feeds the same noise to every model, so evaluate runs of one size together.")
+    config = next(iter(generators.values()))[1]
+    extractor = SyntheticFeatures() if args.fid_features == "synthetic" else InceptionFeatures()
+    real = reference_faces(config["data"], config["size"], args.faces)
+    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs/dcgan_celeba/compare"))
+    figures = out / "figures" if len(args.run) == 1 else out
+    figures.mkdir(parents=True, exist_ok=True)
+
+    z = noise(args.faces, config["z_dim"], "cpu", torch.Generator().manual_seed(EVAL_NOISE_SEED))   # one z for all
     samples = {label: generate(G, z) for label, (G, _, _) in generators.items()}
 
     # Fig. 5(b): the same eight z through each model, one row per model.
     save_image_rows([s[:8] for s in samples.values()], figures / "fig5b_comparison.png", row_labels=list(samples),
                     scale=max(1, 96 // config["size"]), title="Fig. 5(b): the same noise z through each model")
-    loss_figure(runs, figures / "fig4_4_losses.png")
-    fid_figure(runs, figures / "fid_curves.png")
+    written = ["fig5b_comparison.png"]
+    logged = with_logs(runs, "fig4_4_losses.png and fid_curves.png")
+    if logged:
+        loss_figure(logged, figures / "fig4_4_losses.png")
+        fid_figure(logged, figures / "fid_curves.png")
+        written += ["fig4_4_losses.png", "fid_curves.png"]
 
     # Table 1: faces dlib cannot find among 1,000 samples, and FID against real faces.
-    real = real_faces(config, args.faces)
-    extractor = feature_extractor(args.fid_features)
     missed, fid_column = "can't detect face", f"FID ({extractor.name})"
     rows = [{"model": "real faces (reference)", missed: not_detected(real)}]
+    reference = FidReference(real, extractor)
     for label, images in samples.items():
+        measured = reference(images)
         rows.append({"model": label, "step": generators[label][2], missed: not_detected(images),
-                     "paper (of 1000)": PAPER_NOT_DETECTED.get(label), fid_column: fid(images, real, extractor)})
+                     "paper (of 1000)": PAPER_NOT_DETECTED.get(label), fid_column: measured["fid"],
+                     "diversity": measured["diversity"]})
     n = args.faces
     shown = [{**r, missed: "n/a" if r[missed] is None else f"{r[missed]}/{n}"} for r in rows]
-    table = markdown_table(shown, ["model", "step", missed, "paper (of 1000)", fid_column])
+    table = markdown_table(shown, ["model", "step", missed, "paper (of 1000)", fid_column, "diversity"])
     title = f"Table 1 analogue: of {n} faces, how many dlib's frontal detector cannot find"
     (figures / "table1.md").write_text(f"{title}\n\n{table}\n")
     grouped_bars({r["model"]: {f"this repo, of {n}": r[missed], "paper, of 1000": r.get("paper (of 1000)")}
                   for r in rows},
                  figures / "table1_detection.png", ylabel="faces not detected",
                  title="Table 1: faces dlib cannot find (lower is better)")
+    written += ["table1.md", "table1_detection.png"]
     metrics = {"faces": n, "fid_features": extractor.name, "table1": rows}
 
     by_fid = sorted(rows[1:], key=lambda r: r[fid_column])
     sketch_label = by_fid[0]["model"] if args.sketch_model == "auto" else LABELS[args.sketch_model]
-    if args.sketches and sketch_label in generators:
+    if args.sketches and sketch_label not in generators:
+        print(f"sketch_to_face.png skipped: no {sketch_label} run among --run")
+    elif args.sketches:
         G, config, _ = generators[sketch_label]
         metrics["sketch_to_face"] = sketch_figure(G, config, args.sketches, args.sketch_steps, figures, load_synthnet())
         metrics["sketch_to_face"]["model"] = sketch_label
+        written.append("sketch_to_face.png")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(table)
-    print(f"\nwrote {out / 'metrics.json'} and, in {figures}: fig5b_comparison.png, fig4_4_losses.png, "
-          "fid_curves.png, table1.md, table1_detection.png"
-          + (", sketch_to_face.png" if "sketch_to_face" in metrics else ""))
+    print(f"\nwrote {out / 'metrics.json'} and, in {figures}: {', '.join(written)}")
     return metrics
 
 

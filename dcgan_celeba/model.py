@@ -20,10 +20,10 @@ import torch.nn.functional as F
 
 def _doublings(size, lowest):
     """How many ×2 steps lead from ``lowest`` to ``size`` (4 → 64: 4)."""
-    steps = math.log2(size / lowest)
-    if size < 2 * lowest or steps != int(steps):
-        raise ValueError(f"image size must be {lowest} times a power of two (at least {2 * lowest}), not {size}")
-    return int(steps)
+    if size < 2 * lowest or math.log2(size / lowest) != int(math.log2(size / lowest)):
+        raise ValueError(f"the image size must be {lowest} times a power of two (at least {2 * lowest}, "
+                         f"e.g. {8 * lowest}), not {size}")
+    return int(math.log2(size / lowest))
 
 
 # ----------------------------------------------------------------------- DCGAN and WGAN
@@ -31,17 +31,17 @@ def _doublings(size, lowest):
 class DCGANGenerator(nn.Module):
     """DCGAN generator (Radford et al. §3, Fig. 1): z → 4×4 → … → size×size, no fully connected layer.
 
-    For size 64, nz = 100, width w (ngf):
-        z (nz×1×1) → ConvT 4×4 → 8w×4×4 → 4w×8×8 → 2w×16×16 → w×32×32 → ConvT → 3×64×64, tanh
+    For size 64, z_dim = 100, width w (ngf):
+        z (z_dim×1×1) → ConvT 4×4 → 8w×4×4 → 4w×8×8 → 2w×16×16 → w×32×32 → ConvT → 3×64×64, tanh
     Every hidden transposed convolution (kernel 4, stride 2, padding 1) is followed by
     BatchNorm and ReLU. At size 32 the same stack starts at 4w (one doubling fewer).
     """
 
-    def __init__(self, size=64, nz=100, width=64, channels=3):
+    def __init__(self, size=64, z_dim=100, width=64, channels=3):
         super().__init__()
         ups = _doublings(size, 4) - 1                       # hidden doublings before the output layer
         c = width * 2 ** ups
-        layers = [nn.ConvTranspose2d(nz, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
+        layers = [nn.ConvTranspose2d(z_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
         for _ in range(ups):
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
             c //= 2
@@ -155,9 +155,10 @@ class AutoencoderDiscriminator(nn.Module):
 
     Encoder, for size 64 and width n:
         3×64×64 → conv → n×64×64 → block(n) ↓ block(2n) ↓ block(3n) ↓ block(4n): 4n×8×8 → FC → h
-    A block is two 3×3 convolutions with ELU; ↓ is a stride-2 convolution, and the width
-    grows linearly, n, 2n, 3n, … ("the convolution filter is linearly expanded at each
-    subsampling", §3.1, as in BEGAN). The decoder is ``Decoder`` with its own weights.
+    A block is two 3×3 convolutions with ELU; ↓ is a stride-2 convolution with ELU that keeps
+    the width, and the width grows linearly, n, 2n, 3n, … ("the convolution filter is linearly
+    expanded at each subsampling", §3.1, as in BEGAN and its reference, carpedm20/BEGAN-tensorflow).
+    The decoder is ``Decoder`` with its own weights.
     """
 
     def __init__(self, size=64, n=64, h=64, channels=3, lowest=8):
@@ -167,9 +168,8 @@ class AutoencoderDiscriminator(nn.Module):
         for i in range(levels):
             c = n * (i + 1)
             layers += [_conv(c_prev, c), nn.ELU(), _conv(c, c), nn.ELU()]
-            if i < levels - 1:
-                layers += [_conv(c, n * (i + 2), stride=2), nn.ELU()]
-                c = n * (i + 2)
+            if i < levels - 1:                    # ↓ keeps the width; the next block's first conv widens it
+                layers += [_conv(c, c, stride=2), nn.ELU()]
             c_prev = c
         self.encoder = nn.Sequential(*layers)
         self.fc = nn.Linear(c_prev * lowest * lowest, h)
@@ -180,8 +180,12 @@ class AutoencoderDiscriminator(nn.Module):
 
 
 def autoencoder_loss(v, reconstruction):
-    """§3.3 (BEGAN eq. 1): L(v) = |v − D(v)|, the mean absolute error per pixel."""
-    return (v - reconstruction).abs().mean()
+    """§3.3 (BEGAN eq. 1): L(v) = |v − D(v)|, the mean absolute error per pixel.
+
+    In float32 even under bfloat16 autocast: k_t's update (eq. 2) takes the small difference
+    γ·L(x) − L(G(z)) of two such losses, which bfloat16's 3 significant digits would drown.
+    """
+    return (v.float() - reconstruction.float()).abs().mean()
 
 
 def began_discriminator_loss(loss_real, loss_fake, k):
@@ -205,10 +209,33 @@ def convergence(loss_real, loss_fake, gamma):
 
 # ------------------------------------------------------------------------- construction
 
-def build(model, size, nz, width, h=64):
-    """G and D for ``model`` in {"dcgan", "wgan", "began"}; the DCGAN init for the first two."""
+MODELS = ("dcgan", "wgan", "began")
+
+
+def xavier_init(module):
+    """The BEGAN reference's initialisation (TF-slim's defaults): Xavier-uniform weights, zero biases.
+
+    PyTorch's default (Kaiming-uniform with a = √5, non-zero biases) left G's output almost
+    independent of z at step 0 (std over z 0.00044, against 0.0148 with this init).
+    """
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def build(model="began", size=64, z_dim=100, width=64, h=64):
+    """The run's networks, ``{"G": generator, "D": discriminator}``, from the keyword arguments
+    that every checkpoint stores as ``model_args`` (so eval.py and --resume rebuild them).
+
+    ``model``: "dcgan" or "wgan" (DCGAN's networks with the DCGAN init; WGAN reads D as a
+    critic) or "began" ("our model": the ReLU/tanh decoder as G, the autoencoder as D, whose
+    bottleneck has ``h`` entries, both with the BEGAN reference's Xavier init). Impossible
+    sizes raise ``ValueError`` with the reason.
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(MODELS)}")
     if model == "began":
-        return (Decoder(size, width, nz, activation=nn.ReLU, tanh=True),
-                AutoencoderDiscriminator(size, width, h))
-    G, D = DCGANGenerator(size, nz, width), DCGANDiscriminator(size, width)
-    return G.apply(dcgan_init), D.apply(dcgan_init)
+        return {"G": Decoder(size, width, z_dim, activation=nn.ReLU, tanh=True).apply(xavier_init),
+                "D": AutoencoderDiscriminator(size, width, h).apply(xavier_init)}
+    G, D = DCGANGenerator(size, z_dim, width), DCGANDiscriminator(size, width)
+    return {"G": G.apply(dcgan_init), "D": D.apply(dcgan_init)}

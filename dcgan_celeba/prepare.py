@@ -13,21 +13,44 @@ from collections import Counter
 from pathlib import Path
 
 
+def _plain_name(name):
+    """True for a single file or folder name: nothing that could lead outside OUT (no '/', no '..')."""
+    return name not in (".", "..") and "/" not in name and "\\" not in name and not Path(name).is_absolute()
+
+
 def read_identities(path):
-    """{file name: identity} from identity_CelebA.txt; one clear sentence on a malformed line."""
+    """{file name: identity} from identity_CelebA.txt; one clear sentence on a file that cannot be read,
+    on a malformed line, and on a name that is not a plain name (it could write outside OUT)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SystemExit(f"{path} does not exist: give CelebA's Anno/identity_CelebA.txt.") from None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = "it is not UTF-8 text" if isinstance(err, UnicodeDecodeError) else err.strerror or err
+        raise SystemExit(f"{path} cannot be read ({reason}): give CelebA's Anno/identity_CelebA.txt, "
+                         f"one 'FILE IDENTITY' pair per line.") from None
+    if "\0" in text:
+        raise SystemExit(f"{path} is a binary file, not a text file: give CelebA's Anno/identity_CelebA.txt, "
+                         f"one 'FILE IDENTITY' pair per line.")
     identities = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) != 2:
             raise SystemExit(f"{path}, line {number}: expected 'FILE IDENTITY', got {line!r}.")
+        for what, name in zip(("file name", "identity"), parts):
+            if not _plain_name(name):
+                raise SystemExit(f"{path}, line {number}: the {what} {name!r} is a path, not a plain name, "
+                                 f"so it could place files outside the output folder; nothing was written.")
         identities[parts[0]] = parts[1]
     return identities
 
 
 def arrange(images, identities_file, out, copy=False):
-    """Link or copy every listed image into out/<identity>/; returns (placed, missing) counts."""
+    """Link or copy every listed image into out/<identity>/; returns (placed, missing) counts.
+
+    The whole list is read and checked before anything is written."""
     images, out = Path(images), Path(out)
     if not images.is_dir():
         raise SystemExit(f"{images} is not a folder: give CelebA's img_align_celeba folder.")
@@ -38,7 +61,7 @@ def arrange(images, identities_file, out, copy=False):
             missing += 1
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
+        if not (target.exists() or target.is_symlink()):       # a link left by an earlier run stays
             if copy:
                 shutil.copy2(source, target)
             else:

@@ -5,7 +5,7 @@ The abstract says "a small part of the code" makes a photo from a sketch, and §
 as it is and search its latent space (GAN inversion): find the z whose face G(z) has
 edges that match the sketch's lines,
 
-    z* = argmin_z  mean | blur(edges(G(z))) − blur(ink(sketch)) |,   z ∈ [−1, 1]^nz,
+    z* = argmin_z  mean | blur(edges(G(z))) − blur(ink(sketch)) |,   z ∈ [−1, 1]^z_dim,
 
 by gradient descent (Adam) from several random starts, keeping the best. ``edges`` is
 the Sobel gradient magnitude of the grey image scaled to [0, 1] per image; ``ink`` is
@@ -52,8 +52,8 @@ def sketch_loss(faces, sketches):
     return (blur(edges(faces)) - blur(ink(sketches))).abs().mean(dim=(1, 2, 3))
 
 
-def fit_latent(G, sketches, nz, steps=200, restarts=8, lr=0.05, seed=0):
-    """The z in [−1, 1]^nz whose G(z) best matches each sketch; returns (z (B, nz), loss (B,)).
+def fit_latent(G, sketches, z_dim, steps=200, restarts=8, lr=0.05, seed=0):
+    """The z in [−1, 1]^z_dim whose G(z) best matches each sketch; returns (z (B, z_dim), loss (B,)).
 
     ``restarts`` random starts per sketch are optimised together; the best one is kept.
     G is used in eval mode and its weights are not changed.
@@ -65,7 +65,7 @@ def fit_latent(G, sketches, nz, steps=200, restarts=8, lr=0.05, seed=0):
     b = len(sketches)
     target = sketches.repeat_interleave(restarts, 0)
     generator = torch.Generator(device).manual_seed(seed)
-    z = (torch.rand(b * restarts, nz, device=device, generator=generator) * 2 - 1).requires_grad_(True)
+    z = (torch.rand(b * restarts, z_dim, device=device, generator=generator) * 2 - 1).requires_grad_(True)
     opt = torch.optim.Adam([z], lr)
     for _ in range(steps):
         loss = sketch_loss(G(z), target)
@@ -79,5 +79,5 @@ def fit_latent(G, sketches, nz, steps=200, restarts=8, lr=0.05, seed=0):
     with torch.no_grad():
         loss = sketch_loss(G(z), target).view(b, restarts)
         best = loss.argmin(1)
-        z = z.detach().view(b, restarts, nz)[torch.arange(b), best]
+        z = z.detach().view(b, restarts, z_dim)[torch.arange(b), best]
     return z, loss[torch.arange(b), best]

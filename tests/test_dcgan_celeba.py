@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from common.run import read_checkpoint, save_checkpoint
 from dcgan_celeba import eval as evaluate
 from dcgan_celeba import prepare, train
 from dcgan_celeba.model import (AutoencoderDiscriminator, DCGANDiscriminator, DCGANGenerator, Decoder,
@@ -59,14 +60,14 @@ def _shapes(layers, x):
 
 def test_dcgan_shapes_layer_by_layer_at_64_and_32():
     w = 8
-    assert _shapes(DCGANGenerator(64, nz=10, width=w).net, torch.randn(2, 10, 1, 1)) == [
+    assert _shapes(DCGANGenerator(64, z_dim=10, width=w).net, torch.randn(2, 10, 1, 1)) == [
         (8 * w, 4, 4), (4 * w, 8, 8), (2 * w, 16, 16), (w, 32, 32), (3, 64, 64)]
     assert _shapes(DCGANDiscriminator(64, width=w).net, torch.randn(2, 3, 64, 64)) == [
         (w, 32, 32), (2 * w, 16, 16), (4 * w, 8, 8), (8 * w, 4, 4), (1, 1, 1)]
-    assert _shapes(DCGANGenerator(32, nz=10, width=w).net, torch.randn(2, 10, 1, 1)) == [
+    assert _shapes(DCGANGenerator(32, z_dim=10, width=w).net, torch.randn(2, 10, 1, 1)) == [
         (4 * w, 4, 4), (2 * w, 8, 8), (w, 16, 16), (3, 32, 32)]
     assert DCGANDiscriminator(32, width=w)(torch.randn(2, 3, 32, 32)).shape == (2,)
-    out = DCGANGenerator(32, nz=10, width=w)(torch.rand(5, 10))
+    out = DCGANGenerator(32, z_dim=10, width=w)(torch.rand(5, 10))
     assert out.shape == (5, 3, 32, 32) and out.abs().max() <= 1
 
 
@@ -79,17 +80,76 @@ def test_began_style_shapes(size, levels):
     G = Decoder(size, n=8, h=10, activation=torch.nn.ReLU, tanh=True)
     out = G(torch.rand(2, 10))
     assert out.shape == x.shape and out.abs().max() <= 1                    # tanh output (§3.1)
-    G, D = build("began", size, nz=10, width=8, h=16)
+    nets = build("began", size, z_dim=10, width=8, h=16)
+    G, D = nets["G"], nets["D"]
     assert isinstance(G.blocks[0][1], torch.nn.ReLU) and isinstance(D.decoder.blocks[0][1], torch.nn.ELU)
 
 
-def test_bad_size_is_one_sentence():
-    with pytest.raises(ValueError, match="power of two"):
-        DCGANGenerator(48)
+@pytest.mark.parametrize("model", ["dcgan", "began"])
+@pytest.mark.parametrize("size", [48, 33, 0, 4])
+def test_bad_size_is_one_sentence(model, size):
+    with pytest.raises(ValueError, match=f"power of two .*not {size}$"):
+        build(model, size, z_dim=8, width=8)
+
+
+def test_build_gives_every_network_of_a_run():
+    for model in ("dcgan", "wgan", "began"):
+        nets = build(model, 32, z_dim=8, width=8, h=8)
+        assert set(nets) == {"G", "D"}
+        assert nets["G"](torch.rand(2, 8)).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="unknown model"):
+        build("vae", 32)
+
+
+def test_began_encoder_widths_follow_the_reference_layer_by_layer():
+    """carpedm20/BEGAN-tensorflow: block i has n·(i+1) filters and its stride-2 conv keeps that width."""
+    D = AutoencoderDiscriminator(32, n=8, h=16)
+    convs = [(m.out_channels, m.stride[0]) for m in D.encoder if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [(8, 1), (8, 1), (8, 1), (8, 2), (16, 1), (16, 1), (16, 2), (24, 1), (24, 1)]
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_began_init_is_the_references_xavier_uniform_with_zero_biases(size):
+    torch.manual_seed(0)
+    nets = build("began", size, z_dim=64, width=16, h=32)
+    for net in nets.values():
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(m.weight)
+                bound = math.sqrt(6 / (fan_in + fan_out))                       # Xavier-uniform's bound
+                assert m.weight.abs().max() <= bound and torch.equal(m.bias, torch.zeros_like(m.bias))
+                assert m.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.15)
+    # what the init is for: at step 0 G's output depends on z (measured: 35× / 95× PyTorch's default at 32 / 64 px)
+    z = torch.rand(64, 64) * 2 - 1
+    default = Decoder(size, n=16, h=64, activation=torch.nn.ReLU, tanh=True)
+    assert nets["G"](z).std(0).mean() > 10 * default(z).std(0).mean()
+
+
+def test_began_step_is_one_pass_and_k_uses_its_losses():
+    """Both players learn from one D pass over [x, G(z)] (z_D = z_G), and k_t is updated from
+    those same losses, taken before any update (the reference's order)."""
+    import copy
+    torch.manual_seed(0)
+    G, D = build("began", 16, z_dim=8, width=8, h=8).values()
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    args = type("Args", (), {"z_dim": 8})()
+    opt_g, opt_d = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
+    torch.manual_seed(1)
+    losses = train.began_step(G, D, opt_g, opt_d, iter([x]), args, torch.device("cpu"), False, torch.tensor(0.0))
+    torch.manual_seed(1)
+    fake = G0(train.noise(4, 8, "cpu"))                      # the same z, the weights before the step
+    assert losses["loss_real"].item() == pytest.approx(autoencoder_loss(x, D0(x)).item(), rel=1e-5)
+    assert losses["loss_fake"].item() == pytest.approx(autoencoder_loss(fake, D0(fake)).item(), rel=1e-5)
+    assert losses["loss_G"] is losses["loss_fake"]
+    assert not torch.equal(next(G.parameters()), next(G0.parameters()))           # both networks moved
+    assert not torch.equal(next(D.parameters()), next(D0.parameters()))
+    k = update_k(torch.tensor(0.0), losses["loss_real"], losses["loss_fake"], 0.5, 0.001)
+    assert k.item() == pytest.approx(max(0.0, 0.001 * (0.5 * losses["loss_real"].item() - losses["loss_fake"].item())))
 
 
 def test_dcgan_init_is_normal_0_02():
-    G, _ = build("dcgan", 64, nz=100, width=64)
+    G = build("dcgan", 64, z_dim=100, width=64)["G"]
     weight = G.net[0].weight
     assert abs(weight.mean().item()) < 2e-3 and weight.std().item() == pytest.approx(0.02, rel=0.05)
 
@@ -118,24 +178,57 @@ def test_latent_search_lowers_the_sketch_loss():
 
 # ----------------------------------------------------------------- prepare.py
 
-def test_prepare_arranges_one_folder_per_identity(tmp_path):
+@pytest.fixture
+def celeba(tmp_path):
     images = tmp_path / "img_align_celeba"
     images.mkdir()
     for name in ("000001.jpg", "000002.jpg", "000003.jpg"):
         (images / name).write_bytes(b"jpeg")
-    ids = tmp_path / "identity_CelebA.txt"
+    return images, tmp_path / "identity_CelebA.txt"
+
+
+def test_prepare_arranges_one_folder_per_identity(tmp_path, celeba):
+    images, ids = celeba
     ids.write_text("000001.jpg 7\n000002.jpg 9\n000003.jpg 7\n000004.jpg 9\n")
     placed, missing = prepare.main([str(images), str(ids), str(tmp_path / "out")])
     assert placed == {"7": 2, "9": 1} and missing == 1
     assert sorted(p.name for p in (tmp_path / "out" / "7").iterdir()) == ["000001.jpg", "000003.jpg"]
+    assert (tmp_path / "out" / "7" / "000001.jpg").read_bytes() == b"jpeg"
+    assert prepare.main([str(images), str(ids), str(tmp_path / "out")]) == (placed, missing)   # again: no error
     ids.write_text("000001.jpg\n")
     with pytest.raises(SystemExit, match="line 1"):
         prepare.main([str(images), str(ids), str(tmp_path / "out2")])
 
 
-# ----------------------------------------------------------------- train.py and eval.py
+@pytest.mark.parametrize("line", ["000001.jpg ../escaped", "000001.jpg /tmp/escaped", "000001.jpg ..",
+                                  "000001.jpg a/../../escaped", "../000001.jpg 7", "/etc/passwd 7"])
+def test_prepare_refuses_names_that_would_write_outside_out(tmp_path, celeba, line):
+    images, ids = celeba
+    ids.write_text(f"000002.jpg 9\n{line}\n")
+    out = tmp_path / "deep" / "out"
+    with pytest.raises(SystemExit, match="line 2: .* is a path, not a plain name.*nothing was written"):
+        prepare.main([str(images), str(ids), str(out)])
+    assert not (tmp_path / "deep").exists() and not (tmp_path / "escaped").exists()
 
-TINY = ["--size", "16", "--width", "8", "--nz", "8", "--h", "8", "--batch-size", "8", "--train-faces", "32",
+
+def test_prepare_unreadable_identities_file_is_one_sentence(tmp_path, celeba):
+    images, ids = celeba
+    with pytest.raises(SystemExit, match="does not exist"):
+        prepare.main([str(images), str(ids), str(tmp_path / "out")])
+    ids.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary")
+    with pytest.raises(SystemExit, match="cannot be read \\(it is not UTF-8 text\\)"):
+        prepare.main([str(images), str(ids), str(tmp_path / "out")])
+    ids.write_bytes(b"000001.jpg 7\n\x00\x01\x02\n")
+    with pytest.raises(SystemExit, match="binary file"):
+        prepare.main([str(images), str(ids), str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match="cannot be read"):
+        prepare.main([str(images), str(tmp_path), str(tmp_path / "out")])           # a folder
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------- train.py
+
+TINY = ["--size", "16", "--width", "8", "--z-dim", "8", "--h", "8", "--batch-size", "8", "--train-faces", "32",
         "--fid-faces", "16", "--steps", "4", "--log-every", "2", "--fid-every", "4", "--sample-every", "4",
         "--ckpt-every", "2", "--n-critic", "2"]
 
@@ -148,34 +241,90 @@ def test_train_smoke_resume_and_determinism(tmp_path, model):
         assert (straight / name).exists(), name
     header, *rows = (straight / "log.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["0", "2", "4"]
-    # resume: 2 steps, then on to 4, equals 4 straight (weights and samples)
+    a = read_checkpoint(straight / "checkpoint.pt")
+    assert a["model_args"] == dict(model=model, size=16, z_dim=8, width=8, h=8)
+    assert a["config"]["model"] == model and a["config"]["amp"] is True             # quick preset
+    # resume: 2 steps, then on to 4, equals 4 straight (weights, k_t, samples, log rows)
     half = train.main(args + ["--steps", "2", "--out", str(tmp_path / "resumed")])
-    train.main(args + ["--resume", "--out", str(half)])
-    a = torch.load(straight / "checkpoint.pt", weights_only=False)
-    b = torch.load(half / "checkpoint.pt", weights_only=False)
+    train.main(args + ["--resume", "--steps", "4", "--out", str(half)])
+    b = read_checkpoint(half / "checkpoint.pt")
     assert b["step"] == 4
-    for name, tensor in a["models"]["G"].items():
-        assert torch.allclose(tensor.float(), b["models"]["G"][name].float(), atol=1e-6), name
+    for net in ("G", "D"):
+        for name, tensor in a["models"][net].items():
+            assert torch.allclose(tensor.float(), b["models"][net][name].float(), atol=1e-6), (net, name)
     assert torch.equal(a["extra"]["k"], b["extra"]["k"])
-    # determinism: the same seed gives the same sample PNG, byte for byte
-    again = train.main(args + ["--out", str(tmp_path / "again")])
-    assert (again / "samples/step_0000004.png").read_bytes() == (straight / "samples/step_0000004.png").read_bytes()
+    assert [r.split(",")[0] for r in (half / "log.csv").read_text().splitlines()[1:]] == ["0", "2", "4"]
+    assert (half / "samples/step_0000004.png").read_bytes() == (straight / "samples/step_0000004.png").read_bytes()
+    # determinism: a new run with the same seed gives the same sample PNG, byte for byte
+    again = train.main(args + ["--steps", "2", "--out", str(tmp_path / "again")])
+    assert (again / "samples/step_0000002.png").read_bytes() == (half / "samples/step_0000002.png").read_bytes()
+
+
+def test_resume_without_model_continues_the_runs_model(tmp_path):
+    # WGAN's quick preset differs from BEGAN's (the default model): the run's config must come back whole.
+    run = train.main(TINY + ["--model", "wgan", "--steps", "2", "--clip", "0.02", "--out", str(tmp_path / "w")])
+    train.main(["--resume", "--steps", "3", "--out", str(run)])
+    checkpoint = read_checkpoint(run / "checkpoint.pt")
+    assert checkpoint["step"] == 3 and checkpoint["model_args"]["model"] == "wgan"
+    config = json.loads((run / "config.json").read_text())
+    assert (config["model"], config["clip"], config["n_critic"], config["batch_size"]) == ("wgan", 0.02, 2, 8)
+    header, *rows = (run / "log.csv").read_text().splitlines()
+    assert rows[-1].split(",")[0] == "3" and rows[-1].split(",")[header.split(",").index("wasserstein")] != ""
+
+
+def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
+    run = train.main(TINY + ["--model", "wgan", "--steps", "2", "--out", str(tmp_path / "w")])
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit, match=r"--model began \(the run has wgan\)"):
+        train.main(["--model", "began", "--resume", "--steps", "4", "--out", str(run)])
+    with pytest.raises(SystemExit, match=r"--size 32 \(the run has 16\)"):
+        train.main(["--size", "32", "--resume", "--steps", "4", "--out", str(run)])
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before      # config.json included
 
 
 def test_began_k_moves_and_wgan_logs_its_estimate(tmp_path):
     began = train.main(TINY + ["--model", "began", "--lambda-k", "0.5", "--out", str(tmp_path / "b")])
-    assert torch.load(began / "checkpoint.pt", weights_only=False)["extra"]["k"].item() > 0
+    assert read_checkpoint(began / "checkpoint.pt")["extra"]["k"].item() > 0
+    header, *rows = (began / "log.csv").read_text().splitlines()
+    assert rows[-1].split(",")[header.split(",").index("M")] != ""
     wgan = train.main(TINY + ["--model", "wgan", "--steps", "2", "--out", str(tmp_path / "w")])
     header, _, row = (wgan / "log.csv").read_text().splitlines()
     assert row.split(",")[header.split(",").index("wasserstein")] != ""
 
 
-def test_eval_writes_every_figure_and_table(tmp_path):
-    runs = [train.main(TINY + ["--model", m, "--steps", "2", "--out", str(tmp_path / m)])
-            for m in ("dcgan", "wgan", "began")]
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "dcgan", "--size", "33"], "power of two (at least 8, e.g. 32), not 33"),
+    (["--model", "began", "--size", "8"], "power of two (at least 16, e.g. 64), not 8"),
+    (["--size", "0"], "must be greater than 0"),
+    (["--batch-size", "0"], "must be greater than 0"),
+    (["--batch-size", "33"], "batch size 33 does not fit a dataset of 32 images"),
+    (["--lr", "-1"], "must be greater than 0"),
+    (["--ckpt-every", "0"], "must be greater than 0"),
+    (["--sample-every", "0"], "must be greater than 0"),
+    (["--steps", "0"], "must be greater than 0"),
+    (["--z-dim", "0"], "must be greater than 0"),
+    (["--fid-faces", "1"], "--fid-faces must be at least 2"),
+    (["--model", "vae"], "invalid choice: 'vae'"),
+])
+def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train.main(TINY + flags + ["--out", str(tmp_path / "bad")])
+    assert message in str(exit_.value) + capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+# ----------------------------------------------------------------- eval.py
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return {m: train.main(TINY + ["--model", m, "--steps", "2", "--out", str(root / m)]) for m in ("dcgan", "wgan", "began")}
+
+
+def test_eval_writes_every_figure_and_table(tmp_path, runs):
     out = tmp_path / "compare"
-    metrics = evaluate.main(["--run", *map(str, runs), "--out", str(out), "--faces", "24", "--sketches", "2",
-                             "--sketch-steps", "2"])
+    metrics = evaluate.main(["--run", *map(str, runs.values()), "--out", str(out), "--faces", "24",
+                             "--sketches", "2", "--sketch-steps", "2"])
     for name in ("fig5b_comparison.png", "fig4_4_losses.png", "fid_curves.png", "table1.md",
                  "table1_detection.png", "sketch_to_face.png", "metrics.json"):
         assert (out / name).exists(), name
@@ -183,3 +332,41 @@ def test_eval_writes_every_figure_and_table(tmp_path):
     assert "281" in (out / "table1.md").read_text()                        # the paper's numbers beside ours
     assert set(metrics["sketch_to_face"]) == {"fitted", "random z", "model"}
     assert json.loads((out / "metrics.json").read_text())["fid_features"] == "synthetic-v1"
+
+
+def test_eval_of_a_folder_holding_only_checkpoint_skips_the_log_figures(tmp_path, runs, capsys):
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "checkpoint.pt").write_bytes((runs["wgan"] / "checkpoint.pt").read_bytes())
+    metrics = evaluate.main(["--run", str(only), "--faces", "8", "--sketches", "0"])
+    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "WGAN"]
+    assert "has no log.csv" in capsys.readouterr().out
+    assert (only / "figures" / "fig5b_comparison.png").exists() and (only / "metrics.json").exists()
+    assert not (only / "figures" / "fig4_4_losses.png").exists()
+
+
+def test_eval_refuses_what_it_cannot_evaluate(tmp_path, runs, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="does not exist"):
+        evaluate.main(["--run", str(tmp_path / "missing"), "--out", str(out)])
+    assert not (tmp_path / "missing").exists() and not out.exists()
+    other = tmp_path / "other"                                    # another paper's run
+    other.mkdir()
+    save_checkpoint(other / "checkpoint.pt", paper="began_refiner", step=1, models={}, model_args={},
+                    optimizers={})
+    with pytest.raises(SystemExit, match="is a began_refiner run, not a dcgan_celeba run"):
+        evaluate.main(["--run", str(runs["dcgan"]), str(other), "--out", str(out)])
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "checkpoint.pt").write_bytes((runs["dcgan"] / "checkpoint.pt").read_bytes()[:1000])
+    with pytest.raises(SystemExit, match="damaged or truncated"):
+        evaluate.main(["--run", str(truncated), "--out", str(out)])
+    bigger = train.main(TINY + ["--model", "dcgan", "--size", "32", "--steps", "1", "--out", str(tmp_path / "32")])
+    with pytest.raises(SystemExit, match=r"different sizes \(size, z_dim\) \[\(16, 8\), \(32, 8\)\]"):
+        evaluate.main(["--run", str(runs["dcgan"]), str(bigger), "--out", str(out)])
+    for flags, message in ((["--faces", "0"], "must be greater than 0"), (["--faces", "1"], "at least 2"),
+                           (["--sketches", "-1"], "must be 0 or more"), (["--sketch-steps", "0"], "greater than 0")):
+        with pytest.raises(SystemExit):
+            evaluate.main(["--run", str(runs["dcgan"]), "--out", str(out)] + flags)
+        assert message in capsys.readouterr().err
+    assert not out.exists()
