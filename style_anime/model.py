@@ -21,34 +21,35 @@ SLOPE = 0.01    # §IV.F: "a small negative slope of 0.01 or lesser value when x
 def _blocks(size):
     """Upsampling (or downsampling) blocks between 4×4 and size×size: 64 -> 4 (4, 8, 16, 32, 64)."""
     if size < 16 or size & (size - 1):
-        raise ValueError(f"the DCGAN works on square power-of-two sizes from 16 up, not {size}")
+        raise ValueError(f"the DCGAN works on square power-of-two sizes from 16 up (16, 32, 64, …), "
+                         f"not {size}")
     return int(math.log2(size // 4))
 
 
 class Generator(nn.Module):
-    """G(q): noise q ~ N(0, I) in R^z → image in [−1, 1] (§IV.F, Fig. 4.2.2).
+    """G(q): noise q ~ N(0, I) in R^z_dim → image in [−1, 1] (§IV.F, Fig. 4.2.2).
 
     For size 64, width w:
-        z×1×1 → ConvT 4×4 → 8w×4×4 → ConvT ↑ → 4w×8×8 → 2w×16×16 → w×32×32 → ConvT ↑ → 3×64×64 → tanh
+        z_dim×1×1 → ConvT 4×4 → 8w×4×4 → ConvT ↑ → 4w×8×8 → 2w×16×16 → w×32×32 → ConvT ↑ → 3×64×64 → tanh
     Every hidden ConvT (4×4 kernel, stride 2, padding 1: doubles the size) is followed by
-    BatchNorm and LeakyReLU(slope). Size 32 drops the widest block: z → 4w×4×4 → … → 3×32×32.
+    BatchNorm and LeakyReLU(slope). Size 32 drops the widest block: z_dim → 4w×4×4 → … → 3×32×32.
     """
 
-    def __init__(self, size=64, z=100, width=64, channels=3, slope=SLOPE):
+    def __init__(self, size=64, z_dim=100, width=64, channels=3, slope=SLOPE):
         super().__init__()
         n = _blocks(size)
         c = width * 2 ** (n - 1)                                    # widest layer, at 4×4
-        layers = [nn.ConvTranspose2d(z, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU(slope)]
+        layers = [nn.ConvTranspose2d(z_dim, c, 4, 1, 0, bias=False), nn.BatchNorm2d(c), nn.LeakyReLU(slope)]
         for _ in range(n - 1):                                      # 4 → 8 → … → size/2
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2),
                        nn.LeakyReLU(slope)]
             c //= 2
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]   # size/2 → size
-        self.z = z
+        self.z_dim = z_dim
         self.net = nn.Sequential(*layers)
 
     def forward(self, q):
-        return self.net(q.view(len(q), self.z, 1, 1))
+        return self.net(q.view(len(q), self.z_dim, 1, 1))
 
 
 class Discriminator(nn.Module):
@@ -83,6 +84,15 @@ def init_weights(module):
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+def build(size=64, z_dim=100, width=64, slope=SLOPE):
+    """The run's networks, ``{"G": Generator, "D": Discriminator}``, with DCGAN's initialisation,
+    from the keyword arguments that every checkpoint stores as ``model_args`` (so eval.py and
+    --resume rebuild them). Impossible sizes raise ``ValueError`` with the reason."""
+    G = Generator(size, z_dim, width, slope=slope)
+    D = Discriminator(size, width, slope=slope)
+    return {"G": G.apply(init_weights), "D": D.apply(init_weights)}
 
 
 # ------------------------------------------------------------------------------- losses

@@ -32,8 +32,10 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.models import VGG19_Weights
 
 from common import synthetic
+from common.features import torchvision_weights
 from common.plots import save_image_rows
-from common.run import pick_device, progress, seed_everything
+from common.loop import progress
+from common.run import one_sentence_errors, pick_device, positive_float, positive_int, seed_everything
 
 CONTENT_LAYER = "conv4_2"                                           # Gatys et al. §2
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
@@ -92,13 +94,8 @@ def load_vgg19(weights="imagenet"):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(m.bias)
     else:
-        url = VGG19_Weights.IMAGENET1K_V1.url
-        try:
-            state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
-        except (OSError, RuntimeError) as err:                  # URLError and HTTPError are OSErrors
-            folder = Path(torch.hub.get_dir()) / "checkpoints"
-            raise SystemExit(f"Could not fetch the ImageNet VGG-19 weights {Path(url).name} ({err}); download "
-                             f"{url} into {folder}, or run with --weights none (random weights, offline).")
+        state = torchvision_weights(VGG19_Weights.IMAGENET1K_V1, "ImageNet VGG-19",
+                                    "--weights none (random weights, offline)")
         kept = len(net.layers)
         net.layers.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items()
                                     if k.startswith("features.") and int(k.split(".")[1]) < kept})
@@ -219,17 +216,18 @@ def plot_history(history, path, title):
     plt.close(fig)
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("content", help="content image p: a file, builtin:hopper, builtin:anime or builtin:sketch")
     ap.add_argument("style", help="style image a: a file, builtin:anime, builtin:sketch or builtin:hopper")
     ap.add_argument("-o", "--out", type=Path, default=Path("runs/style_anime/stylized.png"), help="output PNG")
-    ap.add_argument("--size", type=int, default=256, help="side of the square images (default: 256)")
-    ap.add_argument("--steps", type=int, default=300, help="optimiser steps (default: 300)")
+    ap.add_argument("--size", type=positive_int, default=256, help="side of the square images (default: 256)")
+    ap.add_argument("--steps", type=positive_int, default=300, help="optimiser steps (default: 300)")
     ap.add_argument("--content-weight", type=float, default=1.0, help="α (default: 1)")
     ap.add_argument("--style-weight", type=float, default=1e3, help="β (default: 1e3, Gatys' α/β = 1e-3)")
     ap.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs", help="default: lbfgs (Gatys)")
-    ap.add_argument("--lr", type=float, default=0.02, help="Adam's step on [0, 1] pixels (default: 0.02)")
+    ap.add_argument("--lr", type=positive_float, default=0.02, help="Adam's step on [0, 1] pixels (default: 0.02)")
     ap.add_argument("--init", choices=["content", "noise"], default="content", help="start image (default: content)")
     ap.add_argument("--weights", choices=["imagenet", "none"], default="imagenet",
                     help="VGG-19 weights: torchvision's ImageNet ones, or none (random, offline)")

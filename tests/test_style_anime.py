@@ -3,12 +3,18 @@ import json
 import socket
 import urllib.error
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from common.data import DataError
+from common.features import WeightsUnavailable
+from common.run import read_checkpoint, save_checkpoint
 from style_anime import eval as evaluate
 from style_anime import stylize, train
-from style_anime.model import Discriminator, Generator, discriminator_loss, generator_loss, noisy_labels
+from style_anime.data import load_faces
+from style_anime.model import Discriminator, Generator, build, discriminator_loss, generator_loss, noisy_labels
 
 # ----------------------------------------------------------------- style transfer equations, by hand
 
@@ -81,12 +87,17 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", fail)
 
 
-def test_offline_weights_give_one_sentence_naming_file_folder_and_alternative(no_network):
-    with pytest.raises(SystemExit) as err:
+def test_offline_weights_give_one_sentence_naming_file_folder_and_alternative(no_network, tmp_path):
+    with pytest.raises(WeightsUnavailable) as err:
         stylize.load_vgg19("imagenet")
     message = str(err.value)
     assert "vgg19-dcbb9e9d.pth" in message and "/nonexistent/torch-hub/checkpoints" in message
     assert "--weights none" in message
+    with pytest.raises(SystemExit) as exit_:                 # the command line ends with that sentence
+        stylize.main(["builtin:hopper", "builtin:anime", "-o", str(tmp_path / "out.png"), "--size", "32",
+                      "--steps", "1", "--device", "cpu"])
+    assert str(exit_.value) == message
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_bad_image_paths_give_one_sentence(tmp_path):
@@ -101,7 +112,7 @@ def test_bad_image_paths_give_one_sentence(tmp_path):
 
 @pytest.mark.parametrize("size,widths", [(32, [8, 16, 32]), (64, [8, 16, 32, 64])])
 def test_dcgan_shapes(size, widths):
-    G, D = Generator(size, z=10, width=8), Discriminator(size, width=8)
+    G, D = Generator(size, z_dim=10, width=8), Discriminator(size, width=8)
     image = G(torch.randn(3, 10))
     assert image.shape == (3, 3, size, size) and image.abs().max() <= 1              # tanh output
     convs = [m for m in G.net if isinstance(m, torch.nn.ConvTranspose2d)]
@@ -111,8 +122,18 @@ def test_dcgan_shapes(size, widths):
     assert [m.out_channels for m in D.net if isinstance(m, torch.nn.Conv2d)] == widths + [1]
     leaky = [m.negative_slope for m in [*G.net, *D.net] if isinstance(m, torch.nn.LeakyReLU)]
     assert leaky and set(leaky) == {0.01}                                            # §IV.F
-    with pytest.raises(ValueError, match="power-of-two"):
-        Generator(48)
+    for bad in (48, 33, 8, 0):
+        with pytest.raises(ValueError, match=f"power-of-two sizes from 16 up .*not {bad}$"):
+            build(bad, z_dim=10, width=8)
+
+
+def test_build_gives_both_networks_with_the_dcgan_init():
+    torch.manual_seed(0)
+    nets = build(64, z_dim=100, width=64, slope=0.2)
+    assert set(nets) == {"G", "D"} and nets["G"].z_dim == 100
+    weight = nets["G"].net[0].weight
+    assert abs(weight.mean().item()) < 2e-3 and weight.std().item() == pytest.approx(0.02, rel=0.05)
+    assert {m.negative_slope for m in nets["D"].net if isinstance(m, torch.nn.LeakyReLU)} == {0.2}
 
 
 def test_noisy_labels_stay_in_their_range():
@@ -132,6 +153,24 @@ def test_eq1_losses_by_hand():
     assert generator_loss(torch.tensor([0.5])).item() == pytest.approx(-torch.log(torch.tensor(0.5)).item())
 
 
+# ----------------------------------------------------------------- data.py
+
+def test_data_holds_out_the_last_fid_faces_of_a_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / f"{i:02d}.png")
+    train_faces, held_out = load_faces(str(tmp_path), 16, None, 4, 2)
+    every = load_faces(str(tmp_path), 16, None, 1, 2)
+    assert len(train_faces) == 8 and len(held_out) == 4
+    assert torch.equal(torch.cat([train_faces, held_out]), torch.cat(every))          # split at the end, in order
+    with pytest.raises(DataError, match="holds 12 images: too few to hold out --fid-faces 8 and still fill a "
+                                         "batch of 4"):
+        load_faces(str(tmp_path), 16, None, 8, 4)
+    built_in_train, built_in_held_out = load_faces(None, 16, 6, 3, 2)
+    assert len(built_in_train) == 6 and len(built_in_held_out) == 3
+    assert not any(torch.equal(a, b) for a in built_in_train for b in built_in_held_out)
+
+
 # ----------------------------------------------------------------- train.py, eval.py
 
 TINY = ["--steps", "6", "--train-faces", "48", "--width", "8", "--size", "16", "--batch-size", "8",
@@ -144,12 +183,17 @@ def test_train_smoke_and_eval(tmp_path):
     for name in ("config.json", "log.csv", "loss.png", "checkpoint.pt", "samples/step_0000006.png"):
         assert (run / name).exists(), name
     header, *rows = (run / "log.csv").read_text().splitlines()
-    assert {"loss_D", "loss_G", "D_real", "D_fake", "img_s", "fid"} <= set(header.split(","))
+    assert {"loss_D", "loss_G", "D_real", "D_fake", "lr", "img_s", "fid"} <= set(header.split(","))
     assert [r.split(",")[0] for r in rows] == ["0", "3", "6"]
+    checkpoint = read_checkpoint(run / "checkpoint.pt")
+    assert checkpoint["model_args"] == dict(size=16, z_dim=100, width=8, slope=0.01)
+    assert checkpoint["config"]["amp"] is True                                   # the quick preset
     metrics = evaluate.main(["--run", str(run)])
     assert metrics["fid_extractor"] == "synthetic-v1" and metrics["step"] == 6
     assert json.loads((run / "metrics.json").read_text())["fid"] == pytest.approx(metrics["fid"])
-    assert float(rows[-1].split(",")[-1]) == pytest.approx(metrics["fid"], rel=1e-4)   # eval re-measures the run's FID
+    fid_column = header.split(",").index("fid")
+    assert float(rows[-1].split(",")[fid_column]) == pytest.approx(metrics["fid"], rel=1e-4)   # eval re-measures it
+    assert metrics["fid_step0"] == pytest.approx(float(rows[0].split(",")[fid_column]), rel=1e-4)
     for name in ("fig4_2_4_losses.png", "fig4_2_5_samples.png"):
         assert (run / "figures" / name).exists(), name
 
@@ -157,25 +201,81 @@ def test_train_smoke_and_eval(tmp_path):
 def test_resume_continues_exactly(tmp_path):
     straight = train.main(TINY + ["--out", str(tmp_path / "straight")])
     half = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "resumed")])
-    train.main(TINY + ["--resume", "--out", str(half)])
-    a = torch.load(straight / "checkpoint.pt", weights_only=False)
-    b = torch.load(half / "checkpoint.pt", weights_only=False)
+    train.main(["--resume", "--steps", "6", "--out", str(half)])           # the run's own flags come back
+    a = read_checkpoint(straight / "checkpoint.pt")
+    b = read_checkpoint(half / "checkpoint.pt")
     assert b["step"] == 6
     for net in ("G", "D"):
         for name, tensor in a["models"][net].items():
             assert torch.equal(tensor, b["models"][net][name]), (net, name)
+    assert torch.equal(a["extra"]["fixed_q"], b["extra"]["fixed_q"])
     last = "samples/step_0000006.png"
     assert (straight / last).read_bytes() == (half / last).read_bytes()
+    assert [r.split(",")[0] for r in (half / "log.csv").read_text().splitlines()[1:]] == ["0", "3", "6"]
 
 
 def test_same_seed_same_samples(tmp_path):
     one, two = (train.main(TINY + ["--steps", "3", "--out", str(tmp_path / name)]) for name in ("one", "two"))
-    a = torch.load(one / "checkpoint.pt", weights_only=False)["models"]["G"]
-    b = torch.load(two / "checkpoint.pt", weights_only=False)["models"]["G"]
+    a = read_checkpoint(one / "checkpoint.pt")["models"]["G"]
+    b = read_checkpoint(two / "checkpoint.pt")["models"]["G"]
     assert all(torch.equal(a[name], b[name]) for name in a)
     assert (one / "samples" / "step_0000003.png").read_bytes() == (two / "samples" / "step_0000003.png").read_bytes()
 
 
-def test_label_noise_out_of_range_is_one_sentence(tmp_path):
-    with pytest.raises(SystemExit, match="--label-noise"):
-        train.main(TINY + ["--label-noise", "0.6", "--out", str(tmp_path / "run")])
+def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
+    run = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "run")])
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit, match=r"--z-dim 64 \(the run has 100\)"):
+        train.main(["--z-dim", "64", "--resume", "--steps", "6", "--out", str(run)])
+    with pytest.raises(SystemExit, match="already at step 3"):
+        train.main(["--resume", "--steps", "3", "--out", str(run)])
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before      # config.json included
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--label-noise", "0.6"], "--label-noise must be in [0, 0.5)"),
+    (["--size", "33"], "power-of-two sizes from 16 up (16, 32, 64, …), not 33"),
+    (["--size", "0"], "must be greater than 0"),
+    (["--batch-size", "0"], "must be greater than 0"),
+    (["--batch-size", "49"], "batch size 49 does not fit a dataset of 48 images"),
+    (["--lr", "-1"], "must be greater than 0"),
+    (["--ckpt-every", "0"], "must be greater than 0"),
+    (["--sample-every", "0"], "must be greater than 0"),
+    (["--steps", "0"], "must be greater than 0"),
+    (["--z-dim", "0"], "must be greater than 0"),
+    (["--fid-faces", "1"], "--fid-faces must be at least 2"),
+    (["--data", "/nonexistent/anime"], "data folder /nonexistent/anime does not exist"),
+])
+def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train.main(TINY + flags + ["--out", str(tmp_path / "bad")])
+    assert message in str(exit_.value) + capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_eval_refuses_what_it_cannot_evaluate_and_needs_only_the_checkpoint(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="does not exist"):
+        evaluate.main(["--run", str(tmp_path / "missing")])
+    assert not (tmp_path / "missing").exists()
+    other = tmp_path / "other"                                    # another paper's run
+    other.mkdir()
+    save_checkpoint(other / "checkpoint.pt", paper="dcgan_celeba", step=1, models={}, model_args={},
+                    optimizers={})
+    with pytest.raises(SystemExit, match="is a dcgan_celeba run, not a style_anime run"):
+        evaluate.main(["--run", str(other)])
+    run = train.main(TINY + ["--steps", "1", "--out", str(tmp_path / "run")])
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes()[:1000])
+    with pytest.raises(SystemExit, match="damaged or truncated"):
+        evaluate.main(["--run", str(truncated)])
+    assert sorted(p.name for p in truncated.iterdir()) == ["checkpoint.pt"] and not (other / "figures").exists()
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "checkpoint.pt").write_bytes((run / "checkpoint.pt").read_bytes())
+    capsys.readouterr()
+    metrics = evaluate.main(["--run", str(only)])
+    assert metrics["step"] == 1 and metrics["fid_step0"] is None
+    assert "has no log.csv" in capsys.readouterr().out
+    assert (only / "figures" / "fig4_2_5_samples.png").exists()
+    assert not (only / "figures" / "fig4_2_4_losses.png").exists()
