@@ -23,6 +23,7 @@ from PIL import Image
 from common.data import DataError, load_paired_folders
 from common.faces import IDENTITY, sample_params
 from common.plots import save_image_rows
+from common.run import positive_int
 from common.synthetic import mask_nir_pairs
 from nir_cgan.data import MIN_GROUP, clean_pairs
 
@@ -66,7 +67,7 @@ def parse_args(argv):
                       help=f"write a built-in set with planted corruptions to OUT/demo_data and clean it "
                            f"({DEMO_GROUPS} sub-folders × {DEMO_PAIRS} pairs, {DEMO_SIZE}×{DEMO_SIZE}; "
                            "the default without --data)")
-    ap.add_argument("--size", type=int, help=f"images are resized to size×size (default: 128, demo {DEMO_SIZE})")
+    ap.add_argument("--size", type=positive_int, help=f"images are resized to size×size (default: 128, demo {DEMO_SIZE})")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default: {DEFAULT_OUT})")
     return ap.parse_args(argv)
 

@@ -1,16 +1,20 @@
-"""The thesis's data pipeline for mask → NIR pairs (§3.1.4–3.1.6).
+"""The thesis's data pipeline for mask → NIR pairs (§3.1.4–3.1.6), shared by train.py and eval.py.
 
 - ``clean_pairs``       §3.1.4  drop pairs whose image mean is an outlier in its sub-folder
 - ``normalise_mean``    §3.1.5  scale each target image to the same mean μ0
 - ``augment_pairs``     §3.1.5.1, Table 3.1  one random transform per pair, on the device
 - ``split_train_test``  §3.1.6  random 90 % / 10 % split of the pairs
+- ``load_pairs``        all of it: the run's (train, test) pairs, so eval.py gets the same test set
 
-Loading the folders and the uint8 ↔ [-1, 1] conversion live in ``common/data.py``.
+Reading the folders and the uint8 ↔ [-1, 1] conversion live in ``common/data.py``.
 """
 import math
 
 import torch
 import torch.nn.functional as F
+
+from common import synthetic
+from common.data import load_paired_folders, to_float, to_uint8
 
 # Table 3.1: name -> (probability of applying it to a pair, min, max). Each is drawn
 # independently per pair. Ranges as in albumentations, which the numbers come from:
@@ -25,6 +29,9 @@ AUGMENTATIONS = {
     "flip": (0.5, None, None),
 }
 MIN_GROUP = 4   # pairs a sub-folder needs before its quartiles are used (clean_pairs)
+TEST_FRACTION = 0.1     # §3.1.6: 90 / 10 split
+SPLIT_SEED = 0          # the split's seed: every run of the same data has the same test pairs
+PAIRS_SEED = 0          # the built-in pairs are items 0, 1, … of this seed
 
 
 # ---------------------------------------------------------------- §3.1.4 data cleaning
@@ -212,3 +219,31 @@ def split_train_test(n, test_fraction=0.1, seed=0):
         n_test = min(max(n_test, 1), n - 1)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[n_test:].sort().values, order[:n_test].sort().values
+
+
+# ---------------------------------------------------------------- a run's pairs
+
+
+def load_pairs(data, size, pairs):
+    """§3.1: the (train, test) pairs of a run, dicts of uint8 ``source`` (N, 3, H, W) and
+    mean-normalised ``target`` (N, 1, H, W).
+
+    ``data``: a folder with ``source/`` and ``target/`` (``common.data.load_paired_folders``),
+    or None for ``pairs`` built-in mask → NIR pairs, whose test part also keeps the true
+    pose and gaze (``"params"``). Targets are scaled by μ0/μ (``normalise_mean``, μ0 the mean
+    of all targets). The 90/10 split is seeded, so train.py and eval.py get the same sets.
+    """
+    params = None
+    if data:
+        source, target, _ = load_paired_folders(data, size, source_channels=3, target_channels=1)
+    else:
+        source, target, params = synthetic.mask_nir_pairs(pairs, size, seed=PAIRS_SEED, with_params=True)
+    target01 = (to_float(target) + 1) / 2                              # §3.1.5: μ0/μ scaling on [0, 1]
+    target = to_uint8(normalise_mean(target01, target01.mean().item()) * 2 - 1)
+    split = []
+    for idx in split_train_test(len(source), TEST_FRACTION, seed=SPLIT_SEED):
+        part = dict(source=source[idx], target=target[idx])
+        if params is not None:
+            part["params"] = {k: v[idx] for k, v in params.items()}
+        split.append(part)
+    return split

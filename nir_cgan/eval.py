@@ -3,6 +3,10 @@
     python nir_cgan/eval.py --run runs/nir_cgan/quick                 # FID, LPIPS, attribute errors, samples
     python nir_cgan/eval.py --run runs/nir_cgan/quick --all           # + every analysis figure below
 
+The run is rebuilt from its ``checkpoint.pt`` alone (``model_args`` → ``model.build``, loaded
+safely by ``common.run.load_run``); its test pairs are the same 10 % that train.py held out
+(``data.load_pairs``).
+
 Always (``metrics.json``, ``figures/``):
 - realism (§3.3.1.1): FID between the real test targets and one output per test source;
 - diversity (§3.3.1.2, eq. 3.8): mean pairwise LPIPS of M = 10 outputs per source over N sources
@@ -32,10 +36,11 @@ from common.faces import POSE_GAZE, render, repeat_face, sample_params
 from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.metrics import diversity, fid
 from common.plots import save_image_grid, save_image_rows
+from common.run import load_models, load_run, one_sentence_errors, pick_device, positive_int
 from common.synthetic import SOURCE_IDENTITY
 from common.synthnet import SyntheticFeatures, load_synthnet, predict
-from nir_cgan.configs import CONFIGS
-from nir_cgan.train import build_models, load_pairs, parse_args
+from nir_cgan.data import load_pairs
+from nir_cgan.model import build
 from nir_cgan.train_reader import READER_WEIGHTS
 
 SWEEPS = {"head_yaw": ("yaw", (-30, 30)), "head_pitch": ("pitch", (-20, 20)), "gaze_yaw": ("gaze_yaw", (-25, 25))}
@@ -45,18 +50,21 @@ ATTRIBUTES = {"beard": lambda p: p["attributes"][:, 0],            # reader's pr
               "hair": lambda p: 1 - p["hair_style"].softmax(1)[:, 0]}  # 1 − P(bald)
 
 
-def load_run(run, device):
-    """(models in eval mode, train-time args, test split) of a run folder."""
-    config = json.loads((run / "config.json").read_text())
-    args = parse_args(["--config", config["config"], "--preset", config["preset"]])
-    vars(args).update({k: v for k, v in config.items() if k in vars(args)})
-    models = build_models(args, CONFIGS[args.config], device)
-    state = torch.load(run / "checkpoint.pt", map_location=device, weights_only=False)
-    for name, m in models.items():
-        m.load_state_dict(state["models"][name])
-        m.eval()
-    _, test = load_pairs(args)
-    return models, args, test, state["step"]
+def read_run(run):
+    """The parts of a run's checkpoint that eval needs (through common.run.load_run: safe, and
+    a missing, damaged or other-paper folder is one sentence)."""
+    checkpoint = load_run(run, "nir_cgan")
+    return {key: checkpoint[key] for key in ("model_args", "models", "config", "step")}
+
+
+def trained_run(checkpoint, device):
+    """(models in eval mode on ``device``, the run's config name / size / z_dim, its test split)."""
+    models = load_models(build(**checkpoint["model_args"]), checkpoint)
+    models = {name: m.to(device).eval() for name, m in models.items()}
+    config, model_args = checkpoint["config"], checkpoint["model_args"]
+    info = argparse.Namespace(config=config["config"], size=model_args["size"], z_dim=model_args["z_dim"])
+    _, test = load_pairs(config["data"], model_args["size"], config["pairs"])       # the run's 10 % test pairs
+    return models, info, test
 
 
 class Generator:
@@ -117,11 +125,11 @@ def slope(x, y):
 
 def realism_and_diversity(gen, test, args, fid_extractor, distance, n_sources):
     """§3.3.1: FID of one output per test source; eq. 3.8 over n_sources × 10 outputs; test-set attribute errors."""
-    z = latents(len(test["source"]), args.latent_dim, seed=1)
+    z = latents(len(test["source"]), args.z_dim, seed=1)
     outputs = gen(test["source"], z)
     m = 10
     sources = test["source"][:n_sources].repeat_interleave(m, 0)
-    many = gen(sources, latents(len(sources), args.latent_dim, seed=2)).view(n_sources, m, *outputs.shape[1:])
+    many = gen(sources, latents(len(sources), args.z_dim, seed=2)).view(n_sources, m, *outputs.shape[1:])
     return outputs, {"fid": fid(outputs, test["target"], fid_extractor), "fid_features": fid_extractor.name,
                      "lpips": diversity(many, distance), "lpips_distance": distance.name,
                      "diversity_sources": n_sources, "diversity_outputs_per_source": m}
@@ -134,7 +142,7 @@ def sweep_figures(gen, test, args, reader, figures):
         values = torch.linspace(low, high, 9)
         source, params = sweep_sources(param, values, args.size)
         rows, labels, followed = [to_float(source)], ["source"], []
-        for k, z in enumerate(latents(3, args.latent_dim)):
+        for k, z in enumerate(latents(3, args.z_dim)):
             out = gen(source, z.expand(len(values), -1))
             rows.append(out)
             labels.append(f"random z{k + 1}")
@@ -156,7 +164,7 @@ def latent_space_figures(gen, test, args, reader, figures):
     """Figs. 4.16–4.18: interpolations and attribute arithmetic for one frontal source."""
     source, _ = sweep_sources("yaw", [0.0], args.size)
     t = torch.linspace(0, 1, 8)[:, None]
-    z = latents(2, args.latent_dim)
+    z = latents(2, args.z_dim)
     rows, labels = [gen(source.expand(8, -1, -1, -1), (1 - t) * z[0] + t * z[1])], ["z1 → z2"]
     if gen.E is not None:
         s = gen.encode(test["target"][:2])
@@ -169,7 +177,7 @@ def latent_space_figures(gen, test, args, reader, figures):
 
     # arithmetic: among 64 random z pick z1 (attribute least likely) and z2 (most likely), add z2 − z1 to others
     k = 64
-    zs = latents(k, args.latent_dim, seed=ANALYSIS_SEED + 1)
+    zs = latents(k, args.z_dim, seed=ANALYSIS_SEED + 1)
     out = gen(source.expand(k, -1, -1, -1), zs)
     p = predict(out, reader)
     results, rows, labels = {}, [], []
@@ -203,7 +211,7 @@ def identity_figure(gen, test, args, reader, figures):
     rows, labels, sims, base = [to_float(source)], ["source"], [], []
     for k, x in enumerate(reals):
         rec = gen.from_style(source, gen.encode(x[None]).expand(5, -1))
-        rand = gen(source, latents(5, args.latent_dim, seed=ANALYSIS_SEED + 2 + k))
+        rand = gen(source, latents(5, args.z_dim, seed=ANALYSIS_SEED + 2 + k))
         rows += [torch.cat([to_float(x[None]), rec])]
         labels.append(f"real {k + 1} → E → G")
         identity = predict(torch.cat([to_float(x[None]), rec, rand]), reader)["identity"] - 0.5
@@ -216,6 +224,7 @@ def identity_figure(gen, test, args, reader, figures):
             "identity_similarity_random_z": round(float(torch.stack(base).mean()), 3)}
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
@@ -224,14 +233,13 @@ def main(argv=None):
                     help="FID features: the shipped synthetic-face network (offline) or Inception (download)")
     ap.add_argument("--distance", choices=["lpips", "synthetic"], default="lpips",
                     help="diversity distance: LPIPS-alex (download), falling back to the offline one")
-    ap.add_argument("--sources", type=int, default=20, help="N sources for the diversity (eq. 3.8)")
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sources", type=positive_int, default=20, help="N sources for the diversity (eq. 3.8)")
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = ap.parse_args(argv)
-    device = torch.device(args.device)
-    try:
-        extractor = SyntheticFeatures(device) if args.fid_features == "synthetic" else InceptionFeatures(device)
-    except WeightsUnavailable as err:
-        raise SystemExit(str(err))
+    device = pick_device(args.device)
+    checkpoints = {run: read_run(run) for run in args.run}      # every run checked before anything is built
+
+    extractor = SyntheticFeatures(device) if args.fid_features == "synthetic" else InceptionFeatures(device)
     distance = FeatureDistance(SyntheticFeatures(device))
     if args.distance == "lpips":
         try:
@@ -239,28 +247,28 @@ def main(argv=None):
         except WeightsUnavailable as err:
             print(f"LPIPS unavailable, diversity uses the offline synthetic-feature distance instead ({err})")
     reader = load_synthnet(READER_WEIGHTS, device)
-    for run in args.run:
-        models, train_args, test, step = load_run(run, device)
+    for run, checkpoint in checkpoints.items():
+        models, info, test = trained_run(checkpoint, device)
         gen, figures = Generator(models, device), run / "figures"
         figures.mkdir(exist_ok=True)
-        outputs, metrics = realism_and_diversity(gen, test, train_args, extractor, distance,
+        outputs, metrics = realism_and_diversity(gen, test, info, extractor, distance,
                                                  min(args.sources, len(test["source"])))
-        metrics.update(config=train_args.config, step=step, test_pairs=len(test["source"]))
+        metrics.update(config=info.config, step=checkpoint["step"], test_pairs=len(test["source"]))
         if "params" in test:
             metrics["attribute_error_degrees"] = attribute_errors(outputs, test["params"], reader)
             metrics["reader_error_on_real_degrees"] = attribute_errors(test["target"], test["params"], reader)
         fixed = test["source"][:1].expand(8, -1, -1, -1)
-        save_image_rows([to_float(test["source"][:1]), gen(fixed, latents(8, train_args.latent_dim))],
+        save_image_rows([to_float(test["source"][:1]), gen(fixed, latents(8, info.z_dim))],
                         figures / "fig4_2_samples.png", row_labels=["source", "G(y, z)"],
-                        scale=max(1, 96 // train_args.size), title=f"random samples, {train_args.config}")
+                        scale=max(1, 96 // info.size), title=f"random samples, {info.config}")
         if args.all:
-            metrics["sweeps"] = sweep_figures(gen, test, train_args, reader, figures)
-            metrics["arithmetic"] = latent_space_figures(gen, test, train_args, reader, figures)
+            metrics["sweeps"] = sweep_figures(gen, test, info, reader, figures)
+            metrics["arithmetic"] = latent_space_figures(gen, test, info, reader, figures)
             if gen.E is not None:
-                metrics["identity"] = identity_figure(gen, test, train_args, reader, figures)
-            source, _ = sweep_sources("yaw", [0.0], train_args.size)
-            save_image_grid(gen(source.expand(80, -1, -1, -1), latents(80, train_args.latent_dim, seed=80)),
-                            figures / "appendix_80_samples.png", nrow=10, title=f"80 samples, {train_args.config}")
+                metrics["identity"] = identity_figure(gen, test, info, reader, figures)
+            source, _ = sweep_sources("yaw", [0.0], info.size)
+            save_image_grid(gen(source.expand(80, -1, -1, -1), latents(80, info.z_dim, seed=80)),
+                            figures / "appendix_80_samples.png", nrow=10, title=f"80 samples, {info.config}")
         (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         print(f"{run}: FID {metrics['fid']:.1f} ({metrics['fid_features']}), "
               f"LPIPS {metrics['lpips']:.4f} ({metrics['lpips_distance']}); figures in {figures}")

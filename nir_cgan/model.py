@@ -8,6 +8,7 @@ and SPADE's layer, as the thesis says it was:
 - ``MultinormDecoder``     Table 3.5: the "Mult" generator (SPADE for y, AdaIN for z)
 - ``LatentEncoder``        Table 3.6: E(x) = ẑ
 - ``MappingNetwork``       Table 3.7: L(z) = s
+- ``build``                every network of a run, from the ``model_args`` its checkpoint stores
 
 Widths follow the tables at 128×128 and scale with ``size`` (the resolution where each
 table has C channels keeps C channels); ``base`` and ``max_channels`` shrink them for
@@ -22,9 +23,20 @@ import torch.nn.functional as F
 from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
+from common.features import torchvision_weights
+
 
 def widths(size, base, max_channels, smallest):
-    """Channels at each resolution size, size/2, …, smallest: min(base·size/r, max_channels)."""
+    """Channels at each resolution size, size/2, …, smallest: min(base·size/r, max_channels).
+
+    The networks halve (or double) the resolution down to (or up from) ``smallest``, so
+    ``size`` must be a power of two, at least 2·smallest; anything else is a ``ValueError``.
+    """
+    if size < 2 * smallest or size & (size - 1):
+        raise ValueError(f"the image size must be a power of two from {2 * smallest} up "
+                         f"(e.g. 32, 64, 128), not {size}")
+    if base < 1 or max_channels < 1:
+        raise ValueError(f"channel widths must be at least 1, not base {base}, max {max_channels}")
     out, r = [], size
     while r >= smallest:
         out.append(min(base * size // r, max_channels))
@@ -74,10 +86,10 @@ class ResBlk(nn.Module):
 class AdaIN(nn.Module):
     """Eq. 2.8: x' = γ(z)·(x − μ_nc)/σ_nc + β(z), with γ = 1 + fc(z)_γ as in StarGAN v2."""
 
-    def __init__(self, latent_dim, channels):
+    def __init__(self, z_dim, channels):
         super().__init__()
         self.norm = nn.InstanceNorm2d(channels, affine=False)
-        self.fc = nn.Linear(latent_dim, 2 * channels)
+        self.fc = nn.Linear(z_dim, 2 * channels)
 
     def forward(self, x, z):
         gamma, beta = self.fc(z)[:, :, None, None].chunk(2, dim=1)
@@ -108,13 +120,13 @@ class UpResBlk(nn.Module):
     x → [norm → LReLU → up → conv3×3 → norm → LReLU → conv3×3] + [up → conv1×1](x), / √2
     """
 
-    def __init__(self, c_in, c_out, latent_dim, norm="adain", source_channels=3, spade_hidden=128):
+    def __init__(self, c_in, c_out, z_dim, norm="adain", source_channels=3, spade_hidden=128):
         super().__init__()
         self.spade = norm == "multinorm"
         if self.spade:
             self.spade1 = SPADE(c_in, source_channels, spade_hidden)
             self.spade2 = SPADE(c_out, source_channels, spade_hidden)
-        self.adain1, self.adain2 = AdaIN(latent_dim, c_in), AdaIN(latent_dim, c_out)
+        self.adain1, self.adain2 = AdaIN(z_dim, c_in), AdaIN(z_dim, c_out)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, 1, 1)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1)
         self.skip = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
@@ -141,13 +153,13 @@ class EncoderDecoder(nn.Module):
     → AdainResBlk↑(z) 256×8² → 128×16² → 64×32² → 32×64² → 16×128² → LReLU → conv, tanh 1×128²
     """
 
-    def __init__(self, size=128, base=16, max_channels=256, latent_dim=512, source_channels=3, out_channels=1):
+    def __init__(self, size=128, base=16, max_channels=256, z_dim=512, source_channels=3, out_channels=1):
         super().__init__()
         ch = widths(size, base, max_channels, 4)                     # [16, 32, 64, 128, 256, 256] at 128
         self.stem = nn.Sequential(nn.Conv2d(source_channels, ch[0], 3, 1, 1), nn.ReLU())
         self.down = nn.ModuleList(ResBlk(a, b, "batch") for a, b in zip(ch, ch[1:]))
         rev = ch[::-1]                                                # decoder outputs 256, 128, 64, 32, 16
-        self.up = nn.ModuleList(UpResBlk(a, b, latent_dim) for a, b in zip(rev, rev[1:]))
+        self.up = nn.ModuleList(UpResBlk(a, b, z_dim) for a, b in zip(rev, rev[1:]))
         self.out = nn.Conv2d(ch[0], out_channels, 1)
 
     def forward(self, y, z):
@@ -166,12 +178,12 @@ class MultinormDecoder(nn.Module):
     → 64×32² → 32×64² → 16×128² → LReLU → conv, tanh 1×128²
     """
 
-    def __init__(self, size=128, base=16, max_channels=256, latent_dim=512, source_channels=3, out_channels=1,
+    def __init__(self, size=128, base=16, max_channels=256, z_dim=512, source_channels=3, out_channels=1,
                  spade_hidden=128):
         super().__init__()
         ch = widths(size, base, max_channels, 4)[::-1]                # [256, 256, 128, 64, 32, 16] at 128
-        self.fc = nn.Linear(latent_dim, ch[0] * 16)
-        self.up = nn.ModuleList(UpResBlk(a, b, latent_dim, "multinorm", source_channels, spade_hidden)
+        self.fc = nn.Linear(z_dim, ch[0] * 16)
+        self.up = nn.ModuleList(UpResBlk(a, b, z_dim, "multinorm", source_channels, spade_hidden)
                                 for a, b in zip(ch, ch[1:]))
         self.out = nn.Conv2d(ch[-1], out_channels, 1)
 
@@ -226,13 +238,13 @@ class LatentEncoder(nn.Module):
     without it ẑ would pass through a LeakyReLU and could hardly be negative, which z ~ N(0, 1) is.
     """
 
-    def __init__(self, size=128, base=32, max_channels=512, latent_dim=512, in_channels=1):
+    def __init__(self, size=128, base=32, max_channels=512, z_dim=512, in_channels=1):
         super().__init__()
         ch = widths(size, base, max_channels, 2)                      # [32, 64, 128, 256, 512, 512, 512]
         self.stem = nn.Conv2d(in_channels, ch[0], 3, 1, 1)
         self.down = nn.Sequential(*(ResBlk(a, b, "none") for a, b in zip(ch, ch[1:])))
         self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(ch[-1], ch[-1], 2), nn.LeakyReLU(0.2),
-                                  nn.Flatten(), nn.Linear(ch[-1], latent_dim))
+                                  nn.Flatten(), nn.Linear(ch[-1], z_dim))
 
     def forward(self, x):
         return self.head(self.down(self.stem(x)))
@@ -241,9 +253,9 @@ class LatentEncoder(nn.Module):
 class MappingNetwork(nn.Module):
     """Table 3.7: s = L(z), eight Linear layers of 512, ReLU after all but the last."""
 
-    def __init__(self, latent_dim=512, style_dim=512, layers=8):
+    def __init__(self, z_dim=512, style_dim=512, layers=8):
         super().__init__()
-        dims = [latent_dim] + [style_dim] * layers
+        dims = [z_dim] + [style_dim] * layers
         mods = []
         for a, b in zip(dims, dims[1:]):
             mods += [nn.Linear(a, b), nn.ReLU()]
@@ -251,6 +263,32 @@ class MappingNetwork(nn.Module):
 
     def forward(self, z):
         return self.net(z)
+
+
+GENERATORS = ("ED", "Mult")
+
+
+def build(generator="ED", size=128, z_dim=512, g_base=16, g_max=256, spade_hidden=128, d_base=32,
+          encoder=False, e_base=32, e_max=512, mapping=False):
+    """Every network of a run, ``{"G", "D"[, "E"][, "L"]}``, Xavier-initialised (Table 3.8), from the
+    keyword arguments that every checkpoint stores as ``model_args`` (so eval.py and --resume rebuild
+    a run from its checkpoint alone).
+
+    ``generator``: "ED" (Table 3.4) or "Mult" (Table 3.5, with ``spade_hidden`` channels in SPADE);
+    D is Table 3.3; ``encoder``: the latent encoder E of Table 3.6 (configurations with LR or IR);
+    ``mapping``: the mapping network L of Table 3.7 (SM). ``z_dim`` is the size of z (and of s = L(z)).
+    A size the networks cannot take (not a power of two from 8 up) is a ``ValueError``.
+    """
+    if generator not in GENERATORS:
+        raise ValueError(f"unknown generator {generator!r}; choose one of {', '.join(GENERATORS)}")
+    g_args = dict(size=size, base=g_base, max_channels=g_max, z_dim=z_dim)
+    G = EncoderDecoder(**g_args) if generator == "ED" else MultinormDecoder(**g_args, spade_hidden=spade_hidden)
+    models = {"G": G, "D": PatchDiscriminator(base=d_base)}
+    if encoder:
+        models["E"] = LatentEncoder(size, e_base, e_max, z_dim)
+    if mapping:
+        models["L"] = MappingNetwork(z_dim, z_dim)
+    return {name: init_xavier(m) for name, m in models.items()}
 
 
 # ------------------------------------------------------------------------------ adversarial losses (Table 2.1)
@@ -340,14 +378,8 @@ class VGGDistance(nn.Module):
         super().__init__()
         self.net = make_layers(cfgs["E"])[:VGG_LAYERS[-1] + 1]     # VGG-19's conv part, torchvision's indices
         if weights == "imagenet":
-            url = VGG19_Weights.IMAGENET1K_V1.url
-            try:
-                state = VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
-            except (OSError, RuntimeError) as err:
-                folder = f"{torch.hub.get_dir()}/checkpoints"
-                raise SystemExit(f"Could not fetch the ImageNet VGG-19 weights {url.rsplit('/', 1)[-1]} ({err}); "
-                                 f"download {url} into {folder}, or pass --vgg-weights none (random weights, "
-                                 "offline: runs, but is no perceptual loss).") from err
+            state = torchvision_weights(VGG19_Weights.IMAGENET1K_V1, "ImageNet VGG-19",
+                                        "--vgg-weights none (random weights, offline: runs, but is no perceptual loss)")
             self.net.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")
                                       and int(k.split(".")[1]) <= VGG_LAYERS[-1]})
         elif weights != "none":

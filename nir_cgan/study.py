@@ -10,7 +10,9 @@ Each configuration trains with ``nir_cgan/train.py`` (flags after ``--`` are pas
 ``metrics.json``) are kept, so an interrupted study continues where it stopped. ``--jobs N``
 runs N configurations at once as separate processes (for a GPU; on a 2-core CPU keep 1).
 Writes ``OUT/study.md`` (one table per thesis table, ours beside the thesis's) and
-``OUT/fig4_11_scores.png``.
+``OUT/fig4_11_scores.png``. A configuration that fails (a one-sentence stop or a crash) does not
+stop the study: ``study.md`` lists it with its one-line reason (kept in ``OUT/failed.json``) and
+the next one starts; the same command later retries it.
 """
 import argparse
 import json
@@ -23,29 +25,77 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 from common.plots import markdown_table  # (first: it selects matplotlib's file-only backend)
 import matplotlib.pyplot as plt
+from common.run import positive_int, read_checkpoint
 from nir_cgan import eval as evaluate
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES
 
 HERE = Path(__file__).parent
+FAILED = "failed.json"          # OUT/failed.json: {configuration: the one-line reason it failed}
 
 
 def run_one(name, out, extra, in_process):
     """Train (unless finished) and evaluate one configuration; returns its metrics."""
     run = out / name
     if not (run / "metrics.json").exists():
-        train_argv = ["--config", name, "--out", str(run)] + (["--resume"] if (run / "checkpoint.pt").exists() else [])
+        train_argv = ["--config", name, "--out", str(run)]
+        if (run / "checkpoint.pt").exists():
+            checkpoint = read_checkpoint(run / "checkpoint.pt")
+            target = int(extra[extra.index("--steps") + 1]) if "--steps" in extra else checkpoint["config"]["steps"]
+            train_argv = None if checkpoint["step"] >= target else train_argv + ["--resume"]
         if in_process:
-            train.main(train_argv + extra)
+            if train_argv is not None:
+                train.main(train_argv + extra)
+                checkpoint = read_checkpoint(run / "checkpoint.pt")
+                if checkpoint["step"] < checkpoint["config"]["steps"]:      # Ctrl-C: saved, not finished
+                    raise KeyboardInterrupt
             evaluate.main(["--run", str(run), "--distance", "synthetic"])
         else:
-            device = extra[extra.index("--device") + 1] if "--device" in extra else "cpu"
+            device = extra[extra.index("--device") + 1] if "--device" in extra else "auto"
+            steps = [] if train_argv is None else [("train.py", train_argv + extra)]
+            steps.append(("eval.py", ["--run", str(run), "--distance", "synthetic", "--device", device]))
             with open(out / f"{name}.log", "w") as log:
-                for script, argv in (("train.py", train_argv + extra),
-                                     ("eval.py", ["--run", str(run), "--distance", "synthetic", "--device", device])):
+                for script, argv in steps:
                     subprocess.run([sys.executable, str(HERE / script), *argv], check=True, stdout=log,
                                    stderr=subprocess.STDOUT)
     return json.loads((run / "metrics.json").read_text())
+
+
+def failure_reason(err, log=None) -> str:
+    """One line saying why a configuration failed: the sentence of a SystemExit, the exception,
+    or for a separate process the last line it printed (the error under a traceback)."""
+    if isinstance(err, subprocess.CalledProcessError) and log is not None and log.exists():
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        text = lines[-1] if lines else f"exit status {err.returncode}"
+    elif isinstance(err, SystemExit):
+        text = str(err.code)
+    else:
+        text = f"{type(err).__name__}: {err}"
+    return (text.splitlines() or [type(err).__name__])[0][:300]
+
+
+def run_all(names, out, extra, jobs):
+    """Every configuration in ``names``; one that fails is recorded in OUT/failed.json and the others go on."""
+    failed_path = out / FAILED
+    failed = json.loads(failed_path.read_text()) if failed_path.exists() else {}
+
+    def attempt(name):
+        try:
+            run_one(name, out, extra, in_process=jobs == 1)
+            failed.pop(name, None)
+        except (SystemExit, Exception) as err:
+            failed[name] = failure_reason(err, out / f"{name}.log")
+            print(f"{name} failed, the study goes on: {failed[name]}")
+
+    try:
+        if jobs == 1:
+            for name in names:
+                attempt(name)
+        else:
+            with ThreadPoolExecutor(jobs) as pool:
+                list(pool.map(attempt, names))
+    finally:
+        failed_path.write_text(json.dumps(failed, indent=2, sort_keys=True) + "\n")
 
 
 def score_bars(bars, path, fid_label, lpips_label):
@@ -69,14 +119,19 @@ def score_bars(bars, path, fid_label, lpips_label):
 
 
 def tables(out, names):
-    """study.md and Fig. 4.11 from the finished runs among ``names``."""
+    """study.md and Fig. 4.11 from the finished runs among ``names``; the failed ones listed with their reason."""
     results = {n: json.loads((out / n / "metrics.json").read_text()) for n in names if (out / n / "metrics.json").exists()}
-    if not results:
-        raise SystemExit(f"no finished configuration in {out} yet")
-    some = next(iter(results.values()))
-    lines = [f"Ours: FID ({some['fid_features']}) and diversity ({some['lpips_distance']}, "
-             f"{some['diversity_sources']} sources × {some['diversity_outputs_per_source']} outputs), "
-             "reader errors in degrees on the test outputs; thesis: FID (Inception) and LPIPS (AlexNet).", ""]
+    failed_path = out / FAILED
+    failed = json.loads(failed_path.read_text()) if failed_path.exists() else {}
+    failed = {n: failed[n] for n in names if n in failed and n not in results}
+    if not results and not failed:
+        raise SystemExit(f"no finished configuration in {out} yet: run the study without --tables-only first.")
+    lines = []
+    if results:
+        some = next(iter(results.values()))
+        lines += [f"Ours: FID ({some['fid_features']}) and diversity ({some['lpips_distance']}, "
+                  f"{some['diversity_sources']} sources × {some['diversity_outputs_per_source']} outputs), "
+                  "reader errors in degrees on the test outputs; thesis: FID (Inception) and LPIPS (AlexNet).", ""]
     bars = []                                                      # (table, name, FID, LPIPS) for Fig. 4.11
     for table, configs in TABLES.items():
         rows = []
@@ -91,8 +146,12 @@ def tables(out, names):
             bars.append((table.split()[0], name, m["fid"], m["lpips"]))
         if rows:
             lines += [f"### Table {table}", "", markdown_table(rows), ""]
+    if failed:
+        lines += ["### Failed configurations", ""] + [f"- {name}: failed: {why}" for name, why in failed.items()] + [""]
     (out / "study.md").write_text("\n".join(lines))
-    score_bars(bars, out / "fig4_11_scores.png", f"FID ({some['fid_features']})", f"diversity ({some['lpips_distance']})")
+    if bars:
+        score_bars(bars, out / "fig4_11_scores.png", f"FID ({some['fid_features']})",
+                   f"diversity ({some['lpips_distance']})")
     print("\n".join(lines))
     return results
 
@@ -104,17 +163,18 @@ def main(argv=None):
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS), metavar="NAME",
                     help="configurations to run (default: every row of Tables 4.2–4.8)")
     ap.add_argument("--out", type=Path, default=Path("runs/nir_cgan/study"))
-    ap.add_argument("--jobs", type=int, default=1, help="configurations at once, as processes (default: 1, in-process)")
+    ap.add_argument("--jobs", type=positive_int, default=1,
+                    help="configurations at once, as processes (default: 1, in-process)")
     ap.add_argument("--tables-only", action="store_true", help="only re-write study.md and the figures")
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    if args.tables_only and not args.out.is_dir():
+        raise SystemExit(f"{args.out} does not exist: run the study without --tables-only first.")
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.tables_only:
-        if args.jobs == 1:
-            for name in args.configs:
-                run_one(name, args.out, extra, in_process=True)
-        else:
-            with ThreadPoolExecutor(args.jobs) as pool:
-                list(pool.map(lambda n: run_one(n, args.out, extra, in_process=False), args.configs))
+        try:
+            run_all(args.configs, args.out, extra, args.jobs)
+        except KeyboardInterrupt:
+            raise SystemExit("study stopped; the same command continues it where it stopped.") from None
     return tables(args.out, args.configs)
 
 

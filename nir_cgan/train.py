@@ -2,14 +2,16 @@
 
     python nir_cgan/train.py                                   # quick: ED-LS-LR-2 at 32×32, ~9 min on 2 CPU cores
     python nir_cgan/train.py --config ED-H-LR-SD-1             # any row of Tables 4.2–4.8 (see configs.py)
-    python nir_cgan/train.py --preset paper --device cuda --amp            # 128×128, Table 3.8
+    python nir_cgan/train.py --preset paper --device cuda      # 128×128, Table 3.8 (--amp: bfloat16)
     python nir_cgan/train.py --data ~/pairs                    # your pairs: ~/pairs/source/…, ~/pairs/target/…
+    python nir_cgan/train.py --resume --out RUN --lr-d 2e-4    # continue RUN, with another D learning rate
 
 G(y, z) turns a source render y (one fixed identity, §3.1.1) and a latent z ~ N(0, 1) into a
 grayscale NIR face with y's pose and gaze and an appearance chosen by z. A PatchGAN D judges
 (y, image) pairs. Optional terms of eq. 3.5: perceptual loss (eq. 3.4), latent reconstruction
 with an encoder E (eq. 3.1), style diversity (eq. 3.2), identity reconstruction (eq. 3.3), and a
 mapping network L in front of z (§3.2.2.4). The configuration name selects them (Table 4.1).
+A run lasts K_fixed + K_decay epochs (§3.2.6.1) unless --steps says otherwise.
 """
 import argparse
 import sys
@@ -19,19 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 import torch
 
-from common import synthetic
-from common.data import DataError, InMemoryBatches, load_paired_folders, to_float, to_uint8
+from common.data import InMemoryBatches, to_float
+from common.loop import Run
 from common.metrics import fid
-from common.plots import plot_losses, save_image_rows
-from common.run import (CsvLogger, ImagesPerSecond, NonFiniteLoss, StopOnInterrupt, add_common_args, apply_preset,
-                        autocast, check_finite, load_checkpoint, make_run_dir, pick_device, progress,
-                        save_checkpoint, seed_everything)
+from common.plots import save_image_rows
+from common.run import (HelpFormatter, add_common_args, autocast, one_sentence_errors, parse_args, pick_device,
+                        positive_float, positive_int, seed_everything, to_device, use_amp)
 from common.synthnet import SyntheticFeatures, load_synthnet
 from nir_cgan.configs import CONFIGS
-from nir_cgan.data import augment_pairs, normalise_mean, split_train_test
-from nir_cgan.model import (EncoderDecoder, LatentEncoder, MappingNetwork, MultinormDecoder, PatchDiscriminator,
-                            VGGDistance, discriminator_loss, feature_matching_loss, generator_loss,
-                            identity_reconstruction_loss, init_xavier, l1_distance, latent_reconstruction_loss,
+from nir_cgan.data import augment_pairs, load_pairs
+from nir_cgan.model import (VGGDistance, build, discriminator_loss, feature_matching_loss, generator_loss,
+                            identity_reconstruction_loss, l1_distance, latent_reconstruction_loss,
                             style_diversity_loss)
 
 # paper: Table 3.8 (batch 12, 10 + 10 epochs, Adam (0.5, 0.999), lr G 1.5e-4, D 4.5e-4, E 1.5e-4, L 4.5e-6,
@@ -39,78 +39,76 @@ from nir_cgan.model import (EncoderDecoder, LatentEncoder, MappingNetwork, Multi
 # quick (~9 min on 2 CPU cores): the same networks and learning rates at 32×32, 3,960 training pairs for
 # 11 epochs (3,630 steps), an 8-d latent and no augmentation -- the choices that made faces appear
 # within a few thousand steps in the tuning runs the README lists.
+# steps=None: train K_fixed + K_decay epochs (§3.2.6.1), counted once the data is loaded; --steps N stops at N.
 PRESETS = {
-    "quick": dict(size=32, steps=0, pairs=4400, batch_size=12, epochs_fixed=6, epochs_decay=5, lr=1.5e-4, lr_d=4.5e-4,
-                  lr_e=1.5e-4, lr_l=4.5e-6, latent_dim=8, g_base=16, g_max=256, e_base=8, e_max=128, d_base=16,
-                  spade_hidden=32, augment=False, sample_every=500, ckpt_every=500, log_every=25, fid_every=500),
-    "paper": dict(size=128, steps=0, pairs=20_000, batch_size=12, epochs_fixed=10, epochs_decay=10, lr=1.5e-4, lr_d=4.5e-4,
-                  lr_e=1.5e-4, lr_l=4.5e-6, latent_dim=512, g_base=16, g_max=256, e_base=32, e_max=512, d_base=32,
-                  spade_hidden=128, augment=True, sample_every=2000, ckpt_every=5000, log_every=100, fid_every=5000),
+    "quick": dict(size=32, steps=None, pairs=4400, batch_size=12, epochs_fixed=6, epochs_decay=5, lr=1.5e-4,
+                  lr_d=4.5e-4, lr_e=1.5e-4, lr_l=4.5e-6, z_dim=8, g_base=16, g_max=256, e_base=8, e_max=128,
+                  d_base=16, spade_hidden=32, augment=False, amp=True, sample_every=500, ckpt_every=500,
+                  log_every=25, fid_every=500),
+    "paper": dict(size=128, steps=None, pairs=20_000, batch_size=12, epochs_fixed=10, epochs_decay=10, lr=1.5e-4,
+                  lr_d=4.5e-4, lr_e=1.5e-4, lr_l=4.5e-6, z_dim=512, g_base=16, g_max=256, e_base=32, e_max=512,
+                  d_base=32, spade_hidden=128, augment=True, amp=False, sample_every=2000, ckpt_every=5000,
+                  log_every=100, fid_every=5000),
 }
-# steps=0: train K_fixed + K_decay epochs (§3.2.6.1); an explicit --steps stops earlier or later.
-TEST_FRACTION = 0.1          # §3.1.6: 90 / 10 split
+SAMPLE_SEED, FID_SEED = 1234, 4321     # the fixed z of samples/ and of the in-log FID
 
 
-def parse_args(argv):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--config", default="ED-LS-LR-2", choices=sorted(CONFIGS), metavar="NAME",
-                    help="a configuration of Tables 4.2–4.8, e.g. ED-LS-LR-2 (default), Mult-LS, ED-H-P, "
+                    help="a configuration of Tables 4.2–4.8, e.g. ED-LS-LR-2, Mult-LS, ED-H-P, "
                          "ED-H-LR-SD-1, ED-LS-LR-IR-4, ED-LS-P-LR-SD-SM; all in nir_cgan/configs.py")
     ap.add_argument("--vgg-weights", choices=["imagenet", "none"], default="imagenet",
                     help="VGG-19 for configurations that use it: ImageNet (download) or none (random, offline)")
     ap.add_argument("--faceid-net", metavar="FILE",
                     help="TorchScript face-identity network (B,3,H,W in [−1,1] → features) for d_I = FaceId; "
-                         "default: the shipped synthetic-face network")
+                         "without it: the shipped synthetic-face network")
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction,
-                    help="Table 3.1 augmentations (default: from --preset: paper on, quick off)")
-    for name in ("lr_d", "lr_e", "lr_l", "epochs_fixed", "epochs_decay"):
-        ap.add_argument("--" + name.replace("_", "-"), type=float, help="(default: from --preset)")
-    for name in ("pairs", "latent_dim", "g_base", "g_max", "e_base", "e_max", "d_base", "spade_hidden",
-                 "log_every", "fid_every"):
-        ap.add_argument("--" + name.replace("_", "-"), type=int, help="(default: from --preset)")
+                    help="Table 3.1 augmentations (paper preset: on, quick: off)")
+    ap.add_argument("--lr-d", type=positive_float, help="D's learning rate (--lr is G's; on --resume: applied "
+                                                        "from there on, as are --lr-e and --lr-l)")
+    ap.add_argument("--lr-e", type=positive_float, help="E's learning rate")
+    ap.add_argument("--lr-l", type=positive_float, help="L's learning rate")
+    ap.add_argument("--epochs-fixed", type=float, metavar="K", help="K_fixed: epochs at a constant learning rate")
+    ap.add_argument("--epochs-decay", type=float, metavar="K",
+                    help="K_decay: epochs of linear decay to 0 (§3.2.6.1); without --steps the run lasts "
+                         "K_fixed + K_decay epochs")
+    ap.add_argument("--pairs", type=positive_int, help="built-in pairs (90 %% train, 10 %% test)")
+    ap.add_argument("--z-dim", type=positive_int, help="size of the latent z (and of the style s = L(z))")
+    ap.add_argument("--g-base", type=positive_int, help="G's channels at full resolution")
+    ap.add_argument("--g-max", type=positive_int, help="G's widest layer")
+    ap.add_argument("--e-base", type=positive_int, help="E's channels at full resolution")
+    ap.add_argument("--e-max", type=positive_int, help="E's widest layer")
+    ap.add_argument("--d-base", type=positive_int, help="D's first layer's channels")
+    ap.add_argument("--spade-hidden", type=positive_int, help="hidden channels of SPADE (Mult generator)")
     ap.add_argument("--fid-pairs", type=int, default=200, help="test pairs for the FID in log.csv (0: none)")
+    ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
     add_common_args(ap)
-    return apply_preset(ap.parse_args(argv), PRESETS)
+    args, resumed = parse_args(ap, argv, PRESETS, "nir_cgan", may_change=("lr_d", "lr_e", "lr_l"))
+    if args.epochs_fixed < 0 or args.epochs_decay < 0:
+        ap.error(f"--epochs-fixed and --epochs-decay cannot be negative (got {args.epochs_fixed:g} "
+                 f"and {args.epochs_decay:g})")
+    if args.steps is None and args.epochs_fixed + args.epochs_decay <= 0:
+        ap.error("--epochs-fixed + --epochs-decay is 0 epochs: give more epochs, or --steps")
+    if args.fid_pairs < 0:
+        ap.error(f"--fid-pairs cannot be negative (0: no FID), not {args.fid_pairs}")
+    if not args.data and args.pairs < 2:
+        ap.error("--pairs must be at least 2: one of them goes to the test set")
+    if args.faceid_net and not Path(args.faceid_net).is_file():
+        ap.error(f"--faceid-net {args.faceid_net} is not a file")
+    try:
+        build(**model_args(args))
+    except ValueError as err:
+        ap.error(str(err))
+    return args, resumed
 
 
-def load_pairs(args):
-    """§3.1: (train, test) dicts of uint8 source (N,3,H,W) and mean-normalised target (N,1,H,W).
-
-    Built-in: ``args.pairs`` mask → NIR pairs (test pairs keep their true pose/gaze in "params").
-    The 90/10 split is seeded, so eval.py gets the same test set back.
-    """
-    params = None
-    if args.data:
-        source, target, _ = load_paired_folders(args.data, args.size, source_channels=3, target_channels=1)
-    else:
-        source, target, params = synthetic.mask_nir_pairs(args.pairs, args.size, seed=0, with_params=True)
-    target01 = (to_float(target) + 1) / 2                              # §3.1.5: μ0/μ scaling on [0, 1]
-    target = to_uint8(normalise_mean(target01, target01.mean().item()) * 2 - 1)
-    train_idx, test_idx = split_train_test(len(source), TEST_FRACTION, seed=0)
-    split = []
-    for idx in (train_idx, test_idx):
-        part = dict(source=source[idx], target=target[idx])
-        if params is not None:
-            part["params"] = {k: v[idx] for k, v in params.items()}
-        split.append(part)
-    return split
-
-
-def build_models(args, config, device):
-    """G (ED or Mult), D, and E / L when the configuration uses them, Xavier-initialised (Table 3.8)."""
-    g_args = dict(size=args.size, base=args.g_base, max_channels=args.g_max, latent_dim=args.latent_dim)
-    G = EncoderDecoder(**g_args) if config.generator == "ED" else MultinormDecoder(**g_args,
-                                                                                  spade_hidden=args.spade_hidden)
-    models = {"G": G, "D": PatchDiscriminator(base=args.d_base)}
-    if config.uses_encoder:
-        models["E"] = LatentEncoder(args.size, args.e_base, args.e_max, args.latent_dim)
-    if config.mapping:
-        models["L"] = MappingNetwork(args.latent_dim, args.latent_dim)
-    for m in models.values():
-        init_xavier(m).to(device)
-        if device.type == "cuda":
-            m.to(memory_format=torch.channels_last)
-    return models
+def model_args(args):
+    """What build() needs; stored in every checkpoint (eval.py rebuilds the run from it alone)."""
+    config = CONFIGS[args.config]
+    return dict(generator=config.generator, size=args.size, z_dim=args.z_dim, g_base=args.g_base, g_max=args.g_max,
+                spade_hidden=args.spade_hidden, d_base=args.d_base, encoder=config.uses_encoder,
+                e_base=args.e_base, e_max=args.e_max, mapping=config.mapping)
 
 
 class FaceIdDistance(torch.nn.Module):
@@ -127,7 +125,8 @@ class FaceIdDistance(torch.nn.Module):
         self.features = self.net if path else self.net.features
 
     def forward(self, a, b):
-        f = self.features(torch.cat([a, b]).expand(-1, 3, -1, -1))
+        # float32 in: the synthetic network's antialiased resize has no bfloat16 kernel on CPUs (--amp)
+        f = self.features(torch.cat([a, b]).float().expand(-1, 3, -1, -1))
         return (f[:len(a)] - f[len(a):]).abs().flatten(1).mean(1)
 
 
@@ -152,26 +151,83 @@ def lr_factor(step, fixed_steps, decay_steps):
     return max(0.0, 1.0 - (step - fixed_steps) / max(decay_steps, 1))
 
 
+def style(nets, z):
+    """s = L(z) when the configuration has a mapping network (§3.2.2.4), else z itself."""
+    return nets["L"](z) if "L" in nets else z
+
+
+def compute_d_loss(nets, config, y, x, z):
+    """Algorithm 2, the discriminator's half: L_D of Table 2.1 on the real pair (y, x) and the
+    pair (y, G(y, s)) for a fresh latent z. G is frozen here (no graph is kept through it).
+
+    Returns {"loss_D": tensor}.
+    """
+    G, D = nets["G"], nets["D"]
+    with torch.no_grad():
+        fake = G(y, style(nets, z))
+    return {"loss_D": discriminator_loss(D(y, x)[-1], D(y, fake)[-1], config.adversarial)}
+
+
+def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None):
+    """Algorithm 2, the generator's half: eq. 3.5 for G (E and L learn with it)
+
+        L_G = L_adv + λ_p·L_p + λ_lr·L_lr − λ_sd·L_sd + λ_ir·L_ir
+
+    with only the terms the configuration uses. z: this step's latent; z2: a second latent
+    for L_sd (eq. 3.2); d_image: the d_I of eqs. 3.2–3.3 (``image_distances``); vgg: the
+    VGG-19 distance of the VGG perceptual loss. Returns tensors {"loss_adv", "loss_p",
+    "loss_lr", "loss_sd", "loss_ir" (those used), "loss_G"}.
+    """
+    G, D, E = nets["G"], nets["D"], nets.get("E")
+    s = style(nets, z)
+    fake = G(y, s)
+    fake_features = D(y, fake)
+    terms = {"loss_adv": generator_loss(fake_features[-1], config.adversarial)}     # Table 2.1
+    if config.perceptual == "VGG":                                # eq. 3.4 on VGG-19 (L1, §3.2.4.2.1)
+        terms["loss_p"] = vgg(fake, x).mean()
+    elif config.perceptual:                                       # eq. 3.4 on D's layers 4 & 5, or all
+        with torch.no_grad():                                     # the real side is a constant target
+            real_features = D(y, x)
+        first = 3 if config.perceptual == "D45" else 0
+        terms["loss_p"] = feature_matching_loss(fake_features[first:-1], real_features[first:-1])
+    if config.lambda_lr:                                          # eq. 3.1: E(G(y, s)) should give s back
+        terms["loss_lr"] = latent_reconstruction_loss(s, E(fake))
+    if config.lambda_sd:                                          # eq. 3.2 with a second style
+        s2 = style(nets, z2)
+        d_latent = torch.ones(len(y), device=y.device) if config.sd_latent == "const" else l1_distance(s, s2)
+        terms["loss_sd"] = style_diversity_loss(d_image[config.sd_image](fake, G(y, s2), y), d_latent)
+    if config.lambda_ir:                                          # eq. 3.3: x → E → G(y, E(x))
+        terms["loss_ir"] = identity_reconstruction_loss(d_image[config.ir_image](x, G(y, E(x)), y))
+
+    def term(name):
+        return terms.get(name, 0.0)
+    terms["loss_G"] = (terms["loss_adv"] + config.lambda_p * term("loss_p") + config.lambda_lr * term("loss_lr")
+                       - config.lambda_sd * term("loss_sd") + config.lambda_ir * term("loss_ir"))    # eq. 3.5
+    return terms
+
+
+@one_sentence_errors
 def main(argv=None):
-    args = parse_args(argv)
+    args, resumed = parse(argv)
     config = CONFIGS[args.config]
     device = pick_device(args.device)
+    amp = use_amp(args.amp, device)
     seed_everything(args.seed)
-    try:
-        train, test = load_pairs(args)
-    except DataError as err:
-        raise SystemExit(str(err))
+    train, test = load_pairs(args.data, args.size, args.pairs)
     batches = InMemoryBatches(train["source"], train["target"], batch_size=args.batch_size, device=device,
-                              seed=args.seed, channels_last=device.type == "cuda")
-    steps_per_epoch = len(batches)
-    fixed_steps = round(args.epochs_fixed * steps_per_epoch)
-    decay_steps = round(args.epochs_decay * steps_per_epoch)
-    args.steps = args.steps or fixed_steps + decay_steps
-    run_dir = make_run_dir(args.out, "nir_cgan", args, resume=args.resume)
-    augment_rng = torch.Generator().manual_seed(args.seed)           # Table 3.1 draws, saved for --resume
+                              seed=args.seed)
+    fixed_steps = round(args.epochs_fixed * len(batches))                   # §3.2.6.1: K_fixed, K_decay epochs
+    decay_steps = round(args.epochs_decay * len(batches))
+    if args.steps is None:                                                  # the preset's schedule
+        args.steps = fixed_steps + decay_steps
+        if args.steps < 1:
+            raise SystemExit(f"{args.epochs_fixed:g} + {args.epochs_decay:g} epochs of {len(batches)} batches is "
+                             f"less than one step: give more epochs, or --steps.")
+    augment_rng = torch.Generator().manual_seed(args.seed)                 # Table 3.1 draws, saved for --resume
 
-    models = build_models(args, config, device)
-    G, D, E, L = models["G"], models["D"], models.get("E"), models.get("L")
+    # Models and optimisers (Table 3.8: Xavier init, Adam (0.5, 0.999), one learning rate per network).
+    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    G, D = models["G"], models["D"]
     lrs = {"G": args.lr, "D": args.lr_d, "E": args.lr_e, "L": args.lr_l}
     optimizers = {name: torch.optim.Adam(m.parameters(), lrs[name], betas=(0.5, 0.999), foreach=True)
                   for name, m in models.items()}
@@ -179,25 +235,20 @@ def main(argv=None):
                   for name, opt in optimizers.items()}
     d_image, vgg = image_distances(config, args, D, device)
 
-    def sample_style(n):
-        """z ~ N(0, 1) (Table 3.8), through the mapping network when the configuration has one (s = L(z))."""
-        z = torch.randn(n, args.latent_dim, device=device)
-        return L(z) if L is not None else z
-
     # Fixed inputs: 8 test sources with 3 fixed z each for samples/, and the FID test pairs.
     n_fid, n_show = min(args.fid_pairs, len(test["source"])), min(8, len(test["source"]))
     test_source = to_float(test["source"][:max(n_fid, n_show)]).to(device)
-    fixed_z = torch.randn(3, args.latent_dim, generator=torch.Generator().manual_seed(1234)).to(device)
-    fid_z = torch.randn(n_fid, args.latent_dim, generator=torch.Generator().manual_seed(4321)).to(device)
+    fixed_z = torch.randn(3, args.z_dim, generator=torch.Generator().manual_seed(SAMPLE_SEED)).to(device)
+    fid_z = torch.randn(n_fid, args.z_dim, generator=torch.Generator().manual_seed(FID_SEED)).to(device)
     extractor = SyntheticFeatures(device) if n_fid and not args.data else None
 
     @torch.no_grad()
     def generate(source, z):
-        """G in eval mode, without gradients; z goes through L when there is one."""
+        """G in eval mode; z goes through L when there is one."""
         for m in models.values():
             m.eval()
-        with autocast(device, args.amp):
-            out = G(source, L(z) if L is not None else z)
+        with autocast(device, amp):
+            out = G(source, style(models, z))
         for m in models.values():
             m.train()
         return out.float().clamp(-1, 1)
@@ -205,108 +256,57 @@ def main(argv=None):
     def current_fid():
         return fid(generate(test_source[:n_fid], fid_z), test["target"][:n_fid], extractor)
 
-    start = 0
-    if args.resume:
-        state = load_checkpoint(run_dir / "checkpoint.pt", models, optimizers, schedulers, map_location=device)
-        start = state["step"]
-        batches.load_state_dict(state["extra"]["batches"])
-        augment_rng.set_state(state["extra"]["augment_rng"])
-    log = CsvLogger(run_dir / "log.csv", resume_step=start if args.resume else None,
-                    columns=["loss_D", "loss_adv", "loss_p", "loss_lr", "loss_sd", "loss_ir", "loss_G", "lr",
-                             "img_s", "fid"])
-    if not args.resume and extractor is not None:
-        log.log(step=0, fid=current_fid())                               # FID before any training
-    speed = ImagesPerSecond(args.batch_size, start, device)
-    bar = progress(args.steps, initial=start, desc=f"nir_cgan {args.config}")
-    g_side = [p for name, m in models.items() if name != "D" for p in m.parameters()]   # G, E, L learn together
+    used = [name for name, on in (("loss_p", config.perceptual), ("loss_lr", config.lambda_lr),
+                                  ("loss_sd", config.lambda_sd), ("loss_ir", config.lambda_ir)) if on]
+    run = Run(args, "nir_cgan", models, model_args(args), optimizers, schedulers, resumed=resumed,
+              columns=["loss_D", "loss_adv", *used, "loss_G", "fid"], images_per_step=args.batch_size,
+              bar_keys=("loss_D", "loss_G"), desc=f"nir_cgan {args.config}")
+    if "batches" in run.extra:
+        batches.load_state_dict(run.extra["batches"])
+        augment_rng.set_state(run.extra["augment_rng"])
+    elif extractor is not None:
+        run.log_eval(0, fid=current_fid())                                  # FID before any training
+
     d_params = list(D.parameters())
-    zero = torch.zeros((), device=device)
+    g_side = [name for name in models if name != "D"]                       # G, E, L learn together
+    g_params = [p for name in g_side for p in models[name].parameters()]
+    for step in run.steps():
+        y, x = next(batches)                                                # source render, real NIR target
+        if args.augment:
+            y, x = augment_pairs(y, x, augment_rng)                         # Table 3.1, same warp for both
 
-    with StopOnInterrupt() as stop:
-        for step in range(start + 1, args.steps + 1):
-            y, x = next(batches)                                          # source render, real NIR target
-            if args.augment:
-                y, x = augment_pairs(y, x, augment_rng)                   # Table 3.1, same warp for both
+        # discriminator step (Algorithm 2, first half): a fresh z, G frozen
+        z = torch.randn(len(y), args.z_dim, device=device)
+        with autocast(device, amp):
+            d_terms = compute_d_loss(models, config, y, x, z)
+        optimizers["D"].zero_grad(set_to_none=True)
+        d_terms["loss_D"].backward(inputs=d_params)
+        optimizers["D"].step()
 
-            # discriminator step (Algorithm 2, first half): fresh z, G frozen
-            with autocast(device, args.amp):
-                with torch.no_grad():
-                    fake = G(y, sample_style(len(y)))
-                loss_d = discriminator_loss(D(y, x)[-1], D(y, fake)[-1], config.adversarial)
-            optimizers["D"].zero_grad(set_to_none=True)
-            loss_d.backward(inputs=d_params)
-            optimizers["D"].step()
+        # generator step (Algorithm 2, second half; eq. 3.5): a new z, and a second one for L_sd
+        z = torch.randn(len(y), args.z_dim, device=device)
+        z2 = torch.randn(len(y), args.z_dim, device=device) if config.lambda_sd else None
+        with autocast(device, amp):
+            g_terms = compute_g_loss(models, config, y, x, z, z2, d_image, vgg)
+        for name in g_side:
+            optimizers[name].zero_grad(set_to_none=True)
+        g_terms["loss_G"].backward(inputs=g_params)
+        for name in g_side:
+            optimizers[name].step()
+        for sched in schedulers.values():
+            sched.step()
 
-            # generator step (Algorithm 2, second half; eq. 3.5): a new z, then the optional terms
-            with autocast(device, args.amp):
-                s = sample_style(len(y))
-                fake = G(y, s)
-                fake_features = D(y, fake)
-                loss_adv = generator_loss(fake_features[-1], config.adversarial)
-                loss_p = loss_lr = loss_sd = loss_ir = zero
-                if config.perceptual == "VGG":                            # eq. 3.4 on VGG-19 (L1, §3.2.4.2.1)
-                    loss_p = vgg(fake, x).mean()
-                elif config.perceptual:                                   # eq. 3.4 on D's layers 4 & 5, or all
-                    with torch.no_grad():                                 # the real side is a constant target
-                        real_features = D(y, x)
-                    first = 3 if config.perceptual == "D45" else 0
-                    loss_p = feature_matching_loss(fake_features[first:-1], real_features[first:-1])
-                if config.lambda_lr:                                      # eq. 3.1
-                    loss_lr = latent_reconstruction_loss(s, E(fake))
-                if config.lambda_sd:                                      # eq. 3.2 with a second style
-                    s2 = sample_style(len(y))
-                    d_latent = (torch.ones(len(y), device=device) if config.sd_latent == "const"
-                                else l1_distance(s, s2))
-                    loss_sd = style_diversity_loss(d_image[config.sd_image](fake, G(y, s2), y), d_latent)
-                if config.lambda_ir:                                      # eq. 3.3: x → E → G(y, E(x))
-                    loss_ir = identity_reconstruction_loss(d_image[config.ir_image](x, G(y, E(x)), y))
-                loss_g = (loss_adv + config.lambda_p * loss_p + config.lambda_lr * loss_lr
-                          - config.lambda_sd * loss_sd + config.lambda_ir * loss_ir)
-            for name in optimizers:
-                if name != "D":
-                    optimizers[name].zero_grad(set_to_none=True)
-            loss_g.backward(inputs=g_side)
-            for name, opt in optimizers.items():
-                if name != "D":
-                    opt.step()
-            for sched in schedulers.values():
-                sched.step()
-            bar.update()
-
-            if step % args.log_every == 0 or step == args.steps:
-                values = dict(loss_D=loss_d.item(), loss_adv=loss_adv.item(), loss_p=loss_p.item(),
-                              loss_lr=loss_lr.item(), loss_sd=loss_sd.item(), loss_ir=loss_ir.item(),
-                              loss_G=loss_g.item())
-                try:
-                    check_finite(step, checkpoint=run_dir / "checkpoint.pt", **values)
-                except NonFiniteLoss as err:
-                    raise SystemExit(str(err))
-                values.update(lr=schedulers["G"].get_last_lr()[0], img_s=speed(step))
-                if extractor is not None and (step % args.fid_every == 0 or step == args.steps):
-                    values["fid"] = current_fid()
-                log.log(step=step, **values)
-                bar.set_postfix(D=f"{values['loss_D']:.3f}", G=f"{values['loss_G']:.3f}")
-            if step % args.sample_every == 0 or step == args.steps:
-                rows = [test_source[:n_show], to_float(test["target"][:n_show])] + [
-                    generate(test_source[:n_show], z.expand(n_show, -1)) for z in fixed_z]
-                save_image_rows(rows, run_dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
-                                row_labels=["source y", "real x", "G(y, z1)", "G(y, z2)", "G(y, z3)"],
-                                title=f"{args.config}, step {step}")
-            if step % args.ckpt_every == 0 or step == args.steps or stop.requested:
-                save_checkpoint(run_dir / "checkpoint.pt", step, models, optimizers, schedulers,
-                                extra={"batches": batches.state_dict(), "augment_rng": augment_rng.get_state()},
-                                config=vars(args))
-            if stop.requested:
-                print(f"\nstopped at step {step}; continue with --resume --out {run_dir}")
-                break
-    bar.close()
-    terms = {"loss_p": config.perceptual, "loss_lr": config.lambda_lr, "loss_sd": config.lambda_sd,
-             "loss_ir": config.lambda_ir}
-    plot_losses(run_dir / "log.csv", run_dir / "loss.png", title=f"nir_cgan {args.config}",
-                columns=["loss_D", "loss_adv"] + [name for name, used in terms.items() if used])
-    print(f"run folder: {run_dir} (samples/, log.csv, loss.png, checkpoint.pt); "
-          f"evaluate with: python nir_cgan/eval.py --run {run_dir}")
-    return run_dir
+        run.log(step, **d_terms, **g_terms)
+        if extractor is not None and run.due(step, args.fid_every):
+            run.log_eval(step, fid=current_fid())
+        if run.due(step, args.sample_every):
+            rows = [test_source[:n_show], to_float(test["target"][:n_show])] + [
+                generate(test_source[:n_show], z.expand(n_show, -1)) for z in fixed_z]
+            save_image_rows(rows, run.dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
+                            row_labels=["source y", "real x", "G(y, z1)", "G(y, z2)", "G(y, z3)"],
+                            title=f"{args.config}, step {step}")
+        run.save(step, batches=batches, augment_rng=augment_rng.get_state())
+    return run.finish(plot_columns=["loss_D", "loss_adv", *used], title=f"nir_cgan {args.config}")
 
 
 if __name__ == "__main__":

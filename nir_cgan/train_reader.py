@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from common.data import to_float, to_uint8
 from common.faces import POSE_GAZE, render, sample_params
-from common.run import pick_device, progress, seed_everything
+from common.loop import progress
+from common.run import pick_device, positive_float, positive_int, seed_everything
 from common.synthnet import SynthNet, predict, targets
 from common.train_synthnet import TRAIN_RANGES, loss_fn
 
@@ -50,14 +51,16 @@ def evaluate(net, n=1200):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--faces", type=int, default=60_000, help="training faces, rendered once into memory")
-    ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--faces", type=positive_int, default=60_000, help="training faces, rendered once into memory")
+    ap.add_argument("--epochs", type=positive_int, default=12)
+    ap.add_argument("--batch-size", type=positive_int, default=128)
+    ap.add_argument("--lr", type=positive_float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", type=Path, default=READER_WEIGHTS)
     args = ap.parse_args(argv)
+    if args.batch_size > args.faces:
+        ap.error(f"--batch-size {args.batch_size} is larger than --faces {args.faces}")
     seed_everything(args.seed)
     device = pick_device(args.device)
     start = time.time()

@@ -1,18 +1,22 @@
 """nir_cgan: Table 2.1 and eqs. 2.8–2.9, 3.1–3.4 by hand, Tables 3.3–3.7 layer by layer, VGG-19,
 the configurations of Tables 4.2–4.8, and train.py (every configuration, Algorithm 2, resume, seeds)."""
+import json
 import math
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn as nn
 from torchvision.models import VGG19_Weights
 
-from common.run import read_log
+from common.features import WeightsUnavailable
+from common.loop import read_log
+from common.run import read_checkpoint
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES
 from nir_cgan.model import (AdaIN, SPADE, VGG_LAYERS, VGG_WEIGHTS, EncoderDecoder, LatentEncoder, MappingNetwork,
-                            MultinormDecoder, PatchDiscriminator, VGGDistance, discriminator_loss,
+                            MultinormDecoder, PatchDiscriminator, VGGDistance, build, discriminator_loss,
                             feature_matching_loss, generator_loss, identity_reconstruction_loss, init_xavier,
                             l1_distance, latent_reconstruction_loss, style_diversity_loss, widths)
 
@@ -114,7 +118,7 @@ GAMMA, BETA = torch.tensor([0.5, -0.25]), torch.tensor([1.0, -2.0])
 
 def test_eq_2_8_adain_is_an_affine_map_of_the_instance_normalised_input():
     torch.manual_seed(0)
-    layer = AdaIN(latent_dim=3, channels=2)
+    layer = AdaIN(z_dim=3, channels=2)
     with torch.no_grad():
         layer.fc.weight.zero_()
         layer.fc.bias.copy_(torch.cat([GAMMA, BETA]))        # fc(z) = (γ, β) whatever z is
@@ -234,16 +238,36 @@ def test_table_3_7_mapping_network():
 def test_quick_widths_at_64():
     torch.manual_seed(0)
     ch = widths(64, 8, 128, 4)
-    G = EncoderDecoder(64, 8, 128, latent_dim=64).eval()
+    G = EncoderDecoder(64, 8, 128, z_dim=64).eval()
     shapes, out = output_shapes([G.stem, *G.down, *G.up], lambda: G(torch.randn(2, 3, 64, 64), torch.randn(2, 64)))
     down = [(2, c, 64 >> i, 64 >> i) for i, c in enumerate(ch)]                 # 8×64², 16×32², …, 128×4²
     assert shapes == down + down[-2::-1] and out.shape == (2, 1, 64, 64)
-    E = LatentEncoder(64, 8, 128, latent_dim=64)
+    E = LatentEncoder(64, 8, 128, z_dim=64)
     ch = widths(64, 8, 128, 2)
     shapes, z_hat = output_shapes([E.stem, *E.down], lambda: E(torch.randn(2, 1, 64, 64)))
     assert shapes == [(2, c, 64 >> i, 64 >> i) for i, c in enumerate(ch)] and z_hat.shape == (2, 64)
-    Gm = MultinormDecoder(64, 8, 128, latent_dim=64, spade_hidden=8).eval()
+    Gm = MultinormDecoder(64, 8, 128, z_dim=64, spade_hidden=8).eval()
     assert Gm(torch.randn(2, 3, 64, 64), torch.randn(2, 64)).shape == (2, 1, 64, 64)
+
+
+@pytest.mark.parametrize("size", [0, 4, 33, 48, 100])
+def test_networks_refuse_sizes_they_cannot_take(size):
+    for make in (lambda: EncoderDecoder(size, 4, 16, z_dim=8), lambda: MultinormDecoder(size, 4, 16, z_dim=8),
+                 lambda: build(size=size, z_dim=8, g_base=4, g_max=16, e_base=4, e_max=16, d_base=8)):
+        with pytest.raises(ValueError, match=f"power of two from 8 up .*not {size}"):
+            make()
+
+
+def test_build_makes_every_network_of_a_run():
+    small = dict(size=16, z_dim=8, g_base=4, g_max=16, spade_hidden=8, d_base=8, e_base=4, e_max=16)
+    assert set(build(**small)) == {"G", "D"}
+    nets = build(**small, generator="Mult", encoder=True, mapping=True)
+    assert set(nets) == {"G", "D", "E", "L"}
+    assert isinstance(nets["G"], MultinormDecoder) and isinstance(nets["E"], LatentEncoder)
+    assert nets["E"](torch.randn(2, 1, 16, 16)).shape == (2, 8) and nets["L"](torch.randn(2, 8)).shape == (2, 8)
+    assert isinstance(build(**small)["G"], EncoderDecoder)
+    with pytest.raises(ValueError, match="ED, Mult"):
+        build(**small, generator="U-Net")
 
 
 def test_table_3_8_xavier_init():
@@ -308,15 +332,23 @@ def test_vgg_imagenet_weights_load_the_feature_layers(vgg, monkeypatch):
     assert torch.all(loaded.net[0].weight == 0.5) and torch.all(loaded.net[28].bias == 0.5)
 
 
-def test_vgg_offline_message_names_the_file_and_the_alternative(vgg, monkeypatch):
+def test_vgg_offline_message_names_the_file_and_the_alternative(vgg, monkeypatch, tmp_path):
     def offline(self, progress=True):
         raise OSError("network is unreachable")
     monkeypatch.setattr(VGG19_Weights, "get_state_dict", offline)
-    with pytest.raises(SystemExit) as err:
+    with pytest.raises(WeightsUnavailable) as err:
         VGGDistance("imagenet")
     assert "vgg19-dcbb9e9d.pth" in str(err.value) and "--vgg-weights none" in str(err.value)
     with pytest.raises(ValueError, match="imagenet"):
         VGGDistance("random")
+    # through train.py: one sentence, before any checkpoint is written
+    out = tmp_path / "run"
+    argv = [a for a in TINY if a not in ("--vgg-weights", "none")]
+    with pytest.raises(SystemExit) as stop:
+        train.main(argv + ["--config", "ED-LS-P-3", "--steps", "1", "--out", str(out)])
+    assert isinstance(stop.value.code, str) and "\n" not in stop.value.code
+    assert "vgg19-dcbb9e9d.pth" in stop.value.code and "--vgg-weights none" in stop.value.code
+    assert not (out / "checkpoint.pt").exists()
 
 
 # ----------------------------------------------------------------- §3.2.6.1 learning-rate schedule
@@ -390,9 +422,10 @@ def test_every_row_of_tables_4_2_to_4_8():
 
 # ----------------------------------------------------------------- train.py
 
-TINY = ["--size", "32", "--pairs", "40", "--batch-size", "4", "--latent-dim", "8", "--g-base", "4", "--g-max", "16",
+TINY = ["--size", "32", "--pairs", "40", "--batch-size", "4", "--z-dim", "8", "--g-base", "4", "--g-max", "16",
         "--e-base", "4", "--e-max", "16", "--d-base", "8", "--spade-hidden", "8", "--fid-pairs", "0",
-        "--vgg-weights", "none", "--device", "cpu", "--log-every", "1", "--sample-every", "2", "--ckpt-every", "2"]
+        "--vgg-weights", "none", "--device", "cpu", "--no-amp", "--log-every", "1", "--sample-every", "2",
+        "--ckpt-every", "2"]
 
 
 @pytest.fixture
@@ -404,8 +437,16 @@ def shared_vgg(vgg, monkeypatch):
     monkeypatch.setattr(train, "VGGDistance", build)
 
 
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Leave out samples/ and loss.png (matplotlib takes most of a two-step run's time)."""
+    import common.plots
+    monkeypatch.setattr(train, "save_image_rows", lambda *args, **kwargs: None)
+    monkeypatch.setattr(common.plots, "plot_losses", lambda *args, **kwargs: None)
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_every_configuration_builds_and_trains(name, tmp_path, shared_vgg, monkeypatch):
+def test_every_configuration_builds_and_trains(name, tmp_path, shared_vgg, no_figures, monkeypatch):
     config = CONFIGS[name]
     matched = []                                          # the D layers that eq. 3.4 compares, per call
     real_matching = train.feature_matching_loss
@@ -419,19 +460,56 @@ def test_every_configuration_builds_and_trains(name, tmp_path, shared_vgg, monke
     assert log["step"] == [1, 2]
     used = {"loss_D": True, "loss_adv": True, "loss_p": config.lambda_p > 0, "loss_lr": config.lambda_lr > 0,
             "loss_sd": config.lambda_sd > 0, "loss_ir": config.lambda_ir > 0, "loss_G": True}
-    for column, on in used.items():
-        for value in log[column]:
-            assert math.isfinite(value), (column, value)
-            assert (value != 0) == on, (column, value)
+    for column, on in used.items():                       # log.csv has a column for each term used, and no other
+        assert (column in log) == on, column
+        for value in log.get(column, []):
+            assert math.isfinite(value) and value != 0, (column, value)
     for i in range(2):                                    # eq. 3.5, with −λ_sd: the generator maximises L_sd
-        full = (log["loss_adv"][i] + config.lambda_p * log["loss_p"][i] + config.lambda_lr * log["loss_lr"][i]
-                - config.lambda_sd * log["loss_sd"][i] + config.lambda_ir * log["loss_ir"][i])
+        term = {name: log[name][i] if name in log else 0.0 for name in used}
+        full = (term["loss_adv"] + config.lambda_p * term["loss_p"] + config.lambda_lr * term["loss_lr"]
+                - config.lambda_sd * term["loss_sd"] + config.lambda_ir * term["loss_ir"])
         assert log["loss_G"][i] == pytest.approx(full, rel=1e-4, abs=1e-5)
     # D's layers (d_base 8): 8, 16, 32, 64, 128 channels, then the 1-channel patch scores (never matched)
     assert matched == {None: [], "VGG": [], "D45": [[64, 128]] * 2, "Dall": [[8, 16, 32, 64, 128]] * 2}[config.perceptual]
-    models = torch.load(run / "checkpoint.pt", weights_only=False)["models"]
+    checkpoint = read_checkpoint(run / "checkpoint.pt")
+    models = checkpoint["models"]
     assert set(models) == {"G", "D"} | ({"E"} if config.uses_encoder else set()) | ({"L"} if config.mapping else set())
     assert ("fc.weight" in models["G"]) == (config.generator == "Mult")
+    # the checkpoint alone rebuilds the run: build(**model_args) takes every weight back
+    nets = build(**checkpoint["model_args"])
+    assert set(nets) == set(models)
+    for name, net in nets.items():
+        net.load_state_dict(models[name])
+
+
+def test_loss_functions_return_the_terms_of_eq_3_5():
+    """compute_d_loss / compute_g_loss on tiny networks: only the terms a configuration uses, and
+    L_G assembled as eq. 3.5 from them."""
+    torch.manual_seed(0)
+    y, x = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
+    z, z2 = torch.randn(2, 8), torch.randn(2, 8)
+    d_image = {"L1": lambda a, b, _: l1_distance(a, b)}
+    for name, keys in (("ED-LS", {"loss_adv", "loss_G"}), ("ED-LS-LR-2", {"loss_adv", "loss_lr", "loss_G"}),
+                       ("ED-LS-P-1", {"loss_adv", "loss_p", "loss_G"}),
+                       ("ED-LS-LR-IR-3", {"loss_adv", "loss_lr", "loss_ir", "loss_G"})):
+        config = CONFIGS[name]
+        nets = build(size=16, z_dim=8, g_base=4, g_max=16, d_base=8, e_base=4, e_max=16,
+                     encoder=config.uses_encoder, mapping=config.mapping)
+        assert set(train.compute_d_loss(nets, config, y, x, z)) == {"loss_D"}
+        terms = train.compute_g_loss(nets, config, y, x, z, z2, d_image)
+        assert set(terms) == keys, name
+        expected = (terms["loss_adv"] + config.lambda_p * terms.get("loss_p", 0) + config.lambda_lr * terms.get("loss_lr", 0)
+                    + config.lambda_ir * terms.get("loss_ir", 0))
+        assert terms["loss_G"].item() == pytest.approx(expected.item(), rel=1e-6)
+    config = replace(CONFIGS["ED-H-LR-SD-3"], lambda_sd=0.5)      # L_sd with d_I = L1, weighted −0.5
+    nets = build(size=16, z_dim=8, g_base=4, g_max=16, d_base=8, e_base=4, e_max=16, encoder=True)
+    terms = train.compute_g_loss(nets, config, y, x, z, z2, d_image)
+    assert set(terms) == {"loss_adv", "loss_lr", "loss_sd", "loss_G"}
+    with torch.no_grad():                                         # eq. 3.2 by hand, d_z = const: mean d_I
+        by_hand = l1_distance(nets["G"](y, z), nets["G"](y, z2)).mean()
+    assert terms["loss_sd"].item() == pytest.approx(by_hand.item(), rel=1e-5)
+    expected = terms["loss_adv"] + terms["loss_lr"] - 0.5 * terms["loss_sd"]
+    assert terms["loss_G"].item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def run_args(*extra, steps=2, seed=0):
@@ -455,7 +533,7 @@ def runs(tmp_path_factory):
 
 
 def g_weights(run):
-    return torch.load(run / "checkpoint.pt", weights_only=False)["models"]["G"]
+    return read_checkpoint(run / "checkpoint.pt")["models"]["G"]
 
 
 def test_train_smoke_writes_the_run_folder(runs):
@@ -466,12 +544,12 @@ def test_train_smoke_writes_the_run_folder(runs):
     assert '"config": "ED-LS-LR-2"' in (run / "config.json").read_text()
     log = read_log(run / "log.csv")
     assert log["step"] == [1, 2, 3, 4] and all(math.isnan(v) for v in log["fid"])      # --fid-pairs 0
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 4
+    assert read_checkpoint(run / "checkpoint.pt")["step"] == 4
 
 
 def test_resume_continues_exactly(runs):
     straight, resumed = runs["straight"], runs["resumed"]
-    assert torch.load(resumed / "checkpoint.pt", weights_only=False)["step"] == 4
+    assert read_checkpoint(resumed / "checkpoint.pt")["step"] == 4
     a, b = g_weights(straight), g_weights(resumed)
     for name in a:
         assert torch.allclose(a[name].float(), b[name].float(), atol=1e-6), name
@@ -491,7 +569,7 @@ def test_same_seed_same_run_and_another_seed_differs(runs):
 
 
 def test_augmentation_flag_and_preset_defaults(runs, tmp_path, monkeypatch):
-    assert train.parse_args(["--preset", "paper"]).augment and not train.parse_args([]).augment
+    assert train.parse(["--preset", "paper"])[0].augment and not train.parse([])[0].augment
     a, b = g_weights(runs["twin"]), g_weights(runs["no_augment"])
     assert not all(torch.equal(a[name], b[name]) for name in a)
     calls = []
@@ -521,12 +599,13 @@ def test_algorithm_2_each_step_updates_only_its_own_networks(name, tmp_path, mon
     """D changes only in its own optimizer step; the G step neither moves D nor adds to D's gradients,
     and the D step adds nothing to G's (G is frozen there)."""
     models, events = {}, []
-    build = train.build_models
+    real_build = train.build
 
-    def recording_build(*args):
-        models.update(build(*args))
-        return models
-    monkeypatch.setattr(train, "build_models", recording_build)
+    def recording_build(**model_args):
+        models.clear()
+        models.update(real_build(**model_args))
+        return dict(models)
+    monkeypatch.setattr(train, "build", recording_build)
 
     def snapshot(tensors):
         return [None if t is None else t.detach().clone() for t in tensors]
@@ -569,3 +648,78 @@ def test_algorithm_2_each_step_updates_only_its_own_networks(name, tmp_path, mon
             assert same(e["d_grad"], last_d["d_grad"])                  # L_G's backward left D's grads alone
             last_g_grad = e["g_grad"]
     assert same(snapshot(models["D"].parameters()), last_d["d_after"])
+
+
+# ----------------------------------------------------------------- bad input: one sentence, nothing written
+
+def one_sentence(err, capsys):
+    """The message of a refused command: SystemExit's sentence, or argparse's error line (status 2)."""
+    if isinstance(err.value.code, str):
+        message = err.value.code
+    else:
+        assert err.value.code == 2
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "Traceback" not in message and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("flags,says", [
+    (["--steps", "0"], "--steps: must be greater than 0"),
+    (["--batch-size", "0"], "--batch-size: must be greater than 0"),
+    (["--batch-size", "37"], "batch size 37 does not fit a dataset of 36"),      # 40 pairs: 36 train
+    (["--size", "0"], "--size: must be greater than 0"),
+    (["--size", "33"], "power of two from 8 up"),
+    (["--lr", "-1"], "--lr: must be greater than 0"),
+    (["--lr-d", "0"], "--lr-d: must be greater than 0"),
+    (["--ckpt-every", "0"], "--ckpt-every: must be greater than 0"),
+    (["--sample-every", "0"], "--sample-every: must be greater than 0"),
+    (["--z-dim", "0"], "--z-dim: must be greater than 0"),
+    (["--epochs-fixed", "0", "--epochs-decay", "0"], "0 epochs"),
+    (["--epochs-fixed", "-1"], "cannot be negative"),
+    (["--fid-pairs", "-1"], "--fid-pairs cannot be negative"),
+    (["--faceid-net", "/nowhere/net.pt"], "is not a file"),
+])
+def test_bad_flags_are_refused_with_one_sentence(flags, says, tmp_path, capsys):
+    argv = TINY + flags + ["--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as err:
+        train.main(argv)
+    assert says in one_sentence(err, capsys)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_the_preset_steps_are_the_epoch_schedule_and_come_back_on_resume(tmp_path, capsys):
+    """No --steps: K_fixed + K_decay epochs, counted on the data (9 training pairs, batch 4: 2 batches an
+    epoch, 0.5 + 1 epochs = 3 steps); the run's config keeps the number, so a resume without --steps is
+    refused as finished, and config.json stays byte for byte what it was."""
+    out = tmp_path / "run"
+    small = TINY + ["--pairs", "10", "--epochs-fixed", "0.5", "--epochs-decay", "1"]
+    train.main(small + ["--out", str(out)])
+    config = json.loads((out / "config.json").read_text())
+    assert config["steps"] == 3 and read_checkpoint(out / "checkpoint.pt")["step"] == 3
+    assert read_log(out / "log.csv")["step"] == [1, 2, 3]
+    before = (out / "config.json").read_bytes()
+    with pytest.raises(SystemExit) as err:
+        train.main(["--resume", "--out", str(out)])
+    assert "already at step 3" in one_sentence(err, capsys)
+    assert (out / "config.json").read_bytes() == before
+
+
+def test_resume_applies_new_learning_rates_and_refuses_other_changes(runs, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(runs["half_at_2"], run)
+    before = (run / "config.json").read_bytes()
+    with pytest.raises(SystemExit) as err:                           # another network: refused, nothing changed
+        train.main(["--resume", "--out", str(run), "--steps", "3", "--z-dim", "16"])
+    assert "--resume refused" in one_sentence(err, capsys) and "--z-dim 16" in str(err.value.code)
+    assert (run / "config.json").read_bytes() == before
+    capsys.readouterr()
+    train.main(["--resume", "--out", str(run), "--steps", "3", "--lr-d", "1e-3", "--lr-e", "2e-4"])
+    printed = capsys.readouterr().out
+    assert "D's learning rate is now 0.001 (the run used 0.00045)" in printed
+    assert "E's learning rate is now 0.0002 (the run used 0.00015)" in printed
+    assert "G's learning rate" not in printed
+    checkpoint = read_checkpoint(run / "checkpoint.pt")
+    assert checkpoint["step"] == 3 and checkpoint["config"]["lr_d"] == 1e-3
+    assert checkpoint["optimizers"]["D"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
+    assert checkpoint["optimizers"]["E"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    assert checkpoint["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(1.5e-4)

@@ -6,7 +6,7 @@ import torch
 
 from nir_cgan import clean
 from nir_cgan.data import (AUGMENTATIONS, apply_augmentations, augment_pairs, clean_pairs, draw_augmentations,
-                           iqr_bounds, iqr_outliers, normalise_mean, pair_group, split_train_test)
+                           iqr_bounds, iqr_outliers, load_pairs, normalise_mean, pair_group, split_train_test)
 
 
 def identity_params(n, **values):
@@ -198,6 +198,20 @@ def test_split_train_test_sizes_disjoint_deterministic():
     assert [len(t) for t in split_train_test(10, test_fraction=1.0)] == [1, 9]   # never all
 
 
+def test_load_pairs_is_the_same_split_every_time():
+    """train.py and eval.py both call load_pairs: the same 90/10 split, mean-normalised targets, and the
+    test pairs' true pose and gaze for eval."""
+    train, test = load_pairs(None, 16, 20)
+    again_train, again_test = load_pairs(None, 16, 20)
+    assert len(train["source"]) == 18 and len(test["source"]) == 2
+    assert torch.equal(test["source"], again_test["source"]) and torch.equal(train["target"], again_train["target"])
+    assert train["source"].shape == (18, 3, 16, 16) and test["target"].shape == (2, 1, 16, 16)
+    assert train["source"].dtype == test["target"].dtype == torch.uint8
+    assert set(test["params"]) >= {"yaw", "pitch", "gaze_yaw"} and len(test["params"]["yaw"]) == 2
+    means = ((torch.cat([train["target"], test["target"]]).float() / 255).mean(dim=(1, 2, 3)))
+    assert means.std() < 0.02                                    # §3.1.5: every target at about μ0
+
+
 # ---------------------------------------------------------------- clean.py
 
 
@@ -223,3 +237,6 @@ def test_clean_bad_input_is_one_sentence(tmp_path):
     with pytest.raises(SystemExit) as empty:
         clean.main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "out")])
     assert isinstance(empty.value.code, str) and "no file name" in empty.value.code
+    with pytest.raises(SystemExit) as zero:
+        clean.main(["--size", "0", "--out", str(tmp_path / "zero")])
+    assert zero.value.code == 2 and not (tmp_path / "zero").exists()

@@ -1,21 +1,26 @@
 """nir_cgan evaluation (§3.3, §3.5.3): the diversity metric, FID against itself, the sweep builder,
-eval.py --all end to end and the configuration study at a tiny size."""
+eval.py --all end to end, eval.py on bad run folders, and the configuration study at a tiny size."""
+import ast
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 from common.faces import POSE_GAZE
 from common.metrics import diversity, fid
+from common.run import save_checkpoint
 from common.synthnet import SyntheticFeatures
 from nir_cgan import eval as nir_eval
 from nir_cgan import study, train
 
 pytestmark = pytest.mark.filterwarnings("ignore:FID. singular covariance")   # tiny sets: fewer images than features
 
-TINY = ["--size", "32", "--pairs", "40", "--batch-size", "4", "--latent-dim", "8", "--g-base", "4", "--g-max", "16",
+TINY = ["--size", "32", "--pairs", "40", "--batch-size", "4", "--z-dim", "8", "--g-base", "4", "--g-max", "16",
         "--e-base", "4", "--e-max", "16", "--d-base", "8", "--spade-hidden", "8", "--fid-pairs", "0",
-        "--vgg-weights", "none", "--device", "cpu", "--steps", "2", "--log-every", "1", "--sample-every", "2"]
+        "--vgg-weights", "none", "--device", "cpu", "--no-amp", "--steps", "2", "--log-every", "1",
+        "--sample-every", "2"]
 
 
 class MeanAbs:
@@ -89,11 +94,91 @@ def test_slope_reads_following_and_ignoring():
     assert nir_eval.slope(x, torch.full_like(x, 7.0)) == 0
 
 
-def test_configuration_study_runs_end_to_end(tmp_path):
-    results = study.main(["--configs", "ED-LS", "ED-H", "--out", str(tmp_path), "--"] + TINY)
+def test_eval_reads_only_the_checkpoint_and_never_imports_train(tiny_run, tmp_path):
+    imported = {node.module for node in ast.walk(ast.parse(Path(nir_eval.__file__).read_text()))
+                if isinstance(node, ast.ImportFrom)}
+    assert "nir_cgan.train" not in imported and "nir_cgan.data" in imported and "nir_cgan.model" in imported
+    alone = tmp_path / "alone"                            # no config.json, no log.csv: the checkpoint suffices
+    alone.mkdir()
+    shutil.copy(tiny_run / "checkpoint.pt", alone)
+    metrics = nir_eval.main(["--run", str(alone), "--distance", "synthetic", "--sources", "2", "--device", "cpu"])
+    assert metrics["config"] == "ED-LS-LR-2" and metrics["step"] == 2 and metrics["test_pairs"] == 4
+    assert (alone / "metrics.json").exists() and (alone / "figures" / "fig4_2_samples.png").exists()
+
+
+def refused(argv, capsys):
+    """eval.py's one-sentence refusal (SystemExit with a message, or argparse's error line)."""
+    with pytest.raises(SystemExit) as err:
+        nir_eval.main(argv)
+    if isinstance(err.value.code, str):
+        message = err.value.code
+    else:
+        assert err.value.code == 2
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_eval_bad_run_folders_are_one_sentence_and_create_nothing(tiny_run, tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert "does not exist" in refused(["--run", str(missing)], capsys)
+    assert not missing.exists()
+    other = tmp_path / "other"                            # another paper's run
+    other.mkdir()
+    save_checkpoint(other / "checkpoint.pt", paper="began_refiner", step=1, models={}, model_args={}, optimizers={})
+    assert "is a began_refiner run, not a nir_cgan run" in refused(["--run", str(other)], capsys)
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    data = (tiny_run / "checkpoint.pt").read_bytes()
+    (truncated / "checkpoint.pt").write_bytes(data[:len(data) // 2])
+    assert "cannot be read" in refused(["--run", str(truncated)], capsys)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "No checkpoint at" in refused(["--run", str(empty)], capsys)
+    assert "--sources: must be greater than 0" in refused(["--run", str(tiny_run), "--sources", "0"], capsys)
+    for folder in (other, truncated, empty):
+        assert sorted(p.name for p in folder.iterdir()) == ([] if folder is empty else ["checkpoint.pt"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_eval_on_cuda_without_a_gpu_is_one_sentence(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_run / "checkpoint.pt", run)
+    assert "sees no CUDA GPU" in refused(["--run", str(run), "--device", "cuda"], capsys)
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt"]
+
+
+def test_configuration_study_runs_end_to_end_and_survives_failures(tmp_path, monkeypatch, capsys):
+    """Two configurations train; ED-O stops with a SystemExit and Mult-LS crashes: both are recorded
+    in study.md with their reason, and the study goes on."""
+    real_train = train.main
+
+    def failing(argv):
+        name = argv[argv.index("--config") + 1]
+        if name == "ED-O":
+            raise SystemExit("the data ran out.")
+        if name == "Mult-LS":
+            raise RuntimeError("CUDA error: an illegal memory access\nsecond line")
+        return real_train(argv)
+    monkeypatch.setattr(train, "main", failing)
+    results = study.main(["--configs", "ED-LS", "ED-O", "Mult-LS", "ED-H", "--out", str(tmp_path), "--"] + TINY)
     assert set(results) == {"ED-LS", "ED-H"}
     text = (tmp_path / "study.md").read_text()
     assert "### Table 4.2 generator" in text and "| ED-H |" in text and "78.5" in text    # thesis FID beside ours
+    assert "- ED-O: failed: the data ran out." in text
+    assert "- Mult-LS: failed: RuntimeError: CUDA error: an illegal memory access\n" in text
+    assert "ED-O failed, the study goes on" in capsys.readouterr().out
     assert (tmp_path / "fig4_11_scores.png").stat().st_size > 1000
-    again = study.main(["--configs", "ED-LS", "--out", str(tmp_path), "--tables-only"])   # re-tabulates, no training
-    assert again["ED-LS"]["fid"] == results["ED-LS"]["fid"]
+    again = study.main(["--configs", "ED-LS", "ED-O", "--out", str(tmp_path), "--tables-only"])   # no training
+    assert again["ED-LS"]["fid"] == results["ED-LS"]["fid"] and set(again) == {"ED-LS"}
+    assert "- ED-O: failed: the data ran out." in (tmp_path / "study.md").read_text()
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1"])
+def test_study_refuses_jobs_below_one(jobs, tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:
+        study.main(["--jobs", jobs, "--out", str(tmp_path / "study")])
+    assert err.value.code == 2
+    assert f"--jobs: must be greater than 0, not {jobs}" in capsys.readouterr().err
+    assert not (tmp_path / "study").exists()
