@@ -1,18 +1,21 @@
-"""Evaluate High-to-Low + Low-to-High against bicubic baselines on held-out built-in faces (§XI–XII).
+"""Evaluate any sr_degradation run: a pipeline folder, or any single stage folder (§XI–XII).
 
-    python sr_degradation/eval.py --run runs/sr_degradation/l2h --bicubic-run runs/sr_degradation/bicubic
-    python sr_degradation/eval.py --run runs/sr_degradation/l2h runs/sr_degradation/ft --bicubic-run … --out DIR
+    python sr_degradation/eval.py --run runs/sr_degradation/<time>              # a pipeline: all it holds
+    python sr_degradation/eval.py --run runs/sr_degradation/<time>/h2l          # one stage: what it can show
+    python sr_degradation/eval.py --run H2L_DIR L2H_DIR FT_DIR BICUBIC_DIR --out DIR   # stages trained alone
 
-``--run``: stage-2 or fine-tune runs (they hold a High-to-Low and a Low-to-High);
-``--bicubic-run``: Low-to-High trained on bicubic pairs (the SRGAN-style baseline).
-On held-out faces (seed 1: 500 clean HR faces and 500 real LR faces of other people) it writes
-- Table 2: FID (synthetic-v1) of super-resolved *real* LR faces against the HR faces, and PSNR /
-  SSIM on *bicubic*-downsampled HR faces, beside the paper's numbers (``table2.md``, ``table2.png``);
-- the degradation check: High-to-Low outputs next to real LR faces, and FID(H2L(HR), real LR) against
-  FID(bicubic(HR), real LR) (``degradation.png``);
-- Table 1 / Fig. 5: generator loss against iterations and iterations against time (``table1_fig5_curves.png``);
-- failures (§XII): the outputs where dlib finds no face, and their fraction (``failures.png``);
-- everything in ``metrics.json``.
+On held-out built-in faces (seed 1: 500 clean HR faces and 500 real LR faces of other people),
+for the stages it finds (h2l, l2h, finetune, bicubic):
+- the degradation check, when there is a High-to-Low (h2l or finetune): its outputs next to real LR
+  faces, and FID(High-to-Low(HR), real LR) against FID(bicubic(HR), real LR) (``degradation.png``);
+- Table 2, when there is a Low-to-High (l2h, finetune or the bicubic baseline): FID (synthetic-v1)
+  of super-resolved *real* LR faces against the HR faces, and PSNR / SSIM on *bicubic*-downsampled
+  HR faces, beside the paper's numbers (``table2.png``, ``super_resolution.png``);
+- failures (§XII): the super-resolved faces in which dlib finds no face (``failures.png``);
+- Table 1 / Fig. 5: generator loss against iterations and iterations against training time, from
+  each stage's log.csv (``table1_fig5_curves.png``).
+It prints what it could show and what it could not, and writes both into ``metrics.json``
+(``shown``, ``not_shown``) beside ``figures/results.md``.
 """
 import argparse
 import json
@@ -25,57 +28,87 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from common import synthetic
 from common.data import to_float
+from common.loop import read_log
 from common.metrics import MetricUnavailable, detect_faces, fid, psnr, ssim
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import read_log
+from common.run import load_models, load_run, positive_int
 from common.synthnet import SyntheticFeatures
-from sr_degradation.model import HighToLow, LowToHigh
-from sr_degradation.train import NOISE_DIM, TEST_SEED, bicubic_down
+from sr_degradation.data import bicubic_down, held_out_sets, training_high, training_low
+from sr_degradation.model import build
 
+PAPER = "sr_degradation"
+STAGES = ("h2l", "l2h", "finetune", "bicubic")
+LABELS = {"h2l": "High-to-Low (stage 1)", "l2h": "High-to-Low + Low-to-High (stage 2)",
+          "finetune": "High-to-Low + Low-to-High, fine-tuned", "bicubic": "Low-to-High on bicubic pairs (SRGAN-style)"}
 # Table 2 of the paper (FID on its 3,000 real Widerface LR faces; PSNR on bilinearly downsampled LS3D-W).
 PAPER_TABLE2 = {"SRGAN": (104.80, 23.19), "CycleGAN": (19.01, 16.10), "Low-to-High": (85.59, 23.50),
                 "High-to-Low+Low-to-High": (87.91, 23.22), "Ours": (15.20, 18.40)}
 PAPER_FAILURES = 0.10        # §XII: "about 10%" of the test set
+DEGRADED = {"h2l": "High-to-Low(HR), stage 1", "finetune": "High-to-Low(HR) after the fine-tune"}
 
 
-def load_networks(run):
-    """{"L2H": …, "H2L": … (when the run has one)}, in eval mode, with the run's config and step."""
-    config = json.loads((run / "config.json").read_text())
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
-    nets = {"L2H": LowToHigh(config["l2h_width"], config["l2h_blocks"])}
-    nets["L2H"].load_state_dict(state["models"]["L2H"])
-    h2l_state = state["models"].get("H2L")
-    if h2l_state is None and config["degradation"] == "h2l":
-        h2l_state = torch.load(Path(config["h2l_run"]) / "checkpoint.pt", weights_only=False)["models"]["H2L"]
-    if h2l_state is not None:
-        nets["H2L"] = HighToLow(config["h2l_width"], config["h2l_blocks"], NOISE_DIM, config["size"])
-        nets["H2L"].load_state_dict(h2l_state)
-    return {k: v.eval() for k, v in nets.items()}, config, state["step"]
+def find_stages(runs):
+    """``{stage: (folder, checkpoint)}``: the stage folders of each pipeline folder given (its h2l/,
+    l2h/, finetune/, bicubic/ that hold a checkpoint), and each single stage folder given."""
+    stages = {}
+    for run in runs:
+        inside = [s for s in STAGES if (run / s / "checkpoint.pt").is_file()]
+        found = {s: (run / s, load_run(run / s, PAPER)) for s in inside}
+        if not found:                                        # a stage folder (or one sentence: none, other paper…)
+            checkpoint = load_run(run, PAPER)
+            found = {checkpoint["config"]["stage"]: (run, checkpoint)}
+        for stage, (folder, checkpoint) in found.items():
+            if stage in stages:
+                raise SystemExit(f"two {stage} stages were given ({stages[stage][0]} and {folder}): "
+                                 f"evaluate them one at a time.")
+            stages[stage] = (folder, checkpoint)
+    return {s: stages[s] for s in STAGES if s in stages}
 
 
-def bicubic_up(lr, factor=4):
-    return F.interpolate(lr, scale_factor=factor, mode="bicubic", align_corners=False).clamp(-1, 1)
+def generators(checkpoint):
+    """The run's High-to-Low and/or Low-to-High, in eval mode: ``{"H2L": …, "L2H": …}``."""
+    names = [n for n in ("H2L", "L2H") if n in checkpoint["model_args"]["networks"]]
+    nets = load_models(build(**{**checkpoint["model_args"], "networks": names}), checkpoint)
+    return {name: net.eval() for name, net in nets.items()}
 
 
-def no_face(images):
-    """bool per image: dlib finds no face (None when dlib is missing)."""
+def noise(n, z_dim, seed):
+    return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def bicubic_up(low, factor=4):
+    return F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+def no_face(sets):
+    """``{name: bool per image}``: dlib finds no face (``None`` each when dlib is missing)."""
     try:
-        return ~detect_faces(images)
+        found = detect_faces(torch.cat(list(sets.values())))            # one detector for every set
     except MetricUnavailable as err:
         print(f"face detection skipped: {err}")
-        return None
+        return dict.fromkeys(sets)
+    return dict(zip(sets, (~found).split([len(images) for images in sets.values()])))
+
+
+def training_minutes(log):
+    """Training time (minutes) at each logged step: log.csv's ``time_s`` (evaluation left out); rows
+    holding only an FID carry the time of the row before."""
+    minutes, last = [], 0.0
+    for seconds in log.get("time_s") or [float("nan")] * len(log["step"]):
+        last = seconds / 60 if seconds == seconds else last
+        minutes.append(last)
+    return minutes
 
 
 def curves(logs, path):
-    """Table 1 / Fig. 5: generator loss against iterations, iterations against wall time."""
+    """Table 1 / Fig. 5: generator loss against iterations, iterations against training time."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for label, log in logs.items():
-        axes[0].plot(*zip(*[(s, g) for s, g in zip(log["step"], log["loss_G"]) if g == g]), label=label)
-        axes[1].plot([t / 60 for t in log["time_s"]], log["step"], label=label)
+    for label, (log, minutes) in logs.items():
+        axes[0].plot(*zip(*[(s, g) for s, g in zip(log["step"], log.get("loss_G", [])) if g == g]), label=label)
+        axes[1].plot(minutes, log["step"], label=label)
     axes[0].set(title="Table 1: generator loss α·pixel + β·GAN", xlabel="generator iteration", ylabel="loss_G")
-    axes[1].set(title="Fig. 5: iterations against time (2-core CPU)", xlabel="minutes", ylabel="generator iteration")
+    axes[1].set(title="Fig. 5: iterations against training time", xlabel="minutes", ylabel="generator iteration")
     for ax in axes:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
@@ -84,119 +117,154 @@ def curves(logs, path):
     plt.close(fig)
 
 
-def table1(log, rows=6):
+def table1(log, minutes, rows=6):
     """The paper's Table 1 columns (iteration, loss, time) at evenly spaced logged steps."""
-    logged = [(s, g, t) for s, g, t in zip(log["step"], log["loss_G"], log["time_s"]) if g == g]
+    logged = [(s, g, t) for s, g, t in zip(log["step"], log.get("loss_G", []), minutes) if g == g]
+    if not logged:
+        return []
     picks = sorted({round(i * (len(logged) - 1) / (rows - 1)) for i in range(rows)})
-    return [{"iteration": int(logged[i][0]), "loss_G": logged[i][1], "time_min": logged[i][2] / 60} for i in picks]
+    return [{"iteration": int(logged[i][0]), "loss_G": logged[i][1], "time_min": logged[i][2]} for i in picks]
 
 
 @torch.no_grad()
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, nargs="+", required=True, help="stage-2 (l2h) or finetune run folder(s): ours")
-    ap.add_argument("--bicubic-run", type=Path, help="stage-2 run trained with --degradation bicubic (baseline)")
-    ap.add_argument("--out", type=Path, help="where metrics.json and figures/ go (default: the first --run)")
-    ap.add_argument("--faces", type=int, default=500, help="held-out HR faces and real LR faces")
+    ap.add_argument("--run", type=Path, nargs="+", required=True,
+                    help="a pipeline folder, or stage folders (h2l, l2h, finetune, bicubic; one of each at most)")
+    ap.add_argument("--out", type=Path, help="where metrics.json and figures/ go (default: the --run folder, "
+                                             "or runs/sr_degradation/compare for several)")
+    ap.add_argument("--faces", type=positive_int, default=500, help="held-out HR faces and real LR faces")
     args = ap.parse_args(argv)
-    figures = (args.out or args.run[0]) / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    for run in args.run + ([args.bicubic_run] if args.bicubic_run else []):
-        if not (run / "checkpoint.pt").exists():
-            raise SystemExit(f"{run} has no checkpoint.pt: train it first (see python sr_degradation/train.py --help)")
+    if args.faces < 2:
+        ap.error("--faces must be at least 2: FID compares two sets of faces")
 
-    ours = {}
-    for run in args.run:
-        nets, config, step = load_networks(run)
-        if "H2L" not in nets:
-            raise SystemExit(f"{run} was trained on bicubic pairs: pass it as --bicubic-run")
-        ours[f"H2L+L2H ({config['stage']}, step {step})"] = (nets, config, run)
-    size = next(iter(ours.values()))[1]["size"]
-    hr_u8, lr_u8 = synthetic.sr_unpaired(args.faces, args.faces, size, size // 4, seed=TEST_SEED)
-    hr, real_lr = to_float(hr_u8), to_float(lr_u8)
-    bic_lr = bicubic_down(hr)                                   # the paired, synthetic LR of Table 2(b)
-    other_hr = to_float(synthetic.faces(args.faces, size, "photo", seed=0))      # training faces: an FID floor
+    stages = find_stages(args.run)                           # one sentence for a missing or foreign folder
+    sizes = {checkpoint["model_args"]["size"] for _, checkpoint in stages.values()}
+    if len(sizes) > 1:
+        raise SystemExit(f"these stages were trained at different sizes {sorted(sizes)}: evaluate stages of one "
+                         f"size together.")
+    size, = sizes
+    nets = {stage: generators(checkpoint) for stage, (_, checkpoint) in stages.items()}
+    h2ls = {stage: n["H2L"] for stage, n in nets.items() if "H2L" in n}            # h2l, finetune
+    l2hs = {stage: n["L2H"] for stage, n in nets.items() if "L2H" in n}            # l2h, finetune, bicubic
+    ours = [s for s in ("l2h", "finetune") if s in l2hs]
+
+    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs") / PAPER / "compare")
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    high_u8, low_u8 = held_out_sets(size, args.faces)
+    high, real_low = to_float(high_u8), to_float(low_u8)
+    bicubic_low = bicubic_down(high)                         # the paired, synthetic LR of Table 2(b)
     extractor = SyntheticFeatures()
     fid_name = f"fid_{extractor.name}"
-
-    # Table 2: super-resolve real LR (FID) and bicubic LR (PSNR, SSIM) with every method.
-    methods = {"bicubic upsampling": bicubic_up}
-    if args.bicubic_run:
-        methods["L2H trained on bicubic pairs"] = load_networks(args.bicubic_run)[0]["L2H"]
-    methods.update({name: nets["L2H"] for name, (nets, _, _) in ours.items()})
-    table2, sr_real = {}, {}
-    for name, method in methods.items():
-        sr_real[name], sr_bic = method(real_lr).clamp(-1, 1), method(bic_lr).clamp(-1, 1)
-        table2[name] = {fid_name: fid(sr_real[name], hr, extractor), "psnr_db": psnr(sr_bic, hr).mean().item(),
-                        "ssim": ssim(sr_bic, hr).mean().item()}
-    table2["HR training faces (FID floor)"] = {fid_name: fid(other_hr, hr, extractor)}
-
-    # Failures (§XII): super-resolved real LR faces in which dlib finds no face.
-    misses = {name: no_face(images) for name, images in {"HR test faces": hr, **sr_real}.items()}
-    for name, miss in misses.items():
-        if miss is not None:
-            table2.setdefault(name, {})["no_face_fraction"] = miss.float().mean().item()
+    shown, not_shown, text = [], [], []
+    metrics = {"feature_extractor": extractor.name, "faces": args.faces,
+               "stages": {s: {"folder": str(folder), "step": checkpoint["step"]}
+                          for s, (folder, checkpoint) in stages.items()}}
 
     # Is the learned degradation real? FID of degraded HR faces against real LR faces.
-    g = torch.Generator().manual_seed(0)
-    z1, z2 = torch.randn(args.faces, NOISE_DIM, generator=g), torch.randn(args.faces, NOISE_DIM, generator=g)
-    degradation = {"bicubic(HR) vs real LR": fid(bic_lr, real_lr, extractor),
-                   "real LR (training people) vs real LR": fid(to_float(synthetic.sr_unpaired(
-                       1, args.faces, size, size // 4, seed=0)[1]), real_lr, extractor)}
-    for name, (nets, _, _) in ours.items():
-        degradation[f"H2L(HR) vs real LR, {name}"] = fid(nets["H2L"](hr, z1), real_lr, extractor)
-    nets = next(iter(ours.values()))[0]
-    save_image_rows([hr[:8], nets["H2L"](hr[:8], z1[:8]), nets["H2L"](hr[:8], z2[:8]), bic_lr[:8], real_lr[:8]],
-                    figures / "degradation.png", scale=2,
-                    row_labels=["HR (held out)", "High-to-Low, noise 1", "High-to-Low, noise 2", "bicubic(HR)",
-                                "real LR (other people)"],
-                    title="Learned degradation vs real LR faces")
+    if h2ls:
+        degraded = {stage: H2L(high, noise(args.faces, H2L.z_dim, 0)).clamp(-1, 1) for stage, H2L in h2ls.items()}
+        degradation = {"bicubic(HR) vs real LR": fid(bicubic_low, real_low, extractor),
+                       "real LR of the training people vs real LR":
+                           fid(to_float(training_low(None, size, args.faces)), real_low, extractor)}
+        degradation.update({f"{DEGRADED[s]} vs real LR": fid(images, real_low, extractor)
+                            for s, images in degraded.items()})
+        first = next(iter(h2ls))
+        k = min(8, args.faces)                               # faces per figure row
+        again = h2ls[first](high[:k], noise(k, h2ls[first].z_dim, 1)).clamp(-1, 1)
+        rows = [high[:k]] + [degraded[s][:k] for s in h2ls] + [again, bicubic_low[:k], real_low[:k]]
+        save_image_rows(rows, figures / "degradation.png", scale=2,
+                        row_labels=["HR (held out)"] + [f"High-to-Low, {s}" for s in h2ls]
+                        + [f"High-to-Low, {first}, noise 2", "bicubic(HR)", "real LR (other people)"],
+                        title="Learned degradation vs real LR faces")
+        metrics["degradation_fid"] = degradation
+        shown.append("the degradation check: FID of High-to-Low(HR) against real LR faces (degradation.png)")
+        text += ["## Degradation: FID against real LR faces",
+                 markdown_table([{"pair": n, fid_name: v} for n, v in degradation.items()])]
+    else:
+        not_shown.append("the degradation check: it needs a High-to-Low (an h2l or finetune stage; give its "
+                         "folder as one more --run)")
 
-    # Table 2 figure, with Fig.-style examples: real LR → each method.
-    grouped_bars({"FID (synthetic-v1), real LR": {n: r[fid_name] for n, r in table2.items() if n in methods},
-                  "PSNR (dB), bicubic LR": {n: r["psnr_db"] for n, r in table2.items() if n in methods}},
-                 figures / "table2.png", ylabel="value", title="Table 2 on the built-in faces")
-    save_image_rows([real_lr[:8]] + [sr_real[n][:8] for n in methods] + [hr[:8]],
-                    figures / "super_resolution.png", scale=2,
-                    row_labels=["real LR input"] + list(methods) + ["HR (other people)"],
-                    title="Super-resolving real LR faces")
+    # Table 2: super-resolve real LR (FID) and bicubic LR (PSNR, SSIM) with every Low-to-High found.
+    if l2hs:
+        methods = {"bicubic upsampling": bicubic_up, **{LABELS[s]: net for s, net in l2hs.items()}}
+        table2, super_resolved = {}, {}
+        for name, method in methods.items():
+            super_resolved[name] = method(real_low).clamp(-1, 1)
+            from_bicubic = method(bicubic_low).clamp(-1, 1)
+            table2[name] = {fid_name: fid(super_resolved[name], high, extractor),
+                            "psnr_db": psnr(from_bicubic, high).mean().item(),
+                            "ssim": ssim(from_bicubic, high).mean().item()}
+        table2["HR training faces (FID floor)"] = {fid_name: fid(to_float(training_high(None, size, args.faces)),
+                                                                  high, extractor)}
+        grouped_bars({"FID (synthetic-v1), real LR": {n: table2[n][fid_name] for n in methods},
+                      "PSNR (dB), bicubic LR": {n: table2[n]["psnr_db"] for n in methods}},
+                     figures / "table2.png", ylabel="value", title="Table 2 on the built-in faces")
+        k = min(8, args.faces)
+        save_image_rows([real_low[:k]] + [super_resolved[n][:k] for n in methods] + [high[:k]],
+                        figures / "super_resolution.png", scale=2,
+                        row_labels=["real LR input"] + list(methods) + ["HR (other people)"],
+                        title="Super-resolving real LR faces")
+        shown.append("Table 2: FID on super-resolved real LR faces, PSNR/SSIM on bicubic LR (table2.png, "
+                     "super_resolution.png)")
+        if not ours:
+            not_shown.append("Table 2's row for the method itself: it needs an l2h or finetune stage")
+        if "bicubic" not in l2hs:
+            not_shown.append("Table 2's SRGAN-style baseline: train it with --with-bicubic (pipeline) or "
+                             "--stage bicubic")
 
-    name = list(ours)[-1]
-    miss = misses[name]
-    failures = {"paper_fraction": PAPER_FAILURES}
-    if miss is not None:
-        idx = miss.nonzero().flatten()[:8]
-        failures.update(fraction=miss.float().mean().item(), shown=len(idx), method=name)
-        if len(idx):
-            save_image_rows([real_lr[idx], sr_real[name][idx]], figures / "failures.png", scale=2,
-                            row_labels=["real LR input", "no face found"], title=f"Failures of {name}")
+        # Failures (§XII): super-resolved real LR faces in which dlib finds no face.
+        misses = no_face({"HR test faces": high, **super_resolved})
+        for name, miss in misses.items():
+            if miss is not None:
+                table2.setdefault(name, {})["no_face_fraction"] = miss.float().mean().item()
+        failures = {"paper_fraction": PAPER_FAILURES}
+        name = LABELS[ours[-1]] if ours else None
+        if name and misses[name] is not None:
+            idx = misses[name].nonzero().flatten()[:8]
+            failures.update(fraction=misses[name].float().mean().item(), shown=len(idx), method=name)
+            if len(idx):
+                save_image_rows([real_low[idx], super_resolved[name][idx]], figures / "failures.png", scale=2,
+                                row_labels=["real LR input", "no face found"], title=f"Failures of {name}")
+            shown.append("failures (§XII): outputs in which dlib finds no face (failures.png)")
+        else:
+            not_shown.append("failures (§XII): they need dlib and an l2h or finetune stage")
+        metrics.update(table2=table2, failures=failures,
+                       paper_table2={n: {"fid": f, "psnr_db": p} for n, (f, p) in PAPER_TABLE2.items()})
+        text += ["## Table 2 on the built-in faces",
+                 markdown_table([{"method": n, **r} for n, r in table2.items()],
+                                ["method", fid_name, "psnr_db", "ssim", "no_face_fraction"]),
+                 "## Table 2 of the paper",
+                 markdown_table([{"method": n, "fid": f, "psnr_db": p} for n, (f, p) in PAPER_TABLE2.items()],
+                                floatfmt=".2f")]
+    else:
+        not_shown.append("Table 2 and the failures: they need a Low-to-High (an l2h, finetune or bicubic stage; "
+                         "give its folder as one more --run)")
 
-    # Table 1 / Fig. 5 from the logs: stage 1, each stage-2 / fine-tune run, the baseline.
+    # Table 1 / Fig. 5 from the stages' logs (a folder holding only checkpoint.pt has none).
     logs = {}
-    for name, (_, config, run) in ours.items():
-        if config.get("h2l_run"):
-            logs["stage 1: High-to-Low"] = read_log(Path(config["h2l_run"]) / "log.csv")
-        logs[f"{config['stage']}: {run.name}"] = read_log(run / "log.csv")
-    if args.bicubic_run:
-        logs["baseline: L2H on bicubic"] = read_log(args.bicubic_run / "log.csv")
-    curves(logs, figures / "table1_fig5_curves.png")
+    for stage, (folder, _) in stages.items():
+        log = read_log(folder / "log.csv") if (folder / "log.csv").exists() else {}
+        if log.get("step"):
+            label = stage if folder.name == stage else f"{stage}: {folder.name}"
+            logs[label] = (log, training_minutes(log))
+        else:
+            not_shown.append(f"the {stage} stage's curves: {folder} has no log.csv (or no row in it)")
+    if logs:
+        curves(logs, figures / "table1_fig5_curves.png")
+        metrics["table1"] = {label: table1(log, minutes) for label, (log, minutes) in logs.items()}
+        shown.append("Table 1 / Fig. 5: generator loss and training time against iterations (table1_fig5_curves.png)")
 
-    metrics = {"feature_extractor": extractor.name, "faces": args.faces, "table2": table2,
-               "paper_table2": {n: {"fid": f, "psnr_db": p} for n, (f, p) in PAPER_TABLE2.items()},
-               "degradation_fid": degradation, "failures": failures,
-               "table1": {name: table1(log) for name, log in logs.items()}}
-    (figures.parent / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    text = ("## Table 2 on the built-in faces\n\n"
-            + markdown_table([{"method": n, **r} for n, r in table2.items()],
-                             ["method", fid_name, "psnr_db", "ssim", "no_face_fraction"])
-            + "\n\n## Table 2 of the paper\n\n"
-            + markdown_table([{"method": n, "fid": f, "psnr_db": p} for n, (f, p) in PAPER_TABLE2.items()],
-                             floatfmt=".2f")
-            + "\n\n## Degradation: FID against real LR faces\n\n"
-            + markdown_table([{"pair": n, fid_name: v} for n, v in degradation.items()]) + "\n")
-    (figures / "table2.md").write_text(text)
-    print(text)
-    print(f"failures: {failures}\nwrote {figures.parent / 'metrics.json'} and {figures}/")
+    metrics.update(shown=shown, not_shown=not_shown)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    summary = (["## Stages found", "\n".join(f"- {s}: {folder} (step {checkpoint['step']})"
+                                             for s, (folder, checkpoint) in stages.items())]
+               + text + ["## Shown", "\n".join(f"- {x}" for x in shown) or "- nothing",
+                         "## Not shown", "\n".join(f"- {x}" for x in not_shown) or "- nothing missing"])
+    (figures / "results.md").write_text("\n\n".join(summary) + "\n")
+    print("\n\n".join(summary))
+    print(f"\nwrote {out / 'metrics.json'} and {figures}/")
     return metrics
 
 

@@ -5,6 +5,7 @@ degradation first" (Bulat, Yang & Tzimiropoulos, ECCV 2018), as retold in
 - ``HighToLow`` (Fig. 3a): HR 64×64 + a noise vector → a realistic degraded LR 16×16.
 - ``LowToHigh`` (Fig. 3b): LR 16×16 → HR 64×64.
 - ``Discriminator`` (Fig. 4): a residual, spectral-normalised critic, one for 16×16 and one for 64×64.
+- ``build(**model_args)``: the networks of one training stage, ``{name: module}``.
 
 The text leaves the layers open; they follow the authors' released code
 (jingyang2017/Face-and-Image-super-resolution: ``H2L.py`` for High-to-Low, ``model.py``
@@ -33,8 +34,17 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.body(x)
 
 
+def _is_power_of_two(n):
+    return n >= 1 and n & (n - 1) == 0
+
+
+def _check_blocks(name, blocks, count, least=0):
+    if len(blocks) != count or any(b < least for b in blocks):
+        raise ValueError(f"{name} needs {count} block counts of at least {least}, not {list(blocks)}")
+
+
 class HighToLow(nn.Module):
-    """High-to-Low (Fig. 3a): (HR 3×64×64, noise z ∈ R^noise_dim) → degraded LR 3×16×16.
+    """High-to-Low (Fig. 3a): (HR 3×64×64, noise z ∈ R^z_dim) → degraded LR 3×16×16.
 
     For width w and blocks (b64, b32, b16), as in the reference's ``Gen_h2l``:
         z → Linear → 1×64×64, concatenated to the image:        4×64×64
@@ -45,10 +55,15 @@ class HighToLow(nn.Module):
     The noise is the only source of randomness: one HR face gives many degradations (§X).
     """
 
-    def __init__(self, width=64, blocks=(12, 3, 2), noise_dim=64, size=64):
+    def __init__(self, width=64, blocks=(12, 3, 2), z_dim=64, size=64):
         super().__init__()
-        self.noise_dim, self.size = noise_dim, size
-        self.noise = nn.Linear(noise_dim, size * size)                      # z → one extra input channel
+        if size < 4 or size % 4:
+            raise ValueError(f"High-to-Low halves the HR image twice, so its size must be a multiple of 4, not {size}")
+        if width < 1 or z_dim < 1:
+            raise ValueError(f"High-to-Low needs a width and a noise size of at least 1, not {width} and {z_dim}")
+        _check_blocks("High-to-Low", blocks, 3)
+        self.z_dim, self.size = z_dim, size
+        self.noise = nn.Linear(z_dim, size * size)                          # z → one extra input channel
         layers = [nn.Conv2d(3 + 1, width, 3, 1, 1)]
         for i, n in enumerate(blocks):
             layers += [ResBlock(width, width) for _ in range(n)] + [nn.BatchNorm2d(width), nn.ReLU()]
@@ -56,9 +71,9 @@ class HighToLow(nn.Module):
             layers.append(nn.Conv2d(width, 3 if last else width, 3, 1 if last else 2, 1))   # ↓2, or to RGB
         self.body = nn.Sequential(*layers, nn.Tanh())
 
-    def forward(self, hr, z):
+    def forward(self, high, z):
         noise = self.noise(z).view(-1, 1, self.size, self.size)
-        return self.body(torch.cat([hr, noise], 1))
+        return self.body(torch.cat([high, noise], 1))
 
 
 class LowToHigh(nn.Module):
@@ -75,6 +90,13 @@ class LowToHigh(nn.Module):
 
     def __init__(self, width=256, blocks=(12, 3)):
         super().__init__()
+        if width < 3:
+            raise ValueError(f"Low-to-High's width must be at least 3 (its 32-px blocks have width/2 channels, "
+                             f"its head 3·width/8), not {width}")
+        _check_blocks("Low-to-High", blocks, 2)
+        if blocks[1] < 1:
+            raise ValueError(f"Low-to-High needs at least one 32-px block (the one going from w to w/2 channels), "
+                             f"not {blocks[1]}")
         w, h = width, width // 2
         self.stem = nn.Conv2d(3, w, 3, 1, 1, bias=False)
         self.blocks16 = nn.Sequential(*[ResBlock(w, w) for _ in range(blocks[0])])
@@ -88,8 +110,8 @@ class LowToHigh(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(h, c, 3, 1, 1, bias=False), nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU(),
                                   nn.Conv2d(c, 3, 1), nn.Tanh())
 
-    def forward(self, lr):
-        x = self.stem(lr)
+    def forward(self, low):
+        x = self.stem(low)
         x = self.up32(x + self.blocks16(x))
         x = self.up64(self.skip32(x) + self.blocks32(x))
         return self.head(x)
@@ -126,6 +148,11 @@ class Discriminator(nn.Module):
 
     def __init__(self, size=64, width=128, extra=None):
         super().__init__()
+        if size < 4 or not _is_power_of_two(size):
+            raise ValueError(f"the critics halve their input down to 4×4, so the image size must be 4 times a power "
+                             f"of two (the HR size 16, 32, 64, 128 …), not {size}")
+        if width < 1:
+            raise ValueError(f"a critic needs a width of at least 1, not {width}")
         downs = (size // 4).bit_length() - 1                               # 64 → 4, 16 → 2
         extra = (1 if size > 16 else 3) if extra is None else extra
         blocks = [DiscBlock(3 if i == 0 else width, width, down=i < downs, first=i == 0) for i in range(downs + extra)]
@@ -136,20 +163,53 @@ class Discriminator(nn.Module):
         return self.fc(self.body(x).mean((2, 3))).squeeze(1)
 
 
+# ------------------------------------------------------------------------------- one stage's networks
+
+NETWORKS = ("H2L", "D_low", "L2H", "D_high")
+# The keyword arguments of build() that each network needs (besides ``size``, the HR side).
+ARGUMENTS = {"H2L": ("z_dim", "h2l_width", "h2l_blocks"), "D_low": ("d_low_width",),
+             "L2H": ("l2h_width", "l2h_blocks"), "D_high": ("d_high_width",)}
+
+
+def build(networks=NETWORKS, size=64, z_dim=64, h2l_width=64, h2l_blocks=(12, 3, 2), d_low_width=128,
+          l2h_width=256, l2h_blocks=(12, 3), d_high_width=128):
+    """The networks named in ``networks``, as ``{name: module}``: every checkpoint stores these
+    keyword arguments as ``model_args`` (each stage only those of its own networks, see
+    ``ARGUMENTS``), so eval.py, --resume and the next stage rebuild them.
+
+    - ``H2L``: High-to-Low, HR ``size``×``size`` + noise z ∈ R^z_dim → LR (size/4)²;
+    - ``D_low``: its critic, on (size/4)² LR faces;
+    - ``L2H``: Low-to-High, LR (size/4)² → HR ``size``²;
+    - ``D_high``: its critic, on HR faces.
+    Impossible sizes or widths raise ``ValueError`` with the reason.
+    """
+    unknown = [n for n in networks if n not in NETWORKS]
+    if unknown:
+        raise ValueError(f"no network named {unknown[0]!r}: choose among {', '.join(NETWORKS)}")
+    if size < 16 or not _is_power_of_two(size):
+        raise ValueError(f"the HR size must be a power of two of at least 16 (the LR image is size/4 and the "
+                         f"critics halve it down to 4×4): 16, 32, 64, 128 …, not {size}")
+    make = {"H2L": lambda: HighToLow(h2l_width, tuple(h2l_blocks), z_dim, size),
+            "D_low": lambda: Discriminator(size // 4, d_low_width),
+            "L2H": lambda: LowToHigh(l2h_width, tuple(l2h_blocks)),
+            "D_high": lambda: Discriminator(size, d_high_width)}
+    return {name: make[name]() for name in networks}
+
+
 # ------------------------------------------------------------------------------- losses
 
 def pixel_loss(output, target):
     """The "L2 pixel" loss of §IX: mean over pixels of (output − target)².
 
-    High-to-Low compares its 16×16 output with ``downsample_target(hr)``; Low-to-High
+    High-to-Low compares its 16×16 output with ``downsample_target(high)``; Low-to-High
     compares its 64×64 output with the HR image.
     """
     return (output - target).pow(2).mean()
 
 
-def downsample_target(hr, factor=4):
+def downsample_target(high, factor=4):
     """High-to-Low's pixel target: the HR image average-pooled by 4 (64×64 → 16×16)."""
-    return F.avg_pool2d(hr, factor)
+    return F.avg_pool2d(high, factor)
 
 
 def hinge_d_loss(real_scores, fake_scores):

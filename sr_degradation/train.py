@@ -1,355 +1,488 @@
-"""Train High-to-Low (stage 1), then Low-to-High on its outputs (stage 2), then fine-tune both (§X).
+"""Learn the degradation first (High-to-Low), then super-resolve with it (Low-to-High), then both (§VII–X).
 
-    python sr_degradation/train.py --out runs/sr_degradation/h2l                      # stage 1 (--stage h2l), ~5 min CPU
+    python sr_degradation/train.py                          # the whole pipeline, quick preset (2-core CPU)
+    python sr_degradation/train.py --resume --out runs/sr_degradation/<time>   # continue a pipeline
+    python sr_degradation/train.py --preset paper --device cuda --amp           # the authors' widths
+    python sr_degradation/train.py --data-high ~/faces_64 --data-low ~/widerface_16   # your own faces
+
+    python sr_degradation/train.py --stage h2l --out runs/sr_degradation/h2l            # one stage alone
     python sr_degradation/train.py --stage l2h --h2l-run runs/sr_degradation/h2l --out runs/sr_degradation/l2h
-    python sr_degradation/train.py --stage l2h --degradation bicubic --out runs/sr_degradation/bicubic   # baseline
     python sr_degradation/train.py --stage finetune --l2h-run runs/sr_degradation/l2h --out runs/sr_degradation/ft
-    python sr_degradation/train.py --stage h2l --preset paper --device cuda --amp       # the authors' widths
+    python sr_degradation/train.py --stage bicubic --out runs/sr_degradation/bicubic    # the SRGAN-style baseline
 
-Stage h2l: High-to-Low turns clean HR faces (plus noise) into LR faces that its 16×16 critic
-cannot tell from *real* LR faces of other people (unpaired), while staying close to the
-average-pooled HR image. Stage l2h: Low-to-High learns to undo it on pairs
-(High-to-Low(HR, fresh noise), HR), or on (bicubic(HR), HR) for the SRGAN-style baseline.
-Stage finetune: both generators and both critics train together, end to end.
+The pipeline (Fig. 2) writes runs/sr_degradation/<time>/ with one run folder per stage:
+  h2l/       High-to-Low turns clean HR faces (plus noise) into LR faces that its 16×16 critic cannot
+             tell from *real* LR faces of other people (unpaired), while staying close to the
+             average-pooled HR face;
+  l2h/       Low-to-High learns 16→64 on pairs (High-to-Low(HR, fresh noise), HR), with h2l/'s
+             High-to-Low frozen;
+  finetune/  both generators and both critics train together, end to end;
+  bicubic/   (--with-bicubic) Low-to-High on (bicubic(HR), HR) pairs: the SRGAN-style baseline.
 Every generator loss is α·pixel + β·GAN (eq. 1, α = 1, β = 0.05) with a hinge GAN loss.
+Each stage folder is a complete run (config.json, log.csv, samples/, checkpoint.pt, loss.png);
+--resume --out <pipeline> skips the finished stages and continues the unfinished one.
 """
 import argparse
 import json
-import math
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere: find common/
 
 import torch
-import torch.nn.functional as F
 
-from common import synthetic
-from common.data import DataError, InMemoryBatches, load_image_folder, to_float
-from common.metrics import fid
-from common.plots import plot_losses, save_image_rows
-from common.run import (CsvLogger, ImagesPerSecond, NonFiniteLoss, StopOnInterrupt, add_common_args, apply_preset,
-                        autocast, check_finite, load_checkpoint, make_run_dir, pick_device, progress,
-                        save_checkpoint, seed_everything)
-from common.synthnet import SyntheticFeatures
-from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, downsample_target, generator_loss,
-                                  hinge_d_loss, hinge_g_loss, pixel_loss)
+from common.loop import Run
+from common.plots import save_image_rows
+from common.run import (HelpFormatter, add_common_args, autocast, load_models, load_run,
+                        new_run_dir, one_sentence_errors, parse_args, parse_with_preset, peek_flag, pick_device, positive_int,
+                        resume_config, seed_everything, to_device, use_amp, write_config)
+from sr_degradation.data import Batches, HeldOut, bicubic_down, load_faces
+from sr_degradation.model import (ARGUMENTS, NETWORKS, build, downsample_target, generator_loss, hinge_d_loss,
+                                  hinge_g_loss, pixel_loss)
 
+PAPER = "sr_degradation"
 # §X: Adam lr 1e-4, β = (0, 0.9), D:G = 5:1, ~570k generator updates per network, 2k to fine-tune.
 # paper: the reference code's widths (H2L 64 ch, 12/3/2 blocks; L2H 256 ch, 12/3 blocks; critics 128 ch).
-# quick: the same layout, thinner and shallower, so each stage fits ~7 min on 2 CPU cores.
+# quick: the same layout, thinner and shallower, so that each stage fits a few minutes on 2 CPU cores.
 PRESETS = {
-    "quick": dict(size=64, batch_size=16, lr=1e-4, d_steps=5, h2l_width=16, h2l_blocks=(1, 2, 2), l2h_width=32,
-                  l2h_blocks=(4, 2), d_width_lr=32, d_width_hr=16, hr_faces=5000, lr_faces=5000,
-                  stage_steps=dict(h2l=600, l2h=400, finetune=100), sample_every=200, ckpt_every=200,
-                  log_every=20, fid_every=100),
-    "paper": dict(size=64, batch_size=32, lr=1e-4, d_steps=5, h2l_width=64, h2l_blocks=(12, 3, 2), l2h_width=256,
-                  l2h_blocks=(12, 3), d_width_lr=128, d_width_hr=128, hr_faces=50_000, lr_faces=50_000,
-                  stage_steps=dict(h2l=570_000, l2h=570_000, finetune=2000), sample_every=5000, ckpt_every=5000,
-                  log_every=100, fid_every=5000),
+    "quick": dict(size=64, batch_size=16, lr=1e-4, d_steps=5, z_dim=64, h2l_width=16, h2l_blocks=[1, 2, 2],
+                  l2h_width=32, l2h_blocks=[4, 2], d_low_width=32, d_high_width=16, high_faces=5000,
+                  low_faces=5000, h2l_steps=600, l2h_steps=400, finetune_steps=100, with_bicubic=True, amp=True,
+                  sample_every=200, ckpt_every=200, log_every=20, fid_every=100),
+    "paper": dict(size=64, batch_size=32, lr=1e-4, d_steps=5, z_dim=64, h2l_width=64, h2l_blocks=[12, 3, 2],
+                  l2h_width=256, l2h_blocks=[12, 3], d_low_width=128, d_high_width=128, high_faces=50_000,
+                  low_faces=50_000, h2l_steps=570_000, l2h_steps=570_000, finetune_steps=2000, with_bicubic=True,
+                  amp=False, sample_every=5000, ckpt_every=5000, log_every=100, fid_every=5000),
 }
 ALPHA, BETA = 1.0, 0.05     # eq. 1 weights (§X)
-NOISE_DIM = 64              # High-to-Low's noise vector, as in the reference (Linear(64, 64·64))
-TEST_SEED = 1               # held-out HR and real-LR faces: seed 1, never seen in training (seed 0)
+STAGES = ("h2l", "l2h", "finetune", "bicubic")              # the pipeline's order
+STAGE_NETWORKS = {"h2l": ("H2L", "D_low"), "l2h": ("L2H", "D_high"), "finetune": NETWORKS,
+                  "bicubic": ("L2H", "D_high"), None: NETWORKS}
+STEPS_OF = {"h2l": "h2l_steps", "l2h": "l2h_steps", "finetune": "finetune_steps", "bicubic": "l2h_steps"}
+PIPELINE_ONLY = ("h2l_steps", "l2h_steps", "finetune_steps", "with_bicubic")
 
 
-def parse_args(argv):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", choices=["h2l", "l2h", "finetune"], default="h2l",
-                    help="h2l: learn the degradation (default, stage 1); l2h: learn super-resolution; "
-                         "finetune: both together")
-    ap.add_argument("--h2l-run", type=Path, help="stage l2h: the stage-1 run folder whose High-to-Low makes the inputs")
-    ap.add_argument("--l2h-run", type=Path, help="stage finetune: the stage-2 run (its stage-1 run is read from it)")
-    ap.add_argument("--degradation", choices=["h2l", "bicubic"], default="h2l",
-                    help="stage l2h inputs: High-to-Low outputs (ours) or bicubic downsampling (SRGAN-style baseline)")
-    ap.add_argument("--data-hr", metavar="PATH", help="folder of high-resolution faces (default: built-in photos)")
-    ap.add_argument("--data-lr", metavar="PATH", help="folder of real low-resolution faces (default: built-in)")
-    ap.add_argument("--no-augment", action="store_true", help="no §X flip/scale/rotation/colour augmentation")
-    ap.add_argument("--h2l-blocks", type=int, nargs=3, help="High-to-Low residual blocks at 64, 32, 16 px")
-    ap.add_argument("--l2h-blocks", type=int, nargs=2, help="Low-to-High residual blocks at 16, 32 px")
-    for name in ("d_steps", "h2l_width", "l2h_width", "d_width_lr", "d_width_hr", "hr_faces", "lr_faces",
-                 "log_every", "fid_every"):
-        ap.add_argument("--" + name.replace("_", "-"), type=int, help="(default: from --preset)")
-    ap.add_argument("--fid-faces", type=int, default=500, help="held-out faces for the FID in log.csv (0: none)")
-    add_common_args(ap)
-    args = ap.parse_args(argv)
-    presets = {name: {**p, "steps": p["stage_steps"][args.stage]} for name, p in PRESETS.items()}
-    args = apply_preset(args, presets)
-    del args.stage_steps
-    args.h2l_blocks, args.l2h_blocks = list(args.h2l_blocks), list(args.l2h_blocks)
-    if args.size % 16:
-        raise SystemExit(f"--size must be a multiple of 16 (LR is size/4, critics go to 4×4), not {args.size}")
-    if args.stage == "l2h" and args.degradation == "h2l" and args.h2l_run is None:
-        raise SystemExit("--stage l2h needs --h2l-run DIR (a finished stage-1 run), or --degradation bicubic")
-    if args.stage == "finetune" and args.l2h_run is None:
-        raise SystemExit("--stage finetune needs --l2h-run DIR (a finished stage-2 run trained on High-to-Low)")
-    if args.data:
-        raise SystemExit("this paper has two unpaired sets: give --data-hr and --data-lr instead of --data")
-    return args
-
-
-def load_sets(args):
-    """(HR uint8 N×3×S×S, real LR uint8 M×3×S/4×S/4): user folders, or the built-in unpaired faces."""
-    lr_size = args.size // 4
-    built_in = synthetic.sr_unpaired(args.hr_faces, args.lr_faces, args.size, lr_size, seed=0) \
-        if not (args.data_hr and args.data_lr) else (None, None)
-    hr = load_image_folder(args.data_hr, args.size).images if args.data_hr else built_in[0]
-    lr = load_image_folder(args.data_lr, lr_size).images if args.data_lr else built_in[1]
-    return hr, lr
-
-
-def augment(images, geometric):
-    """§X augmentation, per image: random horizontal flip; with ``geometric`` also scale ∈ [0.9, 1.1],
-    rotation ∈ [−10°, 10°] and colour jitter (brightness ±0.1, contrast and saturation ×[0.9, 1.1]).
-
-    Real LR faces get the flip only: resampling a 16×16 image would add blur of our own on top
-    of the degradation that High-to-Low must learn from them.
-    """
-    n, dev = len(images), images.device
-    flip = (torch.rand(n, device=dev) < 0.5).float() * 2 - 1                  # −1 mirrors x
-    if not geometric:
-        return torch.where(flip.view(-1, 1, 1, 1) < 0, images.flip(3), images)
-    angle = (torch.rand(n, device=dev) * 20 - 10) * math.pi / 180
-    scale = torch.rand(n, device=dev) * 0.2 + 0.9
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos * flip, -sin, torch.zeros_like(cos)], 1),
-                         torch.stack([sin * flip, cos, torch.zeros_like(cos)], 1)], 1)   # n×2×3
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    x = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    rand = lambda: torch.rand(n, 1, 1, 1, device=dev)                        # noqa: E731
-    gray = x.mean(1, keepdim=True)
-    x = gray + (x - gray) * (0.9 + 0.2 * rand())                              # saturation
-    mean = x.mean((1, 2, 3), keepdim=True)
-    x = mean + (x - mean) * (0.9 + 0.2 * rand()) + (rand() * 0.2 - 0.1)       # contrast, brightness
-    return x.clamp(-1, 1)
-
-
-def bicubic_down(hr, factor=4):
-    """The classic synthetic LR image: bicubic (antialiased) downsampling by 4."""
-    return F.interpolate(hr, scale_factor=1 / factor, mode="bicubic", antialias=True, align_corners=False).clamp(-1, 1)
-
-
-def build_models(args):
-    """The networks a stage trains, plus a frozen High-to-Low for stage l2h: {name: module}."""
-    h2l = lambda: HighToLow(args.h2l_width, args.h2l_blocks, NOISE_DIM, args.size)       # noqa: E731
-    l2h = lambda: LowToHigh(args.l2h_width, args.l2h_blocks)                       # noqa: E731
-    models = {}
-    if args.stage in ("h2l", "finetune"):
-        models.update(H2L=h2l(), D_lr=Discriminator(args.size // 4, args.d_width_lr))
-    if args.stage in ("l2h", "finetune"):
-        models.update(L2H=l2h(), D_hr=Discriminator(args.size, args.d_width_hr))
-    return models
-
-
-def read_config(run):
-    """config.json of an earlier stage's run folder."""
-    path = Path(run) / "config.json"
-    if not path.exists():
-        raise SystemExit(f"{run} is not a run folder (no config.json): train that stage first")
-    return json.loads(path.read_text())
-
-
-def load_stage_weights(models, args):
-    """Stage l2h: a frozen High-to-Low from --h2l-run. Stage finetune: all four networks from the
-    stage-2 run and its stage-1 run (fresh optimisers). The architecture flags come from those runs."""
-    run = args.h2l_run if args.stage == "l2h" else args.l2h_run
-    sources = {"l2h": {"H2L": run}}.get(args.stage)
-    if args.stage == "finetune":
-        h2l_run = Path(read_config(run)["h2l_run"])
-        sources = {"H2L": h2l_run, "D_lr": h2l_run, "L2H": run, "D_hr": run}
-    for name, folder in sources.items():
-        path = Path(folder) / "checkpoint.pt"
-        if not path.exists():
-            raise SystemExit(f"{path} does not exist: finish that stage first")
-        models[name].load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["models"][name])
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    device = pick_device(args.device)
-    if args.stage == "l2h" and args.degradation == "h2l" or args.stage == "finetune":
-        # A stage-2 run must match the stage-1 architecture: take the widths from the earlier run.
-        earlier = read_config(args.h2l_run or args.l2h_run)
-        keys = ["h2l_width", "h2l_blocks", "size"] + (["l2h_width", "l2h_blocks", "d_width_lr", "d_width_hr"]
-                                                      if args.stage == "finetune" else [])
-        vars(args).update({k: earlier[k] for k in keys})
-        if args.stage == "finetune":
-            if not earlier.get("h2l_run"):
-                raise SystemExit(f"{args.l2h_run} was trained on bicubic pairs: fine-tune a run trained on High-to-Low")
-            args.h2l_run = earlier["h2l_run"]
-    seed_everything(args.seed)
-    run_dir = make_run_dir(args.out, "sr_degradation", args, resume=args.resume)
+def non_negative_int(text):
     try:
-        hr_set, lr_set = load_sets(args)
-    except DataError as err:
-        raise SystemExit(str(err))
-    cuda = device.type == "cuda"
-    hr_batches = InMemoryBatches(hr_set, batch_size=args.batch_size, device=device, seed=args.seed, channels_last=cuda)
-    lr_batches = InMemoryBatches(lr_set, batch_size=args.batch_size, device=device, seed=args.seed + 1,
-                                 channels_last=cuda)
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
 
-    # Models: the stage's generators and critics; stage l2h also holds the frozen High-to-Low.
-    models = build_models(args)
-    frozen_h2l = None
-    if args.stage == "l2h" and args.degradation == "h2l":
-        frozen_h2l = {"H2L": HighToLow(args.h2l_width, args.h2l_blocks, NOISE_DIM, args.size)}
-        load_stage_weights(frozen_h2l, args)
-        frozen_h2l = frozen_h2l["H2L"].to(device).eval().requires_grad_(False)
-    if args.stage == "finetune" and not args.resume:
-        load_stage_weights(models, args)
-    for name, m in models.items():
-        models[name] = m.to(device, memory_format=torch.channels_last) if cuda else m.to(device)
-    generators = [n for n in ("H2L", "L2H") if n in models]
-    critics = [n for n in ("D_lr", "D_hr") if n in models]
-    # §X: Adam, lr 1e-4, β1 = 0, β2 = 0.9, for every network.
-    opts = {n: torch.optim.Adam(models[n].parameters(), args.lr, betas=(0.0, 0.9), foreach=True) for n in models}
-    opt_g = [opts[n] for n in generators]
-    opt_d = [opts[n] for n in critics]
-    g_params = [p for n in generators for p in models[n].parameters()]
-    d_params = [p for n in critics for p in models[n].parameters()]
 
-    # Fixed held-out faces for samples and the FID in log.csv (built-in data only).
-    n_test = max(args.fid_faces, 8)
-    test_hr, test_lr = synthetic.sr_unpaired(n_test, n_test, args.size, args.size // 4, seed=TEST_SEED)
-    test_hr, test_lr = to_float(test_hr).to(device), to_float(test_lr).to(device)
-    fixed_z = torch.randn(n_test, NOISE_DIM, device=device)
-    extractor = SyntheticFeatures(device) if args.fid_faces and not (args.data_hr or args.data_lr) else None
+def parse(argv):
+    """``(args, resumed)`` for one ``--stage``; ``(args, None)`` with ``args.stage = None`` for the pipeline."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    ap.add_argument("--stage", choices=STAGES,
+                    help="train one stage alone: h2l (the degradation), l2h (super-resolution on h2l's outputs), "
+                         "finetune (both), bicubic (the baseline). Default: the whole pipeline")
+    ap.add_argument("--h2l-run", metavar="DIR", help="--stage l2h / finetune: the h2l stage folder to start from")
+    ap.add_argument("--l2h-run", metavar="DIR",
+                    help="--stage finetune: the l2h stage folder (its h2l folder is read from its config)")
+    pipe = ap.add_argument_group("pipeline (without --stage)")
+    pipe.add_argument("--h2l-steps", type=positive_int, help="generator updates of stage h2l")
+    pipe.add_argument("--l2h-steps", type=positive_int, help="generator updates of stage l2h and of the baseline")
+    pipe.add_argument("--finetune-steps", type=positive_int, help="generator updates of the joint fine-tune")
+    pipe.add_argument("--with-bicubic", action=argparse.BooleanOptionalAction,
+                      help="also train the baseline: Low-to-High on bicubic pairs (bicubic/)")
+    ap.add_argument("--data-high", metavar="PATH", help="folder of high-resolution faces (default: built-in photos)")
+    ap.add_argument("--data-low", metavar="PATH", help="folder of real low-resolution faces (default: built-in)")
+    ap.add_argument("--no-augment", action="store_true", help="no §X flip/scale/rotation/colour augmentation")
+    ap.add_argument("--z-dim", type=positive_int, help="High-to-Low's noise size")
+    ap.add_argument("--h2l-width", type=positive_int, help="High-to-Low's channels")
+    ap.add_argument("--h2l-blocks", type=non_negative_int, nargs=3, help="High-to-Low residual blocks at 64, 32, 16 px")
+    ap.add_argument("--l2h-width", type=positive_int, help="Low-to-High's channels at 16 px")
+    ap.add_argument("--l2h-blocks", type=non_negative_int, nargs=2, help="Low-to-High residual blocks at 16, 32 px")
+    ap.add_argument("--d-low-width", type=positive_int, help="channels of High-to-Low's critic (LR faces)")
+    ap.add_argument("--d-high-width", type=positive_int, help="channels of Low-to-High's critic (HR faces)")
+    ap.add_argument("--d-steps", type=non_negative_int,
+                    help="critic updates per generator update (§X: 5; 0: the critics stay as initialised)")
+    ap.add_argument("--high-faces", type=positive_int, help="built-in HR training faces")
+    ap.add_argument("--low-faces", type=positive_int, help="built-in real LR training faces")
+    ap.add_argument("--fid-faces", type=non_negative_int, default=500,
+                    help="held-out faces for the FID in log.csv (0: no FID)")
+    ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
+    add_common_args(ap)
 
-    def low_res(hr, z):
-        """Stage-2 inputs: the degraded HR image (frozen or trained High-to-Low) or bicubic(HR)."""
-        if args.stage == "finetune":
-            return models["H2L"](hr, z)                                          # end to end (§X fine-tune)
-        if frozen_h2l is not None:
-            with torch.no_grad():
-                return frozen_h2l(hr, z)                                         # fresh noise each time (§X)
-        return bicubic_down(hr)
+    stage = peek_flag(argv, "--stage", None)
+    if stage is None:
+        args, resumed = parse_pipeline(ap, argv), None
+    elif stage not in STAGES:
+        ap.parse_args(argv)                                   # argparse names the valid stages and exits
+    else:
+        presets = {name: {**{k: v for k, v in p.items() if k not in PIPELINE_ONLY}, "steps": p[STEPS_OF[stage]]}
+                   for name, p in PRESETS.items()}
+        args, resumed = parse_args(ap, argv, presets, PAPER)
+        given = [k for k in PIPELINE_ONLY if getattr(args, k, None) is not None]
+        if given:
+            ap.error(f"--{given[0].replace('_', '-')} belongs to the pipeline; with --stage, --steps sets "
+                     f"the stage's length")
+        for k in PIPELINE_ONLY:
+            vars(args).pop(k, None)
+        needs = {"l2h": ("h2l_run",), "finetune": ("l2h_run", "h2l_run")}.get(args.stage, ())
+        for k in ("h2l_run", "l2h_run"):
+            if getattr(args, k) and k not in needs:
+                ap.error(f"--{k.replace('_', '-')} is read by "
+                         f"{'--stage l2h and finetune' if k == 'h2l_run' else '--stage finetune'} only")
+        if args.stage == "l2h" and not args.h2l_run:
+            ap.error("--stage l2h needs --h2l-run DIR: the h2l stage folder whose High-to-Low makes its inputs "
+                     "(or use --stage bicubic for the baseline)")
+        if args.stage == "finetune" and not args.l2h_run:
+            ap.error("--stage finetune needs --l2h-run DIR: an l2h stage folder (trained on High-to-Low)")
+    if args.data:
+        ap.error("this paper has two unpaired sets: give --data-high and --data-low instead of --data")
+    if args.fid_faces == 1:
+        ap.error("--fid-faces must be 0 (no FID) or at least 2: FID compares two sets of faces")
+    args.h2l_blocks, args.l2h_blocks = list(args.h2l_blocks), list(args.l2h_blocks)
+    try:
+        build(**model_args(args))
+    except ValueError as err:
+        ap.error(str(err))
+    return args, resumed
 
-    def evaluate(n):
-        """Outputs on the first n held-out faces, in eval mode: H2L(HR) or L2H(real LR)."""
-        for m in models.values():
-            m.eval()
-        with torch.no_grad(), autocast(device, args.amp):
-            out = {}
-            if "H2L" in models:
-                out["H2L"] = models["H2L"](test_hr[:n], fixed_z[:n]).float()
-            if "L2H" in models:
-                out["L2H"] = models["L2H"](test_lr[:n]).float()
-        for m in models.values():
-            m.train()
-        return out
 
-    def log_fid(values):
-        out = evaluate(args.fid_faces)
-        if "H2L" in out:
-            values["fid_h2l"] = fid(out["H2L"], test_lr, extractor)             # degradation realism
-        if "L2H" in out:
-            values["fid_sr"] = fid(out["L2H"], test_hr, extractor)              # SR of real LR vs HR
+def parse_pipeline(ap, argv):
+    """The pipeline's command line: the preset's values as defaults, and on --resume the pipeline's
+    config.json fills every flag not given (a given flag that differs is refused, as for one run)."""
+    args = parse_with_preset(ap, argv, PRESETS)
+    if args.steps is not None:
+        ap.error("the pipeline has one length per stage: give --h2l-steps, --l2h-steps or --finetune-steps "
+                 "(--steps is for one --stage)")
+    if args.h2l_run or args.l2h_run:
+        ap.error("the pipeline trains its own stages: --h2l-run and --l2h-run are for --stage l2h / finetune")
+    out = Path(args.out) if args.out else None
+    if not args.resume:
+        if out is not None and (out / "checkpoint.pt").exists():
+            raise SystemExit(f"{out} is the run folder of one stage: continue it with --stage and --resume, "
+                             f"or choose another --out.")
+        if out is not None and (out / "config.json").exists():
+            raise SystemExit(f"{out} already holds a pipeline: add --resume to continue it, or choose another --out.")
+        return args
+    if out is None:
+        raise SystemExit("--resume needs --out DIR: the pipeline folder to continue.")
+    if not out.is_dir():
+        raise SystemExit(f"{out} does not exist: give a pipeline folder (train.py prints where it wrote one).")
+    config = json.loads((out / "config.json").read_text()) if (out / "config.json").exists() else {}
+    if "h2l_steps" not in config:
+        raise SystemExit(f"{out} is not an {PAPER} pipeline folder (its config.json is missing or another "
+                         f"run's); a single stage's folder continues with --stage and --resume.")
+    return resume_config(ap, argv, args, config, out, may_change=PIPELINE_ONLY)
 
-    start, elapsed = 0, 0.0
-    if args.resume:
-        state = load_checkpoint(run_dir / "checkpoint.pt", models, opts, map_location=device)
-        start, elapsed = state["step"], state["extra"]["elapsed"]
-        hr_batches.load_state_dict(state["extra"]["hr_batches"])
-        lr_batches.load_state_dict(state["extra"]["lr_batches"])
-    log = CsvLogger(run_dir / "log.csv", resume_step=start if args.resume else None,
-                    columns=["loss_D_lr", "loss_D_hr", "pixel_h2l", "gan_h2l", "pixel_l2h", "gan_l2h", "loss_G",
-                             "lr", "img_s", "time_s", "fid_h2l", "fid_sr"])
-    if not args.resume and extractor is not None:
-        values = {"time_s": 0.0}
-        log_fid(values)
-        log.log(step=0, **values)                                                # before any training
-    speed = ImagesPerSecond(args.batch_size, start, device)
-    t0 = time.perf_counter() - elapsed
-    bar = progress(args.steps, initial=start, desc=f"sr_degradation {args.stage}")
-    aug = (lambda x, geometric: x) if args.no_augment else augment
-    zeros = torch.zeros((), device=device)
 
-    def batch():
-        """One step's data: augmented HR, augmented real LR, fresh noise z ~ N(0, I) (§X)."""
-        hr = aug(next(hr_batches), True)
-        lr = aug(next(lr_batches), False)
-        return hr, lr, torch.randn(len(hr), NOISE_DIM, device=device)
+def model_args(args):
+    """What build() needs for the networks this stage trains (all four for the pipeline's check);
+    stored in every checkpoint. Stage l2h's frozen High-to-Low is not among them: it is read
+    from the h2l folder named in the config (``h2l_run``)."""
+    networks = STAGE_NETWORKS[args.stage]
+    keys = ["size"] + [k for name in networks for k in ARGUMENTS[name]]
+    return dict(networks=list(networks), **{k: getattr(args, k) for k in keys})
 
-    with StopOnInterrupt() as stop:
-        for step in range(start + 1, args.steps + 1):
-            # discriminator steps (hinge loss), d_steps per generator step (§X: 5:1)
-            for _ in range(args.d_steps):
-                hr, lr, z = batch()
-                with autocast(device, args.amp):
-                    loss_d_lr = loss_d_hr = zeros
-                    with torch.no_grad():
-                        fake_lr = models["H2L"](hr, z) if "H2L" in models else None
-                        fake_hr = models["L2H"](fake_lr if fake_lr is not None else low_res(hr, z)) \
-                            if "L2H" in models else None
-                    if "D_lr" in models:     # High-to-Low's critic: real LR faces vs degraded HR faces
-                        loss_d_lr = hinge_d_loss(models["D_lr"](lr), models["D_lr"](fake_lr))
-                    if "D_hr" in models:     # Low-to-High's critic: HR faces vs super-resolved faces
-                        loss_d_hr = hinge_d_loss(models["D_hr"](hr), models["D_hr"](fake_hr))
-                for opt in opt_d:
-                    opt.zero_grad(set_to_none=True)
-                (loss_d_lr + loss_d_hr).backward(inputs=d_params)
-                for opt in opt_d:
-                    opt.step()
 
-            # generator step (eq. 1): l = α·pixel + β·GAN for each generator the stage trains
-            hr, lr, z = batch()
-            with autocast(device, args.amp):
-                pixel_h2l = gan_h2l = pixel_l2h = gan_l2h = loss_g = zeros
-                if "H2L" in models:
-                    fake_lr = models["H2L"](hr, z)
-                    pixel_h2l = pixel_loss(fake_lr, downsample_target(hr))        # vs the average-pooled HR
-                    gan_h2l = hinge_g_loss(models["D_lr"](fake_lr))
-                    loss_g = loss_g + generator_loss(pixel_h2l, gan_h2l, ALPHA, BETA)
-                if "L2H" in models:
-                    sr = models["L2H"](fake_lr if args.stage == "finetune" else low_res(hr, z))
-                    pixel_l2h = pixel_loss(sr, hr)                                # vs the HR image
-                    gan_l2h = hinge_g_loss(models["D_hr"](sr))
-                    loss_g = loss_g + generator_loss(pixel_l2h, gan_l2h, ALPHA, BETA)
-            for opt in opt_g:
-                opt.zero_grad(set_to_none=True)
-            loss_g.backward(inputs=g_params)
-            for opt in opt_g:
-                opt.step()
-            bar.update()
+@torch.no_grad()
+def outputs(net, *inputs, device, amp):
+    """``net(*inputs)`` in eval mode (BatchNorm's running statistics), as float in [−1, 1]."""
+    was_training = net.training
+    net.eval()
+    with autocast(device, amp):
+        out = net(*inputs)
+    net.train(was_training)
+    return out.float().clamp(-1, 1)
 
-            if step % args.log_every == 0 or step == args.steps:
-                losses = dict(loss_D_lr=loss_d_lr, loss_D_hr=loss_d_hr, pixel_h2l=pixel_h2l, gan_h2l=gan_h2l,
-                              pixel_l2h=pixel_l2h, gan_l2h=gan_l2h, loss_G=loss_g)
-                # a network this stage does not train leaves its cells empty (its loss is still `zeros`)
-                values = {name: loss.item() for name, loss in losses.items() if loss is not zeros}
-                try:
-                    check_finite(step, checkpoint=run_dir / "checkpoint.pt", **values)
-                except NonFiniteLoss as err:
-                    raise SystemExit(str(err))
-                values.update(lr=args.lr, img_s=speed(step), time_s=time.perf_counter() - t0)
-                if extractor is not None and (step % args.fid_every == 0 or step == args.steps):
-                    log_fid(values)
-                log.log(step=step, **values)
-                bar.set_postfix(G=f"{values['loss_G']:.3f}",
-                                D=f"{values.get('loss_D_lr', 0) + values.get('loss_D_hr', 0):.3f}")
-            if step % args.sample_every == 0 or step == args.steps:
-                out = evaluate(8)
-                rows, labels = [], []
-                if "H2L" in out:
-                    rows += [test_hr[:8], out["H2L"], test_lr[:8]]
-                    labels += ["HR (held out)", "High-to-Low(HR)", "real LR (others)"]
-                if "L2H" in out:
-                    rows += [test_lr[:8], out["L2H"]]
-                    labels += ["real LR input", "Low-to-High"]
-                save_image_rows(rows, run_dir / "samples" / f"step_{step:07d}.png", row_labels=labels, scale=2)
-            if step % args.ckpt_every == 0 or step == args.steps or stop.requested:
-                save_checkpoint(run_dir / "checkpoint.pt", step, models, opts,
-                                extra={"hr_batches": hr_batches.state_dict(), "lr_batches": lr_batches.state_dict(),
-                                       "elapsed": time.perf_counter() - t0},
-                                config=vars(args))
-            if stop.requested:
-                print(f"\nstopped at step {step}; continue with --resume --out {run_dir}")
-                break
-    bar.close()
-    plot_losses(run_dir / "log.csv", run_dir / "loss.png", title=f"sr_degradation {args.stage}")
-    print(f"run folder: {run_dir} (samples/, log.csv, loss.png, checkpoint.pt)")
-    return run_dir
+
+def adam(models, lr):
+    """§X: Adam, lr 1e-4, β1 = 0, β2 = 0.9, one per network."""
+    return {name: torch.optim.Adam(net.parameters(), lr, betas=(0.0, 0.9), foreach=True)
+            for name, net in models.items()}
+
+
+def update(optimizers, loss):
+    """One step of the networks of ``optimizers`` on ``loss``: gradients go only into their parameters
+    (a generator's loss passes through its critic, which must not learn from it)."""
+    params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]]
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)
+    for opt in optimizers:
+        opt.step()
+
+
+def hand_over(args, run, stage):
+    """Stage hand-over (Fig. 2): the checkpoint of an earlier ``stage`` folder, read with load_run.
+    Its networks' sizes become this run's (one line says so where a flag asked for others)."""
+    checkpoint = load_run(run, PAPER)
+    found = checkpoint["config"].get("stage")
+    if found != stage:
+        raise SystemExit(f"{run} is a {found} stage folder, not the {stage} stage folder that "
+                         f"--{stage}-run needs.")
+    if checkpoint["step"] < checkpoint["config"]["steps"]:
+        print(f"note: {run} stopped at step {checkpoint['step']} of {checkpoint['config']['steps']}; "
+              f"this stage starts from that.")
+    taken = {k: v for k, v in checkpoint["model_args"].items() if k != "networks" and getattr(args, k) != v}
+    if taken:
+        print(f"from {run}: " + ", ".join(f"--{k.replace('_', '-')} {v} (not {getattr(args, k)})"
+                                          for k, v in taken.items()))
+        vars(args).update(taken)
+    return checkpoint
+
+
+# ----------------------------------------------------------------------------- stage 1: High-to-Low
+
+
+def train_h2l(args, resumed=None, faces=None):
+    """Stage 1 (§VII, Fig. 2): High-to-Low learns to degrade HR faces from unpaired real LR faces."""
+    device = pick_device(args.device)
+    amp = use_amp(args.amp, device)
+    faces = faces or load_faces(args)
+    data, test = Batches(faces, args, device), HeldOut(faces, args, device)
+    seed_everything(args.seed)
+    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    H2L, D_low = models["H2L"], models["D_low"]
+    optimizers = adam(models, args.lr)
+    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, images_per_step=args.batch_size,
+              columns=["loss_D_low", "pixel_h2l", "gan_h2l", "loss_G", "fid_h2l"], bar_keys=("loss_G",),
+              desc="sr_degradation h2l")
+    degraded = lambda n: outputs(H2L, test.high[:n], test.z[:n], device=device, amp=amp)   # noqa: E731
+    if "batches" in run.extra:
+        data.load_state_dict(run.extra["batches"])
+    elif test.extractor:
+        run.log_eval(0, fid_h2l=test.fid(degraded(test.n), test.low))          # before any training
+
+    for step in run.steps():
+        # critic steps (hinge loss), d_steps per generator step (§X: 5:1): real LR faces vs degraded HR faces
+        loss_d = None
+        for _ in range(args.d_steps):
+            high, low = data.next_high(), data.next_low()
+            with autocast(device, amp):
+                with torch.no_grad():
+                    fake_low = H2L(high, data.noise(len(high)))
+                loss_d = hinge_d_loss(D_low(low), D_low(fake_low))
+            update([optimizers["D_low"]], loss_d)
+
+        # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the average-pooled HR face
+        high = data.next_high()
+        with autocast(device, amp):
+            fake_low = H2L(high, data.noise(len(high)))
+            pixel = pixel_loss(fake_low, downsample_target(high))
+            gan = hinge_g_loss(D_low(fake_low))
+            loss_g = generator_loss(pixel, gan, ALPHA, BETA)
+        update([optimizers["H2L"]], loss_g)
+
+        run.log(step, loss_D_low=loss_d, pixel_h2l=pixel, gan_h2l=gan, loss_G=loss_g)
+        if test.extractor and run.due(step, args.fid_every):
+            run.log_eval(step, fid_h2l=test.fid(degraded(test.n), test.low))      # degradation realism
+        if run.due(step, args.sample_every):
+            save_image_rows([test.high[:8], degraded(8), test.low[:8]], run.dir / "samples" / f"step_{step:07d}.png",
+                            row_labels=["HR (held out)", "High-to-Low(HR)", "real LR (others)"], scale=2)
+        run.save(step, batches=data)
+    return run.finish(title="sr_degradation h2l: High-to-Low")
+
+
+# ----------------------------------------------------------------------------- stage 2: Low-to-High
+
+
+def train_l2h(args, resumed=None, faces=None):
+    """Stage 2 (§X): Low-to-High learns 16→64 super-resolution on pairs (High-to-Low(HR, fresh z), HR),
+    with the High-to-Low of --h2l-run frozen. ``--stage bicubic``: on pairs (bicubic(HR), HR) instead,
+    the SRGAN-style baseline of Table 2."""
+    device = pick_device(args.device)
+    amp = use_amp(args.amp, device)
+    frozen, extra = None, {}
+    if args.stage == "l2h":                                  # stage hand-over: the frozen High-to-Low
+        h2l = hand_over(args, args.h2l_run, "h2l")
+        extra = {"h2l_step": h2l["step"]}
+        if resumed is not None and resumed["extra"]["h2l_step"] != h2l["step"]:
+            raise SystemExit(f"--resume refused, nothing was changed: this l2h run was trained on the High-to-Low "
+                             f"of {args.h2l_run} at step {resumed['extra']['h2l_step']}, which is now at step "
+                             f"{h2l['step']}; start a new l2h run.")
+        frozen = load_models(build(**{**h2l["model_args"], "networks": ["H2L"]}), h2l, where=args.h2l_run)["H2L"]
+        frozen = to_device(frozen, device).eval().requires_grad_(False)
+    faces = faces or load_faces(args, low=False)
+    data, test = Batches(faces, args, device, low=False), HeldOut(faces, args, device)
+    seed_everything(args.seed)
+    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    L2H, D_high = models["L2H"], models["D_high"]
+    optimizers = adam(models, args.lr)
+    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, images_per_step=args.batch_size,
+              columns=["loss_D_high", "pixel_l2h", "gan_l2h", "loss_G", "fid_sr"], bar_keys=("loss_G",),
+              desc=f"sr_degradation {args.stage}")
+
+    def degrade(high):
+        """The LR half of a training pair: High-to-Low(HR, fresh noise) (§X), or bicubic(HR) for the baseline."""
+        if frozen is None:
+            return bicubic_down(high)
+        with torch.no_grad():
+            return frozen(high, data.noise(len(high)))
+
+    super_resolved = lambda n: outputs(L2H, test.low[:n], device=device, amp=amp)     # noqa: E731
+    if "batches" in run.extra:
+        data.load_state_dict(run.extra["batches"])
+    elif test.extractor:
+        run.log_eval(0, fid_sr=test.fid(super_resolved(test.n), test.high))
+
+    for step in run.steps():
+        # critic steps (hinge loss), d_steps per generator step (§X: 5:1): HR faces vs super-resolved ones
+        loss_d = None
+        for _ in range(args.d_steps):
+            high = data.next_high()
+            with autocast(device, amp):
+                with torch.no_grad():
+                    fake_high = L2H(degrade(high))
+                loss_d = hinge_d_loss(D_high(high), D_high(fake_high))
+            update([optimizers["D_high"]], loss_d)
+
+        # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the HR face
+        high = data.next_high()
+        with autocast(device, amp):
+            fake_high = L2H(degrade(high))
+            pixel = pixel_loss(fake_high, high)
+            gan = hinge_g_loss(D_high(fake_high))
+            loss_g = generator_loss(pixel, gan, ALPHA, BETA)
+        update([optimizers["L2H"]], loss_g)
+
+        run.log(step, loss_D_high=loss_d, pixel_l2h=pixel, gan_l2h=gan, loss_G=loss_g)
+        if test.extractor and run.due(step, args.fid_every):
+            run.log_eval(step, fid_sr=test.fid(super_resolved(test.n), test.high))   # SR of real LR vs HR
+        if run.due(step, args.sample_every):
+            save_image_rows([test.low[:8], super_resolved(8)], run.dir / "samples" / f"step_{step:07d}.png",
+                            row_labels=["real LR input", "Low-to-High"], scale=2)
+        run.save(step, batches=data, **extra)
+    return run.finish(title=f"sr_degradation {args.stage}: Low-to-High"
+                            + (" on bicubic pairs" if frozen is None else " on High-to-Low's outputs"))
+
+
+# ----------------------------------------------------------------------------- stage 3: fine-tune both
+
+
+def train_finetune(args, resumed=None, faces=None):
+    """Stage 3 (§X: "fine-tuned them together for another 2,000 generator updates"): both generators
+    and both critics, end to end (Low-to-High's loss flows back into High-to-Low); fresh optimisers."""
+    device = pick_device(args.device)
+    amp = use_amp(args.amp, device)
+    if resumed is None:                                      # stage hand-over: both earlier stages
+        l2h = hand_over(args, args.l2h_run, "l2h")
+        args.h2l_run = args.h2l_run or l2h["config"]["h2l_run"]
+        h2l = hand_over(args, args.h2l_run, "h2l")
+        if h2l["model_args"]["size"] != l2h["model_args"]["size"]:
+            raise SystemExit(f"{args.l2h_run} was trained at size {l2h['model_args']['size']} and {args.h2l_run} "
+                             f"at {h2l['model_args']['size']}: fine-tune an l2h run with the h2l run it was "
+                             f"trained on.")
+    faces = faces or load_faces(args)
+    data, test = Batches(faces, args, device), HeldOut(faces, args, device)
+    seed_everything(args.seed)
+    models = build(**model_args(args))
+    if resumed is None:
+        load_models({k: models[k] for k in ("H2L", "D_low")}, h2l, where=args.h2l_run)
+        load_models({k: models[k] for k in ("L2H", "D_high")}, l2h, where=args.l2h_run)
+    models = {name: to_device(net, device) for name, net in models.items()}
+    H2L, D_low, L2H, D_high = (models[k] for k in NETWORKS)
+    optimizers = adam(models, args.lr)
+    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, images_per_step=args.batch_size,
+              columns=["loss_D_low", "loss_D_high", "pixel_h2l", "gan_h2l", "pixel_l2h", "gan_l2h", "loss_G",
+                       "fid_h2l", "fid_sr"], bar_keys=("loss_G",), desc="sr_degradation finetune")
+    degraded = lambda n: outputs(H2L, test.high[:n], test.z[:n], device=device, amp=amp)  # noqa: E731
+    super_resolved = lambda n: outputs(L2H, test.low[:n], device=device, amp=amp)         # noqa: E731
+
+    def fids():
+        return dict(fid_h2l=test.fid(degraded(test.n), test.low), fid_sr=test.fid(super_resolved(test.n), test.high))
+
+    if "batches" in run.extra:
+        data.load_state_dict(run.extra["batches"])
+    elif test.extractor:
+        run.log_eval(0, **fids())
+
+    for step in run.steps():
+        # critic steps (hinge loss), d_steps per generator step (§X: 5:1), both critics at once
+        loss_d_low = loss_d_high = None
+        for _ in range(args.d_steps):
+            high, low = data.next_high(), data.next_low()
+            with autocast(device, amp):
+                with torch.no_grad():
+                    fake_low = H2L(high, data.noise(len(high)))
+                    fake_high = L2H(fake_low)
+                loss_d_low = hinge_d_loss(D_low(low), D_low(fake_low))            # real LR vs degraded HR
+                loss_d_high = hinge_d_loss(D_high(high), D_high(fake_high))       # HR vs super-resolved
+            update([optimizers["D_low"], optimizers["D_high"]], loss_d_low + loss_d_high)
+
+        # generator step: eq. 1 for each generator, summed; Low-to-High reads High-to-Low's output
+        high = data.next_high()
+        with autocast(device, amp):
+            fake_low = H2L(high, data.noise(len(high)))
+            pixel_h2l = pixel_loss(fake_low, downsample_target(high))
+            gan_h2l = hinge_g_loss(D_low(fake_low))
+            fake_high = L2H(fake_low)
+            pixel_l2h = pixel_loss(fake_high, high)
+            gan_l2h = hinge_g_loss(D_high(fake_high))
+            loss_g = generator_loss(pixel_h2l, gan_h2l, ALPHA, BETA) + generator_loss(pixel_l2h, gan_l2h, ALPHA, BETA)
+        update([optimizers["H2L"], optimizers["L2H"]], loss_g)
+
+        run.log(step, loss_D_low=loss_d_low, loss_D_high=loss_d_high, pixel_h2l=pixel_h2l, gan_h2l=gan_h2l,
+                pixel_l2h=pixel_l2h, gan_l2h=gan_l2h, loss_G=loss_g)
+        if test.extractor and run.due(step, args.fid_every):
+            run.log_eval(step, **fids())
+        if run.due(step, args.sample_every):
+            save_image_rows([test.high[:8], degraded(8), test.low[:8], super_resolved(8)],
+                            run.dir / "samples" / f"step_{step:07d}.png", scale=2,
+                            row_labels=["HR (held out)", "High-to-Low(HR)", "real LR input", "Low-to-High"])
+        run.save(step, batches=data)
+    return run.finish(title="sr_degradation finetune: both together")
+
+
+STAGE_FUNCTIONS = {"h2l": train_h2l, "l2h": train_l2h, "finetune": train_finetune, "bicubic": train_l2h}
+
+
+# ----------------------------------------------------------------------------- the pipeline
+
+
+def stage_args(args, root, stage):
+    """One stage's command line inside the pipeline: the same as running it alone with --stage."""
+    values = {k: v for k, v in vars(args).items() if k not in PIPELINE_ONLY}
+    values.update(stage=stage, steps=getattr(args, STEPS_OF[stage]), out=str(root / stage),
+                  resume=(root / stage / "checkpoint.pt").exists(),
+                  h2l_run=str(root / "h2l") if stage in ("l2h", "finetune") else None,
+                  l2h_run=str(root / "l2h") if stage == "finetune" else None)
+    return argparse.Namespace(**values)
+
+
+def train_pipeline(args):
+    """Fig. 2: h2l, then l2h on h2l's outputs, then finetune, then (--with-bicubic) the baseline, each in
+    its own folder under the pipeline folder. Finished stages are skipped, an unfinished one resumed."""
+    root = new_run_dir(args.out, PAPER)
+    args.out = str(root)
+    todo = []
+    for stage in [s for s in STAGES if s != "bicubic" or args.with_bicubic]:
+        steps, folder = getattr(args, STEPS_OF[stage]), root / stage
+        done = load_run(folder, PAPER)["step"] if (folder / "checkpoint.pt").exists() else 0
+        if done >= steps:
+            print(f"{stage}: finished at step {done}, skipped")
+        else:
+            todo.append(stage)
+    if not todo:
+        raise SystemExit(f"every stage of {root} is finished: give larger --h2l-steps, --l2h-steps or "
+                         f"--finetune-steps{'' if args.with_bicubic else ' (or --with-bicubic)'} to continue it.")
+    faces = load_faces(args, low="h2l" in todo or "finetune" in todo)     # once, for every stage
+    root.mkdir(parents=True, exist_ok=True)
+    write_config(root, args)
+    for stage in todo:
+        sargs = stage_args(args, root, stage)
+        resumed = load_run(sargs.out, PAPER) if sargs.resume else None
+        STAGE_FUNCTIONS[stage](sargs, resumed, faces)
+        reached = load_run(sargs.out, PAPER)["step"]
+        if reached < sargs.steps:                            # stopped (Ctrl-C): the later stages need this one
+            print(f"pipeline stopped in stage {stage} at step {reached}; continue with --resume --out {root}")
+            return root
+    print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())}); "
+          f"evaluate with: python {PAPER}/eval.py --run {root}")
+    return root
+
+
+@one_sentence_errors
+def main(argv=None):
+    args, resumed = parse(argv)
+    if args.stage is None:
+        return train_pipeline(args)
+    return STAGE_FUNCTIONS[args.stage](args, resumed)
 
 
 if __name__ == "__main__":

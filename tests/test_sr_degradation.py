@@ -1,13 +1,23 @@
-"""sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, the noise input, train.py stages."""
-import importlib.util
+"""sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, build(), the pipeline and each
+stage through train.main (smoke, resume, determinism, bad input), eval.py on a pipeline and on one stage."""
+import csv
 import json
+import os
+import shutil
+import signal
 
 import pytest
 import torch
+from PIL import Image
 
+from common.loop import Run
+from common.run import read_checkpoint, save_checkpoint
+from sr_degradation import eval as evaluate
 from sr_degradation import train
-from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, downsample_target, generator_loss,
+from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, build, downsample_target, generator_loss,
                                   hinge_d_loss, hinge_g_loss, pixel_loss)
+
+pytestmark = pytest.mark.filterwarnings("ignore:FID. singular covariance")      # tiny FID sets
 
 
 # ----------------------------------------------------------------- losses, by hand
@@ -19,9 +29,9 @@ def test_pixel_loss_is_the_mean_squared_error():
 
 
 def test_high_to_low_target_is_the_4x4_average():
-    hr = torch.arange(64.0).view(1, 1, 8, 8)
+    high = torch.arange(64.0).view(1, 1, 8, 8)
     # top-left 4×4 block of 0…63 (rows of 8): mean of 0–3, 8–11, 16–19, 24–27 = 13.5
-    assert downsample_target(hr)[0, 0].tolist() == [[13.5, 17.5], [45.5, 49.5]]
+    assert downsample_target(high)[0, 0].tolist() == [[13.5, 17.5], [45.5, 49.5]]
 
 
 def test_hinge_losses():
@@ -42,14 +52,14 @@ def test_eq1_weighting():
 def test_high_to_low_shapes_and_noise():
     torch.manual_seed(0)
     G = HighToLow(width=8, blocks=(1, 1, 1)).eval()
-    hr = torch.randn(2, 3, 64, 64)
-    out = G(hr, torch.randn(2, 64))
+    high = torch.randn(2, 3, 64, 64)
+    out = G(high, torch.randn(2, 64))
     assert out.shape == (2, 3, 16, 16) and out.abs().max() <= 1
     # Two noises, two degradations of the same face (§X); the same noise, the same output.
     z1, z2 = torch.randn(2, 64), torch.randn(2, 64)
-    assert (G(hr, z1) - G(hr, z2)).abs().max() > 1e-3
-    assert torch.equal(G(hr, z1), G(hr, z1))
-    assert HighToLow(width=8, blocks=(0, 1, 1), size=32)(hr[..., :32, :32], z1).shape == (2, 3, 8, 8)
+    assert (G(high, z1) - G(high, z2)).abs().max() > 1e-3
+    assert torch.equal(G(high, z1), G(high, z1))
+    assert HighToLow(width=8, blocks=(0, 1, 1), size=32)(high[..., :32, :32], z1).shape == (2, 3, 8, 8)
 
 
 def test_low_to_high_shapes():
@@ -68,7 +78,21 @@ def test_discriminator_shapes(size, blocks):
     assert hasattr(D.fc, "parametrizations")                              # spectral norm on every layer
 
 
-# ----------------------------------------------------------------- train.py
+def test_build_makes_the_named_networks_and_refuses_impossible_sizes():
+    nets = build(["H2L", "D_low"], size=32, z_dim=8, h2l_width=4, h2l_blocks=[0, 1, 1], d_low_width=4)
+    assert set(nets) == {"H2L", "D_low"}
+    low = nets["H2L"](torch.randn(2, 3, 32, 32), torch.randn(2, 8))
+    assert low.shape == (2, 3, 8, 8) and nets["D_low"](low).shape == (2,)
+    for size in (0, 8, 33, 48):
+        with pytest.raises(ValueError, match="power of two"):
+            build(size=size)
+    with pytest.raises(ValueError, match="at least 3"):
+        build(["L2H"], l2h_width=2)
+    with pytest.raises(ValueError, match="no network named"):
+        build(["G"])
+
+
+# ----------------------------------------------------------------- train.py: the pipeline and each stage
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
@@ -79,82 +103,199 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-TINY = ["--size", "32", "--hr-faces", "24", "--lr-faces", "24", "--batch-size", "8", "--fid-faces", "0",
-        "--h2l-width", "8", "--l2h-width", "8", "--h2l-blocks", "0", "1", "1", "--l2h-blocks", "1", "1",
-        "--d-width-lr", "8", "--d-width-hr", "8", "--d-steps", "2", "--log-every", "1", "--sample-every", "1",
+TINY = ["--size", "16", "--high-faces", "12", "--low-faces", "12", "--batch-size", "4", "--fid-faces", "0",
+        "--z-dim", "8", "--h2l-width", "4", "--l2h-width", "4", "--h2l-blocks", "0", "1", "0", "--l2h-blocks", "0", "1",
+        "--d-low-width", "4", "--d-high-width", "4", "--d-steps", "1", "--log-every", "1", "--sample-every", "1",
         "--ckpt-every", "1"]
+PIPELINE = TINY + ["--h2l-steps", "2", "--l2h-steps", "2", "--finetune-steps", "2", "--with-bicubic"]
+NETWORKS = {"h2l": {"H2L", "D_low"}, "l2h": {"L2H", "D_high"}, "finetune": {"H2L", "D_low", "L2H", "D_high"},
+            "bicubic": {"L2H", "D_high"}}
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """One tiny run of each stage, chained as the README does; stage 1 also logs FID."""
-    root = tmp_path_factory.mktemp("sr")
-    h2l = train.main(TINY + ["--stage", "h2l", "--steps", "2", "--fid-faces", "16", "--out", str(root / "h2l")])
-    l2h = train.main(TINY + ["--stage", "l2h", "--h2l-run", str(h2l), "--steps", "2", "--out", str(root / "l2h")])
-    return {"h2l": h2l, "l2h": l2h}
+def pipeline(tmp_path_factory):
+    """The bare command (no --stage), with tiny sizes, widths and stage lengths given by flags."""
+    return train.main(PIPELINE + ["--out", str(tmp_path_factory.mktemp("sr") / "pipeline")])
 
 
-def stage_args(stage, runs):
-    return {"h2l": ["--stage", "h2l"], "l2h": ["--stage", "l2h", "--h2l-run", str(runs["h2l"])],
-            "bicubic": ["--stage", "l2h", "--degradation", "bicubic"],
-            "finetune": ["--stage", "finetune", "--l2h-run", str(runs["l2h"])]}[stage]
-
-
-def test_h2l_smoke_writes_the_run_folder(runs):
-    run = runs["h2l"]
-    for name in ("config.json", "log.csv", "loss.png", "checkpoint.pt", "samples/step_0000002.png"):
-        assert (run / name).exists(), name
-    header, *rows = (run / "log.csv").read_text().splitlines()
-    assert {"loss_D_lr", "pixel_h2l", "gan_h2l", "time_s", "fid_h2l"} <= set(header.split(","))
-    assert [r.split(",")[0] for r in rows] == ["0", "1", "2"]
-    assert rows[0].split(",")[header.split(",").index("fid_h2l")] != ""          # FID before training
-    assert set(torch.load(run / "checkpoint.pt", weights_only=False)["models"]) == {"H2L", "D_lr"}
-
-
-def test_stage_two_reads_stage_one_and_finetune_moves_both(runs, tmp_path):
-    assert json.loads((runs["l2h"] / "config.json").read_text())["h2l_run"] == str(runs["h2l"])
-    ft = train.main(TINY + stage_args("finetune", runs) + ["--steps", "1", "--out", str(tmp_path / "ft")])
-    state = torch.load(ft / "checkpoint.pt", weights_only=False)
-    assert set(state["models"]) == {"H2L", "D_lr", "L2H", "D_hr"}
-    for name, run in (("H2L", runs["h2l"]), ("L2H", runs["l2h"])):      # started from them, then trained
-        before = torch.load(run / "checkpoint.pt", weights_only=False)["models"][name]
-        after = state["models"][name]
-        assert max((before[k].float() - after[k].float()).abs().max().item() for k in before) > 0, name
-
-
-def test_stage_two_needs_its_stage_one_run():
-    with pytest.raises(SystemExit, match="--h2l-run"):
-        train.main(TINY + ["--stage", "l2h"])
-
-
-@pytest.mark.parametrize("stage", ["h2l", "l2h", "bicubic", "finetune"])
-def test_resume_continues_exactly_and_same_seed_same_samples(stage, runs, tmp_path):
-    args = TINY + stage_args(stage, runs)
-    straight = train.main(args + ["--steps", "2", "--out", str(tmp_path / "straight")])
-    half = train.main(args + ["--steps", "1", "--out", str(tmp_path / "half")])
-    again = train.main(args + ["--steps", "1", "--out", str(tmp_path / "again")])
-    # determinism: the same seed gives the same samples, bit for bit
-    assert (half / "samples/step_0000001.png").read_bytes() == (again / "samples/step_0000001.png").read_bytes()
-    train.main(args + ["--steps", "2", "--resume", "--out", str(half)])
-    a = torch.load(straight / "checkpoint.pt", weights_only=False)
-    b = torch.load(half / "checkpoint.pt", weights_only=False)
-    assert b["step"] == 2
+def same_weights(a, b):
+    a, b = read_checkpoint(a / "checkpoint.pt"), read_checkpoint(b / "checkpoint.pt")
+    assert a["step"] == b["step"] and set(a["models"]) == set(b["models"])
     for name in a["models"]:
         for key, tensor in a["models"][name].items():
             assert torch.allclose(tensor.float(), b["models"][name][key].float(), atol=1e-6), (name, key)
 
 
-def test_eval_writes_table2_and_every_figure(runs, tmp_path):
-    from sr_degradation import eval as evaluate
-    bicubic = train.main(TINY + stage_args("bicubic", runs) + ["--steps", "1", "--out", str(tmp_path / "bicubic")])
-    out = tmp_path / "eval"
-    evaluate.main(["--run", str(runs["l2h"]), "--bicubic-run", str(bicubic), "--faces", "12", "--out", str(out)])
-    metrics = json.loads((out / "metrics.json").read_text())
-    figures = ["table2.md", "table2.png", "degradation.png", "table1_fig5_curves.png"]
-    if importlib.util.find_spec("dlib"):                                 # the failure grid needs the detector
-        figures.append("failures.png")
-    for name in figures:
-        assert list(out.rglob(name)), name
-    table = next(out.rglob("table2.md")).read_text()
-    assert "15.20" in table and "85.59" in table                        # the paper's numbers beside ours
-    assert metrics
+def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
+    args, resumed = train.parse([])
+    assert args.stage is None and resumed is None and args.with_bicubic
+    assert (args.h2l_steps, args.l2h_steps, args.finetune_steps) == (600, 400, 100)
+    assert train.parse(["--stage", "h2l"])[0].steps == 600
+    assert train.parse(["--stage", "bicubic"])[0].steps == 400
+    assert not hasattr(train.parse(["--stage", "bicubic"])[0], "h2l_steps")       # a stage's config is its own
+
+
+def test_pipeline_writes_one_complete_run_folder_per_stage(pipeline):
+    assert json.loads((pipeline / "config.json").read_text())["h2l_steps"] == 2
+    for stage, networks in NETWORKS.items():
+        run = pipeline / stage
+        for name in ("config.json", "log.csv", "loss.png", "checkpoint.pt", "samples/step_0000002.png"):
+            assert (run / name).exists(), (stage, name)
+        checkpoint = read_checkpoint(run / "checkpoint.pt")
+        assert checkpoint["step"] == 2 and checkpoint["config"]["stage"] == stage
+        assert set(checkpoint["models"]) == networks and set(build(**checkpoint["model_args"])) == networks
+    assert json.loads((pipeline / "l2h" / "config.json").read_text())["h2l_run"] == str(pipeline / "h2l")
+    assert json.loads((pipeline / "finetune" / "config.json").read_text())["l2h_run"] == str(pipeline / "l2h")
+    header = (pipeline / "finetune" / "log.csv").read_text().splitlines()[0].split(",")
+    assert {"loss_D_low", "loss_D_high", "pixel_h2l", "gan_h2l", "pixel_l2h", "gan_l2h", "loss_G"} <= set(header)
+    # the fine-tune started from both stages, then trained them
+    for name, stage in (("H2L", "h2l"), ("L2H", "l2h")):
+        before = read_checkpoint(pipeline / stage / "checkpoint.pt")["models"][name]
+        after = read_checkpoint(pipeline / "finetune" / "checkpoint.pt")["models"][name]
+        assert max((before[k].float() - after[k].float()).abs().max().item() for k in before) > 0, name
+
+
+def stage_flags(stage, pipeline):
+    return ["--stage", stage] + {"l2h": ["--h2l-run", str(pipeline / "h2l")],
+                                 "finetune": ["--l2h-run", str(pipeline / "l2h")]}.get(stage, [])
+
+
+@pytest.mark.parametrize("stage", ["h2l", "l2h", "finetune", "bicubic"])
+def test_one_stage_alone_resumed_equals_the_pipelines_stage(stage, pipeline, tmp_path):
+    """Each stage runs alone with --stage; 1 step, stopped, resumed to 2 equals the pipeline's 2 straight
+    steps; the same seed gives the same samples, bit for bit (determinism)."""
+    args = TINY + stage_flags(stage, pipeline)
+    half = train.main(args + ["--steps", "1", "--out", str(tmp_path / stage)])
+    for name in ("config.json", "log.csv", "loss.png", "checkpoint.pt"):
+        assert (half / name).exists(), name
+    assert ((half / "samples/step_0000001.png").read_bytes()
+            == (pipeline / stage / "samples/step_0000001.png").read_bytes())
+    train.main(args + ["--steps", "2", "--resume", "--out", str(half)])
+    same_weights(half, pipeline / stage)
+
+
+def test_resume_mid_pipeline_equals_the_uninterrupted_pipeline(pipeline, tmp_path, monkeypatch):
+    steps = Run.steps
+
+    def ctrl_c_in_l2h(self):                                  # Ctrl-C during the l2h stage's first step
+        for step in steps(self):
+            if self.dir.name == "l2h" and step == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield step
+
+    monkeypatch.setattr(Run, "steps", ctrl_c_in_l2h)
+    out = tmp_path / "pipeline"
+    train.main(PIPELINE + ["--out", str(out)])
+    assert read_checkpoint(out / "l2h" / "checkpoint.pt")["step"] == 1 and not (out / "finetune").exists()
+    monkeypatch.undo()
+    train.main(["--resume", "--out", str(out)])              # the pipeline's config.json brings back every flag
+    for stage in NETWORKS:
+        same_weights(out / stage, pipeline / stage)
+
+
+def test_d_steps_0_trains_no_critic_and_leaves_its_loss_cells_empty(tmp_path):
+    run = train.main(TINY + ["--stage", "h2l", "--d-steps", "0", "--steps", "1", "--fid-faces", "4",
+                             "--out", str(tmp_path / "run")])
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [r["step"] for r in rows] == ["0", "1"] and rows[1]["loss_D_low"] == "" and rows[1]["loss_G"] != ""
+    assert rows[0]["fid_h2l"] and rows[1]["fid_h2l"]                          # FID before and after training
+    optimizers = read_checkpoint(run / "checkpoint.pt")["optimizers"]
+    assert optimizers["D_low"]["state"] == {} and optimizers["H2L"]["state"]
+
+
+# ----------------------------------------------------------------- bad input: one sentence, nothing written
+
+@pytest.mark.parametrize("flags,message", [
+    (["--batch-size", "0"], "greater than 0"), (["--size", "0"], "greater than 0"), (["--size", "33"], "power of two"),
+    (["--size", "48"], "power of two"), (["--lr", "-1"], "greater than 0"), (["--ckpt-every", "0"], "greater than 0"),
+    (["--sample-every", "0"], "greater than 0"), (["--stage", "h2l", "--steps", "0"], "greater than 0"),
+    (["--h2l-steps", "0"], "greater than 0"), (["--d-steps", "-1"], "0 or more"), (["--l2h-width", "2"], "at least 3"),
+    (["--data", "faces/"], "--data-high and --data-low"), (["--steps", "5"], "one length per stage"),
+    (["--stage", "h2l", "--h2l-steps", "5"], "belongs to the pipeline"), (["--stage", "l2h"], "needs --h2l-run"),
+    (["--stage", "finetune"], "needs --l2h-run"), (["--stage", "h2l", "--h2l-run", "x"], "read by"),
+    (["--fid-faces", "1"], "at least 2"), (["--stage", "x"], "invalid choice")])
+def test_bad_flags_are_refused_with_one_sentence(flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        train.main(TINY + flags + ["--out", str(tmp_path / "run")])
+    assert refused.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_data_that_cannot_fill_a_batch_is_refused_with_one_sentence(tmp_path):
+    with pytest.raises(SystemExit, match="does not fit the 3 HR training faces"):
+        train.main(TINY + ["--high-faces", "3", "--out", str(tmp_path / "pipeline")])
+    folder = tmp_path / "one_low_image"
+    folder.mkdir()
+    Image.new("RGB", (8, 8), "gray").save(folder / "face.png")
+    with pytest.raises(SystemExit, match="does not fit the 1 real LR training face:"):
+        train.main(TINY + ["--stage", "h2l", "--data-low", str(folder), "--out", str(tmp_path / "h2l")])
+    assert not (tmp_path / "pipeline").exists() and not (tmp_path / "h2l").exists()
+
+
+def test_wrong_stage_folders_and_refused_resumes_change_nothing(pipeline, tmp_path):
+    with pytest.raises(SystemExit, match="is a bicubic stage folder, not the h2l"):
+        train.main(TINY + ["--stage", "l2h", "--h2l-run", str(pipeline / "bicubic"), "--out", str(tmp_path / "a")])
+    with pytest.raises(SystemExit, match="does not exist"):
+        train.main(TINY + ["--stage", "finetune", "--l2h-run", str(tmp_path / "none"), "--out", str(tmp_path / "a")])
+    assert not (tmp_path / "a").exists()
+    config, stage_config = (pipeline / "config.json").read_bytes(), (pipeline / "h2l" / "config.json").read_bytes()
+    with pytest.raises(SystemExit, match=r"--size 32 \(the run has 16\)"):
+        train.main(["--resume", "--out", str(pipeline), "--size", "32"])
+    with pytest.raises(SystemExit, match="every stage .* is finished"):
+        train.main(["--resume", "--out", str(pipeline)])
+    with pytest.raises(SystemExit, match="already holds a pipeline"):
+        train.main(PIPELINE + ["--out", str(pipeline)])
+    with pytest.raises(SystemExit, match=r"--size 32 \(the run has 16\)"):
+        train.main(["--stage", "h2l", "--resume", "--out", str(pipeline / "h2l"), "--size", "32", "--steps", "3"])
+    with pytest.raises(SystemExit, match="is not an sr_degradation pipeline folder"):
+        train.main(["--resume", "--out", str(pipeline / "h2l")])
+    assert (pipeline / "config.json").read_bytes() == config
+    assert (pipeline / "h2l" / "config.json").read_bytes() == stage_config
+
+
+# ----------------------------------------------------------------- eval.py on any run
+
+def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipeline):
+    metrics = evaluate.main(["--run", str(pipeline), "--faces", "6"])
+    assert list(metrics["stages"]) == ["h2l", "l2h", "finetune", "bicubic"] and metrics["not_shown"] == []
+    assert {evaluate.LABELS[s] for s in ("l2h", "finetune", "bicubic")} <= set(metrics["table2"])
+    assert len(metrics["degradation_fid"]) == 4 and set(metrics["table1"]) == set(NETWORKS)
+    assert json.loads((pipeline / "metrics.json").read_text())["shown"] == metrics["shown"]
+    for name in ("degradation.png", "table2.png", "super_resolution.png", "table1_fig5_curves.png"):
+        assert (pipeline / "figures" / name).exists(), name
+    results = (pipeline / "figures" / "results.md").read_text()
+    assert "15.20" in results and "85.59" in results                     # the paper's numbers beside ours
+
+
+def test_eval_on_one_stage_says_what_it_cannot_show(pipeline, tmp_path, capsys):
+    only = tmp_path / "h2l_checkpoint_only"                              # no config.json, no log.csv
+    only.mkdir()
+    shutil.copy(pipeline / "h2l" / "checkpoint.pt", only)
+    metrics = evaluate.main(["--run", str(only), "--faces", "4"])
+    assert list(metrics["stages"]) == ["h2l"] and "degradation_fid" in metrics and "table2" not in metrics
+    assert any("Table 2" in x for x in metrics["not_shown"]) and any("no log.csv" in x for x in metrics["not_shown"])
+    assert "Not shown" in capsys.readouterr().out and (only / "figures" / "degradation.png").exists()
+
+
+def test_eval_refuses_bad_runs_with_one_sentence_and_creates_nothing(pipeline, tmp_path, capsys):
+    missing = tmp_path / "missing"
+    with pytest.raises(SystemExit, match="does not exist"):
+        evaluate.main(["--run", str(missing)])
+    assert not missing.exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    save_checkpoint(other / "checkpoint.pt", paper="dcgan_celeba", step=1, models={}, model_args={}, optimizers={})
+    with pytest.raises(SystemExit, match="is a dcgan_celeba run"):
+        evaluate.main(["--run", str(other)])
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "checkpoint.pt").write_bytes((pipeline / "h2l" / "checkpoint.pt").read_bytes()[:200])
+    with pytest.raises(SystemExit, match="damaged or truncated"):
+        evaluate.main(["--run", str(truncated)])
+    with pytest.raises(SystemExit, match="two h2l stages"):
+        evaluate.main(["--run", str(pipeline), str(pipeline / "h2l")])
+    for faces in ("0", "1"):
+        with pytest.raises(SystemExit):
+            evaluate.main(["--run", str(pipeline), "--faces", faces])
+        assert "--faces" in capsys.readouterr().err
+    assert not (other / "figures").exists() and not (truncated / "figures").exists()

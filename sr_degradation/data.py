@@ -1,0 +1,138 @@
+"""The faces of the experiments (§VIII, §XI), shared by train.py and eval.py.
+
+Two *unpaired* training sets (§VII): clean HR faces, and real LR faces of other people.
+``--data-high`` / ``--data-low`` are folders of your own; the built-in stand-ins come from
+``common.synthetic.sr_unpaired`` (seed 0): 64×64 ``photo`` faces, and 16×16 faces of other
+people put through a hidden degradation (blur, resampling, colour shift, noise, JPEG) that
+no model ever sees. The held-out test faces are drawn the same way with seed 1, so they are
+never trained on.
+"""
+import math
+from typing import NamedTuple, Optional
+
+import torch
+import torch.nn.functional as F
+
+from common import synthetic
+from common.data import DataError, InMemoryBatches, load_image_folder, to_float
+from common.metrics import fid
+from common.synthnet import SyntheticFeatures
+
+TRAIN_SEED = 0      # built-in training faces: seed 0
+TEST_SEED = 1       # held-out HR and real LR test faces: seed 1
+
+
+def training_high(data_high, size, n):
+    """uint8 N×3×size×size clean HR faces: the images under ``data_high``, or n built-in photos."""
+    if data_high:
+        return load_image_folder(data_high, size).images
+    return synthetic.faces(n, size, "photo", seed=TRAIN_SEED)                 # = sr_unpaired's HR faces
+
+
+def training_low(data_low, size, n):
+    """uint8 M×3×(size/4)² real LR faces: the images under ``data_low``, or n built-in ones of other people."""
+    if data_low:
+        return load_image_folder(data_low, size // 4).images
+    # = sr_unpaired's LR faces: other people (items from LR_STREAM on) through the hidden degradation
+    people = synthetic.faces(n, size, "photo", seed=TRAIN_SEED, start=synthetic.LR_STREAM)
+    return synthetic.degrade(people, TRAIN_SEED, synthetic.LR_STREAM, size // 4)
+
+
+def held_out_sets(size, n):
+    """(HR uint8, real LR uint8): n built-in test faces of each kind, never trained on (seed 1)."""
+    return synthetic.sr_unpaired(n, n, size, size // 4, seed=TEST_SEED)
+
+
+def bicubic_down(high, factor=4):
+    """The classic synthetic LR image: bicubic (antialiased) downsampling by 4, the SRGAN-style
+    baseline's training input and Table 2(b)'s PSNR input."""
+    return F.interpolate(high, scale_factor=1 / factor, mode="bicubic", antialias=True,
+                         align_corners=False).clamp(-1, 1)
+
+
+class Faces(NamedTuple):
+    high: torch.Tensor               # uint8 HR training faces
+    low: Optional[torch.Tensor]      # uint8 real LR training faces (None where the stage needs none)
+    test_high: torch.Tensor          # uint8 held-out HR faces: samples and FID
+    test_low: torch.Tensor           # uint8 held-out real LR faces
+
+
+def load_faces(args, low=True):
+    """The training and held-out faces, checked to hold at least one batch each."""
+    faces = Faces(training_high(args.data_high, args.size, args.high_faces),
+                  training_low(args.data_low, args.size, args.low_faces) if low else None,
+                  *held_out_sets(args.size, max(args.fid_faces, 8)))
+    for name, images in (("HR", faces.high), ("real LR", faces.low)):
+        if images is not None and len(images) < args.batch_size:
+            raise DataError(f"--batch-size {args.batch_size} does not fit the {len(images)} {name} training "
+                            f"face{'s' * (len(images) != 1)}: use a batch of at most {len(images)}, or more faces.")
+    return faces
+
+
+def augment(images, geometric):
+    """§X augmentation, per image: random horizontal flip; with ``geometric`` also scale ∈ [0.9, 1.1],
+    rotation ∈ [−10°, 10°] and colour jitter (brightness ±0.1, contrast and saturation ×[0.9, 1.1]).
+
+    Real LR faces get the flip only: resampling a 16×16 image would add blur of our own on top
+    of the degradation that High-to-Low must learn from them.
+    """
+    n, dev = len(images), images.device
+    flip = (torch.rand(n, device=dev) < 0.5).float() * 2 - 1                  # −1 mirrors x
+    if not geometric:
+        return torch.where(flip.view(-1, 1, 1, 1) < 0, images.flip(3), images)
+    angle = (torch.rand(n, device=dev) * 20 - 10) * math.pi / 180
+    scale = torch.rand(n, device=dev) * 0.2 + 0.9
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos * flip, -sin, torch.zeros_like(cos)], 1),
+                         torch.stack([sin * flip, cos, torch.zeros_like(cos)], 1)], 1)   # n×2×3
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    x = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    rand = lambda: torch.rand(n, 1, 1, 1, device=dev)                        # noqa: E731
+    gray = x.mean(1, keepdim=True)
+    x = gray + (x - gray) * (0.9 + 0.2 * rand())                              # saturation
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = mean + (x - mean) * (0.9 + 0.2 * rand()) + (rand() * 0.2 - 0.1)       # contrast, brightness
+    return x.clamp(-1, 1)
+
+
+class Batches:
+    """A stage's training data (§X): augmented HR faces, augmented real LR faces (``low``: for the stages
+    with High-to-Low's critic), fresh noise z ~ N(0, I). Resumable: ``state_dict`` holds the batch orders."""
+
+    def __init__(self, faces, args, device, low=True):
+        self.high = InMemoryBatches(faces.high, batch_size=args.batch_size, device=device, seed=args.seed)
+        self.low = (InMemoryBatches(faces.low, batch_size=args.batch_size, device=device, seed=args.seed + 1)
+                    if low else None)
+        self.augment, self.z_dim, self.device = not args.no_augment, args.z_dim, device
+
+    def next_high(self):
+        x = next(self.high)
+        return augment(x, geometric=True) if self.augment else x
+
+    def next_low(self):
+        x = next(self.low)
+        return augment(x, geometric=False) if self.augment else x
+
+    def noise(self, n):
+        return torch.randn(n, self.z_dim, device=self.device)
+
+    def state_dict(self):
+        return {"high": self.high.state_dict(), **({"low": self.low.state_dict()} if self.low else {})}
+
+    def load_state_dict(self, state):
+        self.high.load_state_dict(state["high"])
+        if self.low:
+            self.low.load_state_dict(state["low"])
+
+
+class HeldOut:
+    """Fixed held-out faces (seed 1) and noise for samples and the FID in log.csv (built-in data only)."""
+
+    def __init__(self, faces, args, device):
+        self.high, self.low = to_float(faces.test_high).to(device), to_float(faces.test_low).to(device)
+        self.z = torch.randn(len(self.high), args.z_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
+        self.n = args.fid_faces
+        self.extractor = SyntheticFeatures(device) if self.n and not (args.data_high or args.data_low) else None
+
+    def fid(self, images, real):
+        return fid(images, real[:self.n], self.extractor)
