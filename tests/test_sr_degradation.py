@@ -1,6 +1,7 @@
 """sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, build(), the pipeline and each
 stage through train.main (smoke, resume, determinism, bad input), eval.py on a pipeline and on one stage."""
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -257,7 +258,9 @@ def test_wrong_stage_folders_and_refused_resumes_change_nothing(pipeline, tmp_pa
 
 def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipeline):
     metrics = evaluate.main(["--run", str(pipeline), "--faces", "6"])
-    assert list(metrics["stages"]) == ["h2l", "l2h", "finetune", "bicubic"] and metrics["not_shown"] == []
+    assert list(metrics["stages"]) == ["h2l", "l2h", "finetune", "bicubic"]
+    dlib_missing = importlib.util.find_spec("dlib") is None               # CI has no dlib: §XII is then "not shown"
+    assert metrics["not_shown"] == (["failures (§XII): they need dlib and an l2h or finetune stage"] if dlib_missing else [])
     assert {evaluate.LABELS[s] for s in ("l2h", "finetune", "bicubic")} <= set(metrics["table2"])
     assert len(metrics["degradation_fid"]) == 4 and set(metrics["table1"]) == set(NETWORKS)
     assert json.loads((pipeline / "metrics.json").read_text())["shown"] == metrics["shown"]
