@@ -1,23 +1,39 @@
-"""Measure the built-in faces for the README (DESIGN.md §3): speed and realism.
+"""Measure the built-in faces and the training steps for the README.
 
     python -m common.benchmark            # faces/s per style on one core + dlib detection rate
+    python -m common.benchmark --train    # each paper's training step in images/s: float32, the fast path,
+                                          # and DCGAN 64 px written the usual way
 
 1. Faces drawn per second at 64×64 on ONE CPU thread, per style: 2,048 faces, after a
    warm-up render, median of three repeats.
 2. dlib's frontal face detector (HOG, trained on real photos only) on 200 ``photo``
    faces drawn at 64×64 and upsampled to 256 px: the fraction in which it finds a face.
+3. ``--train``: images per second of each paper's real ``train.py`` step (its quick preset,
+   run in-process for a few dozen steps; ``img_s`` of log.csv, which leaves evaluation out),
+   three ways, alternating them and keeping each one's best of ``--repeats``: float32 with the
+   networks in the default (contiguous) layout, float32 in ``channels_last`` (``--no-amp``,
+   what train.py does), and the fast path (``--amp``: bfloat16 autocast + ``channels_last``). Beside them, the DCGAN 64 px step written the usual way (pytorch/examples
+   dcgan): PNG files read by ``ImageFolder`` through a ``DataLoader`` with 2 workers,
+   float32, contiguous layout, and ``.item()`` on both losses every step.
 The synthetic network's accuracy is measured by ``python -m common.train_synthnet``
 (written to common/weights/synthnet.json).
 """
 import argparse
+import importlib
+import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from common.faces import STYLES, render, sample_params
 from common.metrics import MetricUnavailable, face_detection_rate
+from common.loop import read_log
 from common.plots import markdown_table
+from common.run import cpu_has_bf16
 
 
 def faces_per_second(style, n=2048, size=64, repeats=3):
@@ -31,11 +47,131 @@ def faces_per_second(style, n=2048, size=64, repeats=3):
     return n / statistics.median(times)
 
 
+# Each paper's quick step without evaluation: (paper, label, flags). Images per step are each train.py's own count.
+NO_EVAL = ["--fid-every", "100000", "--sample-every", "100000", "--ckpt-every", "100000"]
+TRAIN_STEPS = [
+    ("began_refiner", "BEGAN refiner B, 32 px, n = 16", ["--train-faces", "500"]),
+    ("began_refiner", "BEGAN noise baseline, 32 px", ["--generator", "began", "--train-faces", "500"]),
+    ("dcgan_celeba", "BEGAN-style ours, 32 px, n = 32", ["--model", "began", "--train-faces", "500"]),
+    ("dcgan_celeba", "DCGAN 32 px, width 32", ["--model", "dcgan", "--train-faces", "500"]),
+    ("dcgan_celeba", "DCGAN 64 px, width 64, batch 64", ["--model", "dcgan", "--size", "64", "--width", "64",
+                                                          "--batch-size", "64", "--train-faces", "500"]),
+    ("style_anime", "anime DCGAN 32 px", ["--train-faces", "500"]),
+    ("nir_cgan", "ED-LS-LR-2, 32 px", ["--pairs", "400", "--fid-pairs", "8"]),
+    ("sr_degradation", "High-to-Low stage, 64 → 16 px", ["--stage", "h2l", "--high-faces", "300", "--low-faces", "300",
+                                                          "--fid-faces", "8"]),
+]
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``lscpu``'s "Model name"), for every timing reported."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def train_step_speed(paper, flags, variant, steps, workdir):
+    """img/s of one short run of ``paper``'s train.py: the rate over its second half.
+
+    ``variant``: "contiguous" (float32, networks left in the default layout), "channels_last"
+    (float32, as train.py runs with --no-amp) or "fast" (--amp: bfloat16 + channels_last).
+    """
+    train = importlib.import_module(f"{paper}.train")
+    out = Path(tempfile.mkdtemp(dir=workdir))
+    argv = flags + NO_EVAL + ["--steps", str(steps), "--log-every", str(steps // 2), "--out", str(out / "run"),
+                              "--amp" if variant == "fast" else "--no-amp"]
+    to_device = train.to_device
+    if variant == "contiguous":
+        train.to_device = lambda module, device: module.to(device)
+    try:
+        train.main(argv)
+    finally:
+        train.to_device = to_device
+    return read_log(out / "run" / "log.csv")["img_s"][-1]
+
+
+def usual_way_dcgan(size, width, batch, steps, workdir):
+    """The DCGAN step as pytorch/examples dcgan writes it, on our networks: img/s (2·batch images a step)."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    from common.data import to_uint8
+    from dcgan_celeba.model import build
+    folder = Path(workdir) / "png" / "faces"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        from PIL import Image
+        for i, face in enumerate(to_uint8(render(sample_params(1000, seed=0), "photo", size))):
+            Image.fromarray(face.permute(1, 2, 0).numpy()).save(folder / f"{i:05d}.png")
+    dataset = datasets.ImageFolder(folder.parent, transform=transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((0.5,) * 3, (0.5,) * 3)]))
+    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=2, drop_last=True)
+    G, D = build(model="dcgan", size=size, z_dim=100, width=width).values()
+    opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    done, start = 0, None
+    while done < steps:
+        for x, _ in loader:
+            if done == 3:                                    # after a warm-up
+                start = time.perf_counter()
+            real, fake_label = torch.ones(len(x)), torch.zeros(len(x))
+            fake = G(torch.randn(len(x), 100, 1, 1))
+            err_d = (F.binary_cross_entropy_with_logits(D(x), real)
+                     + F.binary_cross_entropy_with_logits(D(fake.detach()), fake_label))
+            D.zero_grad()
+            err_d.backward()
+            opt_d.step()
+            err_g = F.binary_cross_entropy_with_logits(D(fake), real)
+            G.zero_grad()
+            err_g.backward()
+            opt_g.step()
+            err_d.item(), err_g.item()                       # printed every step in the example
+            done += 1
+            if done == steps:
+                break
+    return (steps - 3) * 2 * batch / (time.perf_counter() - start)
+
+
+VARIANTS = {"contiguous": "float32 img/s", "channels_last": "float32 + channels_last", "fast": "bf16 + channels_last"}
+
+
+def train_table(steps, repeats, only=""):
+    """Rows of the README's training-speed table (images/s)."""
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for paper, label, flags in TRAIN_STEPS:
+            if only not in f"{paper}: {label}":
+                continue
+            best = dict.fromkeys(VARIANTS, 0.0)
+            for _ in range(repeats):                         # alternate, so drift hits all alike
+                for variant in VARIANTS:
+                    best[variant] = max(best[variant], train_step_speed(paper, flags, variant, steps, workdir))
+            rows.append({"step": f"{paper}: {label}", **{VARIANTS[v]: round(best[v]) for v in VARIANTS},
+                         "fast / float32": f"×{best['fast'] / best['contiguous']:.2f}",
+                         "fast / float32 + channels_last": f"×{best['fast'] / best['channels_last']:.2f}"})
+        if "usual" in only or only == "":
+            usual = max(usual_way_dcgan(64, 64, 64, steps, workdir) for _ in range(repeats))
+            rows.append({"step": "dcgan_celeba: DCGAN 64 px written the usual way (ImageFolder + DataLoader "
+                                 "workers, .item() every step)", VARIANTS["contiguous"]: round(usual)})
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=int, default=2048, help="faces per timing")
     ap.add_argument("--detect", type=int, default=200, help="photo faces for the dlib test (0: skip it)")
+    ap.add_argument("--train", action="store_true", help="measure each paper's training step instead")
+    ap.add_argument("--steps", type=int, default=40, help="--train: steps per timed run")
+    ap.add_argument("--repeats", type=int, default=2, help="--train: timed runs per variant (the best is kept)")
+    ap.add_argument("--only", default="", help="--train: only the steps whose name contains this text")
     args = ap.parse_args(argv)
+    if args.train:
+        print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, "
+              f"native bf16: {cpu_has_bf16()}; torch {torch.__version__}")
+        print(markdown_table(train_table(args.steps, args.repeats, args.only)))
+        return
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     rows = [{"style": s, "faces/s (64×64, 1 thread)": round(faces_per_second(s, args.faces))} for s in STYLES]
