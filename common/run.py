@@ -163,9 +163,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p = parser.add_argument_group("common options")
     p.add_argument("--data", default=None, metavar="PATH",
                    help="image folder (default: the built-in synthetic faces)")
-    p.add_argument("--preset", choices=["quick", "paper"], default="quick",
-                   help="quick: ~10 min on a 2-core CPU; paper: the paper's setting (a GPU job). "
-                        "Explicit flags override it; --preset paper --help shows its values")
+    p.add_argument("--preset", default="quick",
+                   help="quick: ~10 min on a 2-core CPU; paper: the paper's setting (a GPU job); some scripts "
+                        "add others (long). Explicit flags override it; --preset paper --help shows its values")
     p.add_argument("--size", type=positive_int, help="image side in pixels")
     p.add_argument("--batch-size", type=positive_int, help="images per step")
     p.add_argument("--steps", type=positive_int, help="last training step")
@@ -219,7 +219,7 @@ def parse_with_preset(parser, argv, presets: dict) -> argparse.Namespace:
     """Read ``--preset`` first, make its values the parser's defaults, then parse."""
     preset = peek_flag(argv, "--preset", "quick")
     if preset not in presets:
-        parser.parse_args(argv)                 # argparse names the valid choices and exits
+        parser.error(f"argument --preset: {preset!r} is not a preset of this script (it has: {', '.join(presets)})")
     parser.set_defaults(**presets[preset])
     return parser.parse_args(argv)
 
