@@ -2,6 +2,7 @@
 
     python began_refiner/train.py                       # quick: model B, 32×32, ~10 min on 2 CPU cores
     python began_refiner/train.py --generator A         # or C, or began (the noise baseline)
+    python began_refiner/train.py --preset long         # the noise BEGAN for 16,000 steps (about an hour on 2 cores)
     python began_refiner/train.py --preset paper --device cuda --amp      # 64×64, n = 64 (§3)
     python began_refiner/train.py --data ~/celeba/img_align_celeba         # your own faces
 
@@ -29,13 +30,21 @@ from common.run import (HelpFormatter, add_common_args, autocast, one_sentence_e
                         positive_int, seed_everything, to_device, use_amp)
 from common.synthnet import SyntheticFeatures
 
-# §3: Adam, lr 0.001, batch 25, 64×64 from an 8×8 lowest input, n = 64. quick: the same
-# network at half resolution (32×32 from 4×4, four blocks as in the paper) and n = 16.
+# §3: Adam, lr 0.001, batch 25, 64×64 from an 8×8 lowest input, n = 64; γ, λ_k and the halving every 100k
+# steps are the BEGAN reference's. quick: the same network at half resolution (32×32 from 4×4, four blocks as
+# in the paper) and n = 16, with γ = 1 and λ_k = 0.05 so that k_t acts (README: at γ = 0.5, λ_k = 0.001 the
+# noise BEGAN gave one face for every z and k_t stayed at 0 for the refiners) and the rate halved every 1,000
+# steps to settle the oscillation k_t drives. long: the noise BEGAN for 16,000 steps (README).
+QUICK = dict(size=32, lowest=4, n=16, h=32, batch_size=25, steps=3000, lr=1e-3, train_faces=10_000, gamma=1.0,
+             lambda_k=0.05, lr_half_every=1000, amp=True, sample_every=500, ckpt_every=500, log_every=25,
+             fid_every=250)
 PRESETS = {
-    "quick": dict(size=32, lowest=4, n=16, h=32, batch_size=25, steps=3000, lr=1e-3, train_faces=10_000,
-                  amp=True, sample_every=500, ckpt_every=500, log_every=25, fid_every=250),
+    "quick": QUICK,
+    "long": dict(QUICK, generator="began", steps=16_000, lr=1e-4, lr_half_every=4000, sample_every=2000,
+                 ckpt_every=2000, fid_every=500),
     "paper": dict(size=64, lowest=8, n=64, h=64, batch_size=25, steps=200_000, lr=1e-3, train_faces=20_000,
-                  amp=False, sample_every=2000, ckpt_every=5000, log_every=100, fid_every=5000),
+                  gamma=0.5, lambda_k=0.001, lr_half_every=100_000, amp=False, sample_every=2000, ckpt_every=5000,
+                  log_every=100, fid_every=5000),
 }
 
 
@@ -43,8 +52,8 @@ def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--generator", choices=["A", "B", "C", "began"], default="B",
                     help="refiner A (8×8 in), B (8, 16), C (8, 16, 32) or BEGAN's noise generator")
-    ap.add_argument("--gamma", type=float, default=0.5, help="BEGAN diversity ratio γ (reference: 0.5)")
-    ap.add_argument("--lambda-k", type=float, default=0.001, help="k_t learning rate λ_k (reference: 0.001)")
+    ap.add_argument("--gamma", type=float, help="BEGAN diversity ratio γ in [0, 1] (reference: 0.5)")
+    ap.add_argument("--lambda-k", type=float, help="k_t learning rate λ_k (reference: 0.001)")
     ap.add_argument("--lambda-r", type=float, default=0.5, help="weight λ_r of L_RCN in eq. 4 (not in the paper)")
     ap.add_argument("--downsample", choices=["conv", "nearest"], default="conv",
                     help="encoder downsampling: stride-2 conv (BEGAN reference) or nearest (paper §2.1)")
@@ -54,6 +63,8 @@ def parse(argv):
     ap.add_argument("--h", type=positive_int, help="D's bottleneck, and the noise size of --generator began")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
+    ap.add_argument("--lr-half-every", type=positive_int, metavar="N",
+                    help="halve the learning rate every N steps (reference: 100,000)")
     add_common_args(ap)
     args, resumed = parse_args(ap, argv, PRESETS, "began_refiner")
     try:
@@ -84,8 +95,8 @@ def main(argv=None):
     D, G = models["D"], models["G"]
     opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
     opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    sched_d = torch.optim.lr_scheduler.StepLR(opt_d, 100_000, 0.5)
-    sched_g = torch.optim.lr_scheduler.StepLR(opt_g, 100_000, 0.5)
+    sched_d = torch.optim.lr_scheduler.StepLR(opt_d, args.lr_half_every, 0.5)
+    sched_g = torch.optim.lr_scheduler.StepLR(opt_g, args.lr_half_every, 0.5)
 
     # Fixed inputs for samples and FID: unseen synthetic `render` faces (the refiner's real job),
     # or fixed noise z ~ U(−1, 1) for the baseline; held-out real photos for FID (built-in data only).

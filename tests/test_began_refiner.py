@@ -159,6 +159,15 @@ def test_k_is_updated_from_the_losses_of_the_same_pass(tmp_path):
     assert float(value["k"]) == pytest.approx(expected, rel=1e-3, abs=1e-6)
 
 
+@pytest.mark.parametrize("preset, generator, gamma, lambda_k, lr, half", [("quick", "B", 1.0, 0.05, 1e-3, 1000),
+                                                                          ("long", "began", 1.0, 0.05, 1e-4, 4000),
+                                                                          ("paper", "B", 0.5, 0.001, 1e-3, 100_000)])
+def test_presets_paper_keeps_the_references_values(preset, generator, gamma, lambda_k, lr, half):
+    args, _ = train.parse(["--preset", preset])
+    assert (args.generator, args.gamma, args.lambda_k, args.lr, args.lr_half_every) == (generator, gamma, lambda_k, lr,
+                                                                                         half)
+
+
 # ----------------------------------------------------------------- a run you can trust
 
 def test_a_nan_stops_the_run_and_the_last_checkpoint_stays_finite(tmp_path, monkeypatch):

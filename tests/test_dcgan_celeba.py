@@ -148,6 +148,21 @@ def test_began_step_is_one_pass_and_k_uses_its_losses():
     assert k.item() == pytest.approx(max(0.0, 0.001 * (0.5 * losses["loss_real"].item() - losses["loss_fake"].item())))
 
 
+@pytest.mark.parametrize("preset, gamma, lambda_k, steps, decay", [("quick", 1.0, 0.05, 4000, (0.5, 1000)),
+                                                                   ("long", 1.0, 0.05, 16_000, (0.5, 4000)),
+                                                                   ("paper", 0.5, 0.001, 100_000, (0.9, 2000))])
+def test_ours_presets_paper_keeps_the_references_values(preset, gamma, lambda_k, steps, decay):
+    args, _ = train.parse(["--preset", preset])
+    assert (args.model, args.gamma, args.lambda_k, args.steps, (args.lr_decay, args.lr_decay_every)) == (
+        "began", gamma, lambda_k, steps, decay)
+
+
+def test_long_is_a_preset_of_ours_only(capsys):
+    with pytest.raises(SystemExit):
+        train.parse(["--model", "dcgan", "--preset", "long"])
+    assert "it has: quick, paper" in capsys.readouterr().err
+
+
 def test_dcgan_init_is_normal_0_02():
     G = build("dcgan", 64, z_dim=100, width=64)["G"]
     weight = G.net[0].weight
