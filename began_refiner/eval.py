@@ -9,7 +9,9 @@ input) and measure
   real faces, and the face-detection rate (dlib, when installed);
 - similarity to the input (Fig. 5; the paper used a face-comparison web service): the
   head pose and gaze error in degrees, and the identity similarity, both read by the
-  synthetic-face network.
+  synthetic-face network;
+- sharpness (are the outputs blurred?): mean |Laplacian| of the outputs divided by that of the
+  held-out real faces (1 = as much fine detail as real photos; noise counts as detail too).
 Writes ``metrics.json`` (and a copy of its row into each run folder), ``fig3_refinements.png``,
 ``fig4_realism.png``, ``fig5_similarity.png`` and ``convergence.png`` (M and FID against steps).
 """
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 from began_refiner.data import held_out_faces, synthetic_inputs
 from began_refiner.model import REFINERS, build, image_pyramid
 from common.loop import read_log
-from common.metrics import FidReference, MetricUnavailable, face_detection_rate
+from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
 from common.plots import grouped_bars, markdown_table, save_image_rows
 from common.run import load_models, load_run, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
@@ -106,6 +108,7 @@ def main(argv=None):
     inputs, params = synthetic_inputs(size, args.faces, with_params=True)
     real = held_out_faces(size, args.faces)
     reference, net = FidReference(real, SyntheticFeatures()), load_synthnet()
+    real_sharpness = sharpness(real).mean().item()
 
     outputs = {"synthetic input": inputs}
     outputs.update({name: refine(G, config, inputs) for name, (G, config, _, _) in generators.items()})
@@ -113,6 +116,7 @@ def main(argv=None):
     for name, images in outputs.items():
         measured = reference(images)
         row = {"fid_synthetic-v1": measured["fid"], "diversity": measured["diversity"],
+               "sharpness": sharpness(images).mean().item() / real_sharpness,
                "face_detection_rate": detection_rate(images)}
         if not name.startswith("BEGAN (noise)"):
             errors = pose_gaze_error(images, params, net)
@@ -142,8 +146,8 @@ def main(argv=None):
                  figures / "fig5_similarity.png", ylabel="value", title="Fig. 5: similarity to the input")
     convergence_figure({name: g[3] for name, g in generators.items()}, figures / "convergence.png")
 
-    columns = ["model", "step", "fid_synthetic-v1", "diversity", "face_detection_rate", "yaw_error_deg", "pitch_error_deg",
-               "gaze_yaw_error_deg", "identity_similarity"]
+    columns = ["model", "step", "fid_synthetic-v1", "diversity", "sharpness", "face_detection_rate", "yaw_error_deg",
+               "pitch_error_deg", "gaze_yaw_error_deg", "identity_similarity"]
     print(markdown_table([{"model": n, **r} for n, r in metrics.items()], columns))
     print(f"\nwrote {out / 'metrics.json'} and {figures}/fig3_refinements.png, fig4_realism.png, "
           f"fig5_similarity.png, convergence.png")

@@ -6,6 +6,7 @@
 - Diversity (thesis eq. 3.8): mean pairwise perceptual distance between the M
   outputs of each source, averaged over sources.
 - PSNR and SSIM per image pair, for super-resolution.
+- Sharpness: mean absolute Laplacian of the luminance (edges count, and so does noise).
 - Face-detection rate (dcgan_celeba Table 1) with dlib's frontal face detector.
 
 Images are uint8 (N, C, H, W) in [0, 255] or float in [-1, 1]; uint8 is
@@ -181,6 +182,22 @@ def diversity(outputs: torch.Tensor, distance, batch_size: int = 64, device=None
             d.append(distance(_as_float(outputs[i, a].to(device)), _as_float(outputs[i, b].to(device))).cpu())
     per_source = torch.cat(d).double().view(n_sources, -1).mean(dim=1)  # L_i
     return per_source.mean().item()                                     # L
+
+
+# ----------------------------------------------------------------------------- sharpness
+
+LAPLACIAN = torch.tensor([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
+
+
+def sharpness(images: torch.Tensor) -> torch.Tensor:
+    """Per-image mean |Laplacian| of the luminance (ITU-R BT.601 weights), on [-1, 1] images: (B,).
+
+    High-frequency detail: 0 for a flat or linear image; blur lowers it, edges and noise raise it.
+    Compare it with the same number for real images of the same size.
+    """
+    x = _as_float(images).double()
+    luma = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1) if x.shape[1] == 3 else x
+    return F.conv2d(luma, LAPLACIAN.double().view(1, 1, 3, 3)).abs().flatten(1).mean(dim=1)
 
 
 # ----------------------------------------------------------------------------- PSNR / SSIM

@@ -17,7 +17,7 @@ from torch import nn
 from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.metrics import (MetricUnavailable, activation_statistics, diversity, extract_features, face_detection_rate,
                             FidReference, mean_pairwise_distance, sample_diversity,
-                            fid, fid_from_features, frechet_distance, psnr, ssim)
+                            fid, fid_from_features, frechet_distance, psnr, sharpness, ssim)
 
 
 class ToyExtractor(nn.Module):
@@ -200,6 +200,15 @@ def test_diversity_needs_two_outputs_per_source():
 
 
 # ----------------------------------------------------------------------------- PSNR / SSIM
+
+def test_sharpness_by_hand():
+    flat = torch.zeros(1, 3, 4, 4)
+    ramp = torch.linspace(-1, 1, 4).view(1, 1, 1, 4).expand(1, 3, 4, 4)     # linear: Laplacian 0
+    dot = torch.zeros(1, 3, 4, 4)
+    dot[..., 1, 1] = 1.0             # the 2×2 valid Laplacian outputs: −4 at (1,1), +1 at (1,2) and (2,1), 0 at (2,2)
+    torch.testing.assert_close(sharpness(torch.cat([flat, ramp, dot])),
+                               torch.tensor([0.0, 0.0, 6 / 4], dtype=torch.float64))
+
 
 def test_psnr_known_value():
     a = torch.zeros(2, 3, 8, 8)
