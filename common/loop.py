@@ -116,11 +116,12 @@ class Run:
     def log_eval(self, step: int, **metrics) -> None:
         """Add evaluation numbers (FID, diversity …) to this step's ``log.csv`` row. Call it
         right after ``log``: the time since then is evaluation, not counted in ``img_s``.
-        A ``diversity`` below ``COLLAPSED`` puts a warning in the progress bar."""
+        A ``diversity`` below ``COLLAPSED`` after step 0 (an untrained generator's samples
+        may all look alike) puts a warning in the progress bar."""
         self.csv.log(step=step, **{k: v for k, v in metrics.items() if v is not None})
         if metrics.get("diversity") is not None:
             d = metrics["diversity"]
-            self.note = f"{d:.2f} (mode collapse?)" if d < COLLAPSED else f"{d:.2f}"
+            self.note = f"{d:.2f} (mode collapse?)" if d < COLLAPSED and step > 0 else f"{d:.2f}"
         self.speed.exclude(time.perf_counter() - self._logged_at)
 
     def save(self, step: int, **state) -> None:

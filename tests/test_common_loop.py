@@ -105,6 +105,23 @@ def test_log_eval_fills_the_same_row_and_is_not_counted_as_training_time(tmp_pat
     assert (tmp_path / "log.csv").read_text().splitlines() == ["step,loss,fid,img_s", "2,1,7,1"]
 
 
+def test_low_diversity_after_step_0_is_flagged_in_the_progress_bar(tmp_path):
+    model = nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    run = Run(_args(tmp_path, steps=4), "test", {"G": model}, {}, {"G": opt}, columns=["loss", "diversity"],
+              images_per_step=4)
+    run.log_eval(0, diversity=0.05)
+    assert run.note == "0.05"                            # an untrained generator is not a collapse
+    for step in run.steps():
+        run.log(step, loss=model(torch.ones(4, 2)).pow(2).mean())
+        if step == 2:
+            run.log_eval(step, diversity=0.05)
+            assert run.note == "0.05 (mode collapse?)"
+    run.log_eval(4, diversity=0.8)
+    assert run.note == "0.80"
+    run.finish()
+
+
 # ----------------------------------------------------------------- log.csv
 
 def test_csv_logger_rows_resume_and_read_back(tmp_path):
