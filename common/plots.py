@@ -172,7 +172,7 @@ def grouped_bars(table: dict, path, ylabel: str, title=None):
     groups = list(table)
     series = list(dict.fromkeys(k for inner in table.values() for k in inner))
     width = 0.8 / max(len(series), 1)
-    fig_w = max(4.0, 1.5 + 0.5 * len(groups) * max(len(series), 1))  # inches
+    fig_w = max(4.0, 1.5 + 0.5 * len(groups) * max(len(series), 1)) + 2  # inches, with the legend
     fig, ax = plt.subplots(figsize=(fig_w, 3.5), dpi=DPI)
     for s, name in enumerate(series):
         xs, heights = [], []
@@ -185,8 +185,8 @@ def grouped_bars(table: dict, path, ylabel: str, title=None):
         ax.bar_label(bars, fmt="%.3g", fontsize=FONT - 1)
     ax.set_xticks(range(len(groups)), [str(g) for g in groups])
     ax.set_ylabel(ylabel)
-    if series:
-        ax.legend(fontsize=FONT)
+    if series:                                     # beside the axes, where it covers no bar
+        ax.legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title)
