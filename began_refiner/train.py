@@ -2,7 +2,7 @@
 
     python began_refiner/train.py                       # quick: model B, 32×32, ~10 min on 2 CPU cores
     python began_refiner/train.py --generator A         # or C, or began (the noise baseline)
-    python began_refiner/train.py --preset long         # the noise BEGAN for 16,000 steps (about an hour on 2 cores)
+    python began_refiner/train.py --preset long         # the noise BEGAN for 16,000 steps (~47 min on 2 cores)
     python began_refiner/train.py --preset paper --device cuda --amp      # 64×64, n = 64 (§3)
     python began_refiner/train.py --data ~/celeba/img_align_celeba         # your own faces
 

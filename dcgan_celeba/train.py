@@ -1,7 +1,7 @@
 """Train DCGAN, WGAN or the paper's BEGAN-style "our model" on faces.
 
     python dcgan_celeba/train.py                          # quick: "our model" (BEGAN-style), 32×32, ~10 min on 2 cores
-    python dcgan_celeba/train.py --preset long            # ours for 16,000 steps (~40 min on 2 cores): FID ≤ 60
+    python dcgan_celeba/train.py --preset long            # ours for 16,000 steps (~47 min on 2 cores): FID 53
     python dcgan_celeba/train.py --model dcgan            # or wgan: the paper's two baselines (§4)
     python dcgan_celeba/train.py --preset paper --device cuda --amp              # 64×64, the papers' settings
     python dcgan_celeba/train.py --data ~/data/img_align_celeba                  # CelebA (§4.1)
