@@ -12,9 +12,10 @@
    run in-process for a few dozen steps; ``img_s`` of log.csv, which leaves evaluation out),
    three ways, alternating them and keeping each one's best of ``--repeats``: float32 with the
    networks in the default (contiguous) layout, float32 in ``channels_last`` (``--no-amp``,
-   what train.py does), and the fast path (``--amp``: bfloat16 autocast + ``channels_last``). Beside them, the DCGAN 64 px step written the usual way (pytorch/examples
-   dcgan): PNG files read by ``ImageFolder`` through a ``DataLoader`` with 2 workers,
-   float32, contiguous layout, and ``.item()`` on both losses every step.
+   what train.py does), and the fast path (``--amp``: bfloat16 autocast + ``channels_last``).
+   Beside them, the DCGAN 64 px step written the usual way (pytorch/examples dcgan): PNG
+   files read by ``ImageFolder`` through a ``DataLoader`` with 2 workers, float32,
+   contiguous layout, and ``.item()`` on both losses every step.
 The synthetic network's accuracy is measured by ``python -m common.train_synthnet``
 (written to common/weights/synthnet.json).
 """
