@@ -7,6 +7,8 @@
   outputs of each source, averaged over sources.
 - PSNR and SSIM per image pair, for super-resolution.
 - Sharpness: mean absolute Laplacian of the luminance (edges count, and so does noise).
+- Feature outliers: per image, the Mahalanobis distance of its features to the Gaussian
+  that FID fits to real images, to find the generated images least like real ones.
 - Face-detection rate (dcgan_celeba Table 1) with dlib's frontal face detector.
 
 Images are uint8 (N, C, H, W) in [0, 255] or float in [-1, 1]; uint8 is
@@ -139,6 +141,20 @@ class FidReference:
         features = extract_features(fake, self.extractor, self.batch_size)
         return {"fid": frechet_distance(*activation_statistics(features), *self.statistics),
                 "diversity": mean_pairwise_distance(features) / self.spread}
+
+
+def mahalanobis_distances(features, reference_features, ridge: float = 1e-3) -> torch.Tensor:
+    """Per image, how far its features lie from the Gaussian that FID fits to reference (real) features:
+
+        d_i = sqrt((f_i − mu)^T (sigma + ridge·I)^(-1) (f_i − mu)),   mu, sigma = activation_statistics(ref)
+
+    The ridge keeps sigma invertible when there are fewer images than feature dimensions.
+    FID judges a whole set; this picks out the single images that least look like real ones."""
+    mu, sigma = activation_statistics(reference_features)
+    f = features.detach().cpu().double().numpy() if isinstance(features, torch.Tensor) else np.asarray(features, float)
+    centred = f - mu
+    solved = np.linalg.solve(sigma + ridge * np.eye(len(mu)), centred.T).T
+    return torch.from_numpy(np.sqrt((centred * solved).sum(axis=1)))
 
 
 # ----------------------------------------------------------------------------- diversity

@@ -17,7 +17,8 @@ from torch import nn
 from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.metrics import (MetricUnavailable, activation_statistics, diversity, extract_features, face_detection_rate,
                             FidReference, mean_pairwise_distance, sample_diversity,
-                            fid, fid_from_features, frechet_distance, psnr, sharpness, ssim)
+                            fid, fid_from_features, frechet_distance, mahalanobis_distances, psnr, sharpness,
+                            ssim)
 
 
 class ToyExtractor(nn.Module):
@@ -353,3 +354,15 @@ def test_face_detection_without_dlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "dlib", None)  # makes `import dlib` fail
     with pytest.raises(MetricUnavailable, match="pip install dlib-bin"):
         face_detection_rate(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_mahalanobis_distance_hand_computed():
+    # reference: (±1, 0), (0, ±2) -> mu = 0, sigma = diag(2/3, 8/3) (N − 1 = 3 in the denominator)
+    reference = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 4.0], [1.0, 2.0]])
+    # d² = x²/(2/3) + y²/(8/3): 0, 1.5, 16·3/8 = 6, 1.5 + 4·3/8 = 3
+    expected = np.sqrt([0.0, 1.5, 6.0, 3.0])
+    got = mahalanobis_distances(points, reference, ridge=0.0)
+    assert got.numpy() == pytest.approx(expected, rel=1e-12)
+    # the ridge adds to sigma's diagonal: (1, 0) -> sqrt(1 / (2/3 + 1/3)) = 1
+    assert mahalanobis_distances(torch.tensor([[1.0, 0.0]]), reference, ridge=1 / 3)[0].item() == pytest.approx(1.0)
