@@ -201,7 +201,8 @@ class PatchDiscriminator(nn.Module):
     → conv s1, IN, LReLU 512×10² → conv s1 1×11²  (one score per 12×12-ish patch)
 
     Layers 2–5 also carry spectral normalisation: SPADE's default ``norm_D=spectralinstance``,
-    which the table does not list; without it D wins within a few hundred steps (README).
+    which the table does not list. Followed by instance norm without affine parameters it cannot
+    change D's function (instance norm removes the 1/σ scale); we keep it as the reference's layer.
 
     ``forward`` returns every layer's output; the last is the patch score map and the
     others are the features of the perceptual loss (eq. 3.4, "layers 1–5").

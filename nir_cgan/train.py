@@ -1,8 +1,8 @@
 """Train the thesis's conditional GAN: colour-coded 3D-model renders → near-infrared faces (Algorithm 2).
 
-    python nir_cgan/train.py                                   # quick: ED-LS-LR-2 at 32×32, ~9 min on 2 CPU cores
+    python nir_cgan/train.py                                   # quick: ED-LS at 32×32, ~10 min on 2 CPU cores
     python nir_cgan/train.py --config ED-H-LR-SD-1             # any row of Tables 4.2–4.8 (see configs.py)
-    python nir_cgan/train.py --preset paper --device cuda      # 128×128, Table 3.8 (--amp: bfloat16)
+    python nir_cgan/train.py --preset paper --device cuda      # ED-LS-LR-2, 128×128, Table 3.8 (--amp: bfloat16)
     python nir_cgan/train.py --data ~/pairs                    # your pairs: ~/pairs/source/…, ~/pairs/target/…
     python nir_cgan/train.py --resume --out RUN --lr-d 2e-4    # continue RUN, with another D learning rate
 
@@ -35,29 +35,34 @@ from nir_cgan.model import (VGGDistance, build, discriminator_loss, feature_matc
                             style_diversity_loss)
 
 # paper: Table 3.8 (batch 12, 10 + 10 epochs, Adam (0.5, 0.999), lr G 1.5e-4, D 4.5e-4, E 1.5e-4, L 4.5e-6,
-# latent 512) at 128×128 with the tables' widths and the Table 3.1 augmentations.
-# quick (~9 min on 2 CPU cores): the same networks and learning rates at 32×32, 3,960 training pairs for
-# 11 epochs (3,630 steps), an 8-d latent and no augmentation -- the choices that made faces appear
-# within a few thousand steps in the tuning runs the README lists.
+# latent 512) at 128×128 with the tables' widths and the Table 3.1 augmentations, and the thesis's best
+# configuration, ED-LS-LR-2 (§3.5.2).
+# quick (~10 min on 2 CPU cores): ED-LS, because ED-LS-LR-2 makes no faces at CPU scale (README), at 32×32
+# with the same learning rates, 11,880 training pairs for 11 epochs (10,890 steps), an 8-d latent and no
+# augmentation -- the choices that made faces appear within a few thousand steps in the tuning runs.
 # steps=None: train K_fixed + K_decay epochs (§3.2.6.1), counted once the data is loaded; --steps N stops at N.
 PRESETS = {
-    "quick": dict(size=32, steps=None, pairs=4400, batch_size=12, epochs_fixed=6, epochs_decay=5, lr=1.5e-4,
-                  lr_d=4.5e-4, lr_e=1.5e-4, lr_l=4.5e-6, z_dim=8, g_base=16, g_max=256, e_base=8, e_max=128,
-                  d_base=16, spade_hidden=32, augment=False, amp=True, sample_every=500, ckpt_every=500,
-                  log_every=25, fid_every=500),
-    "paper": dict(size=128, steps=None, pairs=20_000, batch_size=12, epochs_fixed=10, epochs_decay=10, lr=1.5e-4,
-                  lr_d=4.5e-4, lr_e=1.5e-4, lr_l=4.5e-6, z_dim=512, g_base=16, g_max=256, e_base=32, e_max=512,
-                  d_base=32, spade_hidden=128, augment=True, amp=False, sample_every=2000, ckpt_every=5000,
-                  log_every=100, fid_every=5000),
+    "quick": dict(config="ED-LS", size=32, steps=None, pairs=13_200, batch_size=12, epochs_fixed=6, epochs_decay=5,
+                  lr=1.5e-4, lr_d=4.5e-4, lr_e=1.5e-4, lr_l=4.5e-6, z_dim=8, g_base=16, g_max=256, e_base=8, e_max=128,
+                  d_base=16, spade_hidden=32, augment=False, amp=True, lr_warmup=0, sample_every=500,
+                  ckpt_every=500, log_every=25, fid_every=500),
+    "paper": dict(config="ED-LS-LR-2", size=128, steps=None, pairs=20_000, batch_size=12, epochs_fixed=10,
+                  epochs_decay=10, lr=1.5e-4, lr_d=4.5e-4, lr_e=1.5e-4, lr_l=4.5e-6, z_dim=512, g_base=16, g_max=256,
+                  e_base=32, e_max=512, d_base=32, spade_hidden=128, augment=True, amp=False, lr_warmup=0,
+                  sample_every=2000, ckpt_every=5000, log_every=100, fid_every=5000),
 }
 SAMPLE_SEED, FID_SEED = 1234, 4321     # the fixed z of samples/ and of the in-log FID
 
 
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    ap.add_argument("--config", default="ED-LS-LR-2", choices=sorted(CONFIGS), metavar="NAME",
-                    help="a configuration of Tables 4.2–4.8, e.g. ED-LS-LR-2, Mult-LS, ED-H-P, "
-                         "ED-H-LR-SD-1, ED-LS-LR-IR-4, ED-LS-P-LR-SD-SM; all in nir_cgan/configs.py")
+    ap.add_argument("--config", choices=sorted(CONFIGS), metavar="NAME",
+                    help="a configuration of Tables 4.2–4.8, e.g. ED-LS-LR-2, Mult-LS, ED-H-P, ED-H-LR-SD-1, "
+                         "ED-LS-LR-IR-4, ED-LS-P-LR-SD-SM; all in nir_cgan/configs.py (quick preset: ED-LS, "
+                         "paper: the thesis's best, ED-LS-LR-2; the README says why)")
+    ap.add_argument("--lr-warmup", type=float, metavar="K",
+                    help="epochs over which λ_lr rises linearly from 0 to its value (0: from the start, as the "
+                         "thesis; ours, see README)")
     ap.add_argument("--vgg-weights", choices=["imagenet", "none"], default="imagenet",
                     help="VGG-19 for configurations that use it: ImageNet (download) or none (random, offline)")
     ap.add_argument("--faceid-net", metavar="FILE",
@@ -85,6 +90,8 @@ def parse(argv):
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
     add_common_args(ap)
     args, resumed = parse_args(ap, argv, PRESETS, "nir_cgan", may_change=("lr_d", "lr_e", "lr_l"))
+    if args.lr_warmup < 0:
+        ap.error(f"--lr-warmup cannot be negative (got {args.lr_warmup:g})")
     if args.epochs_fixed < 0 or args.epochs_decay < 0:
         ap.error(f"--epochs-fixed and --epochs-decay cannot be negative (got {args.epochs_fixed:g} "
                  f"and {args.epochs_decay:g})")
@@ -151,6 +158,12 @@ def lr_factor(step, fixed_steps, decay_steps):
     return max(0.0, 1.0 - (step - fixed_steps) / max(decay_steps, 1))
 
 
+def warmup_factor(step, warmup_steps):
+    """λ_lr's share at ``step``: step / warmup_steps up to 1 (1 throughout when warmup_steps is 0). Ours,
+    not the thesis's: it keeps E's term from outweighing L_adv while G has not yet learnt faces (README)."""
+    return 1.0 if warmup_steps <= 0 else min(1.0, step / warmup_steps)
+
+
 def style(nets, z):
     """s = L(z) when the configuration has a mapping network (§3.2.2.4), else z itself."""
     return nets["L"](z) if "L" in nets else z
@@ -168,14 +181,15 @@ def compute_d_loss(nets, config, y, x, z):
     return {"loss_D": discriminator_loss(D(y, x)[-1], D(y, fake)[-1], config.adversarial)}
 
 
-def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None):
+def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None, lr_weight=1.0):
     """Algorithm 2, the generator's half: eq. 3.5 for G (E and L learn with it)
 
-        L_G = L_adv + λ_p·L_p + λ_lr·L_lr − λ_sd·L_sd + λ_ir·L_ir
+        L_G = L_adv + λ_p·L_p + w·λ_lr·L_lr − λ_sd·L_sd + λ_ir·L_ir
 
     with only the terms the configuration uses. z: this step's latent; z2: a second latent
     for L_sd (eq. 3.2); d_image: the d_I of eqs. 3.2–3.3 (``image_distances``); vgg: the
-    VGG-19 distance of the VGG perceptual loss. Returns tensors {"loss_adv", "loss_p",
+    VGG-19 distance of the VGG perceptual loss; lr_weight: w, the λ_lr warm-up factor
+    (``warmup_factor``; 1 is eq. 3.5 itself). Returns tensors {"loss_adv", "loss_p",
     "loss_lr", "loss_sd", "loss_ir" (those used), "loss_G"}.
     """
     G, D, E = nets["G"], nets["D"], nets.get("E")
@@ -195,13 +209,15 @@ def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None):
     if config.lambda_sd:                                          # eq. 3.2 with a second style
         s2 = style(nets, z2)
         d_latent = torch.ones(len(y), device=y.device) if config.sd_latent == "const" else l1_distance(s, s2)
-        terms["loss_sd"] = style_diversity_loss(d_image[config.sd_image](fake, G(y, s2), y), d_latent)
+        fake2 = G(y, s2).detach()                                 # StarGAN v2 detaches its second fake
+        terms["loss_sd"] = style_diversity_loss(d_image[config.sd_image](fake, fake2, y), d_latent)
     if config.lambda_ir:                                          # eq. 3.3: x → E → G(y, E(x))
         terms["loss_ir"] = identity_reconstruction_loss(d_image[config.ir_image](x, G(y, E(x)), y))
 
     def term(name):
         return terms.get(name, 0.0)
-    terms["loss_G"] = (terms["loss_adv"] + config.lambda_p * term("loss_p") + config.lambda_lr * term("loss_lr")
+    terms["loss_G"] = (terms["loss_adv"] + config.lambda_p * term("loss_p")
+                       + lr_weight * config.lambda_lr * term("loss_lr")
                        - config.lambda_sd * term("loss_sd") + config.lambda_ir * term("loss_ir"))    # eq. 3.5
     return terms
 
@@ -218,6 +234,7 @@ def main(argv=None):
                               seed=args.seed)
     fixed_steps = round(args.epochs_fixed * len(batches))                   # §3.2.6.1: K_fixed, K_decay epochs
     decay_steps = round(args.epochs_decay * len(batches))
+    warmup_steps = round(args.lr_warmup * len(batches))                     # λ_lr warm-up (ours, README)
     if args.steps is None:                                                  # the preset's schedule
         args.steps = fixed_steps + decay_steps
         if args.steps < 1:
@@ -287,7 +304,7 @@ def main(argv=None):
         z = torch.randn(len(y), args.z_dim, device=device)
         z2 = torch.randn(len(y), args.z_dim, device=device) if config.lambda_sd else None
         with autocast(device, amp):
-            g_terms = compute_g_loss(models, config, y, x, z, z2, d_image, vgg)
+            g_terms = compute_g_loss(models, config, y, x, z, z2, d_image, vgg, warmup_factor(step, warmup_steps))
         for name in g_side:
             optimizers[name].zero_grad(set_to_none=True)
         g_terms["loss_G"].backward(inputs=g_params)

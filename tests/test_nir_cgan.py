@@ -186,6 +186,23 @@ def test_table_3_3_patch_discriminator():
     assert D.blocks[0][0].in_channels == 4                    # source (3) ⊕ target or generated (1)
 
 
+def test_spectral_norm_before_instance_norm_leaves_the_discriminator_unchanged():
+    """SPADE's spectralinstance: IN(W/σ ∗ x + b) = IN(W ∗ x) up to IN's ε, so the same D with the raw
+    weights and no spectral norm gives the same patch scores (the README's reason for keeping it)."""
+    torch.manual_seed(0)
+    D = PatchDiscriminator(base=8)
+    y, x = torch.randn(2, 3, 32, 32), torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        with_sn = D(y, x)[-1]
+        for block in D.blocks[1:-1]:
+            raw = block[0].weight_orig.clone()
+            nn.utils.remove_spectral_norm(block[0])                 # leaves W/σ as a plain weight
+            assert not torch.allclose(block[0].weight, raw, rtol=0.1)     # σ is far from 1
+            block[0].weight.copy_(raw)
+        without = D(y, x)[-1]
+    assert torch.allclose(with_sn, without, atol=1e-3)
+
+
 def test_table_3_4_encoder_decoder_at_128():
     torch.manual_seed(0)
     G = EncoderDecoder().eval()
@@ -361,6 +378,13 @@ def test_lr_factor_is_constant_then_decays_linearly_to_zero():
     assert train.lr_factor(6, 4, 8) == pytest.approx(0.75)   # 2 of 8 decay steps done
 
 
+def test_lambda_lr_warmup_factor_rises_linearly_then_stays_at_one():
+    assert train.warmup_factor(0, 0) == 1.0 and train.warmup_factor(7, 0) == 1.0     # no warm-up: eq. 3.5 as written
+    assert train.warmup_factor(50, 200) == pytest.approx(0.25)                          # 50 of 200 steps
+    assert train.warmup_factor(1, 4) == pytest.approx(0.25)
+    assert train.warmup_factor(200, 200) == 1.0 and train.warmup_factor(300, 200) == 1.0
+
+
 # ----------------------------------------------------------------- configurations (Tables 4.2–4.8)
 
 def test_the_issue_names_exist():
@@ -510,6 +534,29 @@ def test_loss_functions_return_the_terms_of_eq_3_5():
     assert terms["loss_sd"].item() == pytest.approx(by_hand.item(), rel=1e-5)
     expected = terms["loss_adv"] + terms["loss_lr"] - 0.5 * terms["loss_sd"]
     assert terms["loss_G"].item() == pytest.approx(expected.item(), rel=1e-6)
+    # λ_lr warm-up: w = 0.25 weights ED-LS-LR-2's λ_lr = 2 by 0.5
+    config = CONFIGS["ED-LS-LR-2"]
+    terms = train.compute_g_loss(nets, config, y, x, z, z2, d_image, lr_weight=0.25)
+    assert terms["loss_G"].item() == pytest.approx((terms["loss_adv"] + 0.5 * terms["loss_lr"]).item(), rel=1e-6)
+
+
+def test_style_diversity_gradient_flows_through_the_first_fake_only():
+    """StarGAN v2 detaches G(y, s2) in L_sd: the gradient of L_sd is that of d_I(G(y, z), const)."""
+    torch.manual_seed(0)
+    y, x = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
+    z, z2 = torch.randn(2, 8), torch.randn(2, 8)
+    d_image = {"L1": lambda a, b, _: l1_distance(a, b)}
+    config = CONFIGS["ED-H-LR-SD-3"]
+    nets = build(size=16, z_dim=8, g_base=4, g_max=16, d_base=8, e_base=4, e_max=16, encoder=True)
+    G = nets["G"]
+
+    def grads(loss):
+        return torch.autograd.grad(loss, list(G.parameters()), allow_unused=True)
+    ours = grads(train.compute_g_loss(nets, config, y, x, z, z2, d_image)["loss_sd"])
+    detached = grads(l1_distance(G(y, z), G(y, z2).detach()).mean())
+    both = grads(l1_distance(G(y, z), G(y, z2)).mean())
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(ours, detached) if a is not None)
+    assert not all(torch.allclose(a, b, atol=1e-7) for a, b in zip(ours, both) if a is not None)
 
 
 def run_args(*extra, steps=2, seed=0):
@@ -570,6 +617,10 @@ def test_same_seed_same_run_and_another_seed_differs(runs):
 
 def test_augmentation_flag_and_preset_defaults(runs, tmp_path, monkeypatch):
     assert train.parse(["--preset", "paper"])[0].augment and not train.parse([])[0].augment
+    # the configuration depends on the preset: quick makes faces on a CPU, paper is the thesis's best
+    assert train.parse([])[0].config == "ED-LS" and train.parse(["--preset", "paper"])[0].config == "ED-LS-LR-2"
+    assert train.parse(["--config", "Mult-LS"])[0].config == "Mult-LS"
+    assert train.parse([])[0].lr_warmup == 0 and train.parse(["--lr-warmup", "1.5"])[0].lr_warmup == 1.5
     a, b = g_weights(runs["twin"]), g_weights(runs["no_augment"])
     assert not all(torch.equal(a[name], b[name]) for name in a)
     calls = []
@@ -677,6 +728,7 @@ def one_sentence(err, capsys):
     (["--epochs-fixed", "0", "--epochs-decay", "0"], "0 epochs"),
     (["--epochs-fixed", "-1"], "cannot be negative"),
     (["--fid-pairs", "-1"], "--fid-pairs cannot be negative"),
+    (["--lr-warmup", "-1"], "--lr-warmup cannot be negative"),
     (["--faceid-net", "/nowhere/net.pt"], "is not a file"),
 ])
 def test_bad_flags_are_refused_with_one_sentence(flags, says, tmp_path, capsys):
