@@ -44,8 +44,8 @@ def held_out_sets(size, n):
 
 
 def bicubic_down(high, factor=4):
-    """The classic synthetic LR image: bicubic (antialiased) downsampling by 4, the SRGAN-style
-    baseline's training input and Table 2(b)'s PSNR input."""
+    """The classic synthetic LR image: bicubic (antialiased) downsampling by 4, the training input of
+    Table 2's "Low-to-High trained on bicubic pairs" and Table 2(b)'s PSNR input."""
     return F.interpolate(high, scale_factor=1 / factor, mode="bicubic", antialias=True,
                          align_corners=False).clamp(-1, 1)
 

@@ -34,6 +34,12 @@ class ResBlock(nn.Module):
         return self.skip(x) + self.body(x)
 
 
+def bicubic_up(low, factor=4):
+    """Bicubic upsampling by 4 (16×16 → 64×64): the interpolation baseline of Table 2, and the base
+    that a residual Low-to-High adds to."""
+    return F.interpolate(low, scale_factor=factor, mode="bicubic", align_corners=False)
+
+
 def _is_power_of_two(n):
     return n >= 1 and n & (n - 1) == 0
 
@@ -86,9 +92,14 @@ class LowToHigh(nn.Module):
         ResBlock(w → w/2) + (b32 − 1) × ResBlock(w/2), plus 1×1 skip of the input → w/2×32×32
         bilinear ×2, BN-ReLU, conv 1×1                           → w/2×64×64
         conv 3×3, ReLU, conv 1×1, ReLU (3w/8), conv 1×1, tanh     → 3×64×64
+
+    ``residual=True`` (our deviation, the quick preset's): the head's output is added to the
+    bicubic upsampling of the input, bicubic_up(LR) + head(…), with no tanh and the last 1×1
+    convolution starting at zero, so the network starts as bicubic upsampling and learns only
+    what interpolation misses (as VDSR, Kim et al., CVPR 2016, and most SR networks since).
     """
 
-    def __init__(self, width=256, blocks=(12, 3)):
+    def __init__(self, width=256, blocks=(12, 3), residual=False):
         super().__init__()
         if width < 3:
             raise ValueError(f"Low-to-High's width must be at least 3 (its 32-px blocks have width/2 channels, "
@@ -107,14 +118,19 @@ class LowToHigh(nn.Module):
         self.up64 = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True),
                                   nn.BatchNorm2d(h), nn.ReLU(), nn.Conv2d(h, h, 1))
         c = 3 * width // 8
+        self.residual = residual
+        to_rgb = nn.Conv2d(c, 3, 1)
+        if residual:                                                   # start as bicubic upsampling
+            nn.init.zeros_(to_rgb.weight)
+            nn.init.zeros_(to_rgb.bias)
         self.head = nn.Sequential(nn.Conv2d(h, c, 3, 1, 1, bias=False), nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU(),
-                                  nn.Conv2d(c, 3, 1), nn.Tanh())
+                                  to_rgb, *([] if residual else [nn.Tanh()]))
 
     def forward(self, low):
         x = self.stem(low)
         x = self.up32(x + self.blocks16(x))
         x = self.up64(self.skip32(x) + self.blocks32(x))
-        return self.head(x)
+        return bicubic_up(low) + self.head(x) if self.residual else self.head(x)
 
 
 class DiscBlock(nn.Module):
@@ -168,18 +184,18 @@ class Discriminator(nn.Module):
 NETWORKS = ("H2L", "D_low", "L2H", "D_high")
 # The keyword arguments of build() that each network needs (besides ``size``, the HR side).
 ARGUMENTS = {"H2L": ("z_dim", "h2l_width", "h2l_blocks"), "D_low": ("d_low_width",),
-             "L2H": ("l2h_width", "l2h_blocks"), "D_high": ("d_high_width",)}
+             "L2H": ("l2h_width", "l2h_blocks", "l2h_residual"), "D_high": ("d_high_width",)}
 
 
 def build(networks=NETWORKS, size=64, z_dim=64, h2l_width=64, h2l_blocks=(12, 3, 2), d_low_width=128,
-          l2h_width=256, l2h_blocks=(12, 3), d_high_width=128):
+          l2h_width=256, l2h_blocks=(12, 3), l2h_residual=False, d_high_width=128):
     """The networks named in ``networks``, as ``{name: module}``: every checkpoint stores these
     keyword arguments as ``model_args`` (each stage only those of its own networks, see
     ``ARGUMENTS``), so eval.py, --resume and the next stage rebuild them.
 
     - ``H2L``: High-to-Low, HR ``size``×``size`` + noise z ∈ R^z_dim → LR (size/4)²;
     - ``D_low``: its critic, on (size/4)² LR faces;
-    - ``L2H``: Low-to-High, LR (size/4)² → HR ``size``²;
+    - ``L2H``: Low-to-High, LR (size/4)² → HR ``size``² (``l2h_residual``: over bicubic upsampling);
     - ``D_high``: its critic, on HR faces.
     Impossible sizes or widths raise ``ValueError`` with the reason.
     """
@@ -191,7 +207,7 @@ def build(networks=NETWORKS, size=64, z_dim=64, h2l_width=64, h2l_blocks=(12, 3,
                          f"critics halve it down to 4×4): 16, 32, 64, 128 …, not {size}")
     make = {"H2L": lambda: HighToLow(h2l_width, tuple(h2l_blocks), z_dim, size),
             "D_low": lambda: Discriminator(size // 4, d_low_width),
-            "L2H": lambda: LowToHigh(l2h_width, tuple(l2h_blocks)),
+            "L2H": lambda: LowToHigh(l2h_width, tuple(l2h_blocks), l2h_residual),
             "D_high": lambda: Discriminator(size, d_high_width)}
     return {name: make[name]() for name in networks}
 

@@ -8,7 +8,7 @@
     python sr_degradation/train.py --stage h2l --out runs/sr_degradation/h2l            # one stage alone
     python sr_degradation/train.py --stage l2h --h2l-run runs/sr_degradation/h2l --out runs/sr_degradation/l2h
     python sr_degradation/train.py --stage finetune --l2h-run runs/sr_degradation/l2h --out runs/sr_degradation/ft
-    python sr_degradation/train.py --stage bicubic --out runs/sr_degradation/bicubic    # the SRGAN-style baseline
+    python sr_degradation/train.py --stage bicubic --out runs/sr_degradation/bicubic    # the baseline: bicubic pairs
 
 The pipeline (Fig. 2) writes runs/sr_degradation/<time>/ with one run folder per stage:
   h2l/       High-to-Low turns clean HR faces (plus noise) into LR faces that its 16×16 critic cannot
@@ -17,7 +17,7 @@ The pipeline (Fig. 2) writes runs/sr_degradation/<time>/ with one run folder per
   l2h/       Low-to-High learns 16→64 on pairs (High-to-Low(HR, fresh noise), HR), with h2l/'s
              High-to-Low frozen;
   finetune/  both generators and both critics train together, end to end;
-  bicubic/   (--with-bicubic) Low-to-High on (bicubic(HR), HR) pairs: the SRGAN-style baseline.
+  bicubic/   (--with-bicubic) Low-to-High on (bicubic(HR), HR) pairs: the baseline of Table 2;
 Every generator loss is α·pixel + β·GAN (eq. 1, α = 1, β = 0.05) with a hinge GAN loss.
 Each stage folder is a complete run (config.json, log.csv, samples/, checkpoint.pt, loss.png);
 --resume --out <pipeline> skips the finished stages and continues the unfinished one.
@@ -32,10 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 import torch
 
 from common.loop import Run
+from common.metrics import psnr
 from common.plots import save_image_rows
 from common.run import (HelpFormatter, add_common_args, autocast, load_models, load_run,
                         new_run_dir, one_sentence_errors, parse_args, parse_with_preset, peek_flag, pick_device, positive_int,
                         resume_config, seed_everything, to_device, use_amp, write_config)
+from sr_degradation import eval as evaluate
 from sr_degradation.data import Batches, HeldOut, bicubic_down, load_faces
 from sr_degradation.model import (ARGUMENTS, NETWORKS, build, downsample_target, generator_loss, hinge_d_loss,
                                   hinge_g_loss, pixel_loss)
@@ -46,11 +48,13 @@ PAPER = "sr_degradation"
 # quick: the same layout, thinner and shallower, so that each stage fits a few minutes on 2 CPU cores.
 PRESETS = {
     "quick": dict(size=64, batch_size=16, lr=1e-4, d_steps=5, z_dim=64, h2l_width=16, h2l_blocks=[1, 2, 2],
-                  l2h_width=32, l2h_blocks=[4, 2], d_low_width=32, d_high_width=16, high_faces=5000,
-                  low_faces=5000, h2l_steps=600, l2h_steps=400, finetune_steps=100, with_bicubic=True, amp=True,
-                  sample_every=200, ckpt_every=200, log_every=20, fid_every=100),
+                  l2h_width=32, l2h_blocks=[4, 2], l2h_residual=True, pixel_warmup=2000, d_low_width=32,
+                  d_high_width=16, high_faces=5000,
+                  low_faces=5000, h2l_steps=600, l2h_steps=2000, finetune_steps=100, with_bicubic=True, amp=True,
+                  sample_every=500, ckpt_every=500, log_every=20, fid_every=200),
     "paper": dict(size=64, batch_size=32, lr=1e-4, d_steps=5, z_dim=64, h2l_width=64, h2l_blocks=[12, 3, 2],
-                  l2h_width=256, l2h_blocks=[12, 3], d_low_width=128, d_high_width=128, high_faces=50_000,
+                  l2h_width=256, l2h_blocks=[12, 3], l2h_residual=False, pixel_warmup=0, d_low_width=128,
+                  d_high_width=128, high_faces=50_000,
                   low_faces=50_000, h2l_steps=570_000, l2h_steps=570_000, finetune_steps=2000, with_bicubic=True,
                   amp=False, sample_every=5000, ckpt_every=5000, log_every=100, fid_every=5000),
 }
@@ -95,6 +99,11 @@ def parse(argv):
     ap.add_argument("--h2l-blocks", type=non_negative_int, nargs=3, help="High-to-Low residual blocks at 64, 32, 16 px")
     ap.add_argument("--l2h-width", type=positive_int, help="Low-to-High's channels at 16 px")
     ap.add_argument("--l2h-blocks", type=non_negative_int, nargs=2, help="Low-to-High residual blocks at 16, 32 px")
+    ap.add_argument("--l2h-residual", action=argparse.BooleanOptionalAction,
+                    help="Low-to-High adds its output to bicubic upsampling (ours; the authors' GEN_DEEP does not)")
+    ap.add_argument("--pixel-warmup", type=non_negative_int, metavar="N",
+                    help="l2h / bicubic stages: the first N generator updates use the pixel loss alone, with no "
+                         "critic updates (ours, as ESRGAN's PSNR-oriented start)")
     ap.add_argument("--d-low-width", type=positive_int, help="channels of High-to-Low's critic (LR faces)")
     ap.add_argument("--d-high-width", type=positive_int, help="channels of Low-to-High's critic (HR faces)")
     ap.add_argument("--d-steps", type=non_negative_int,
@@ -285,7 +294,7 @@ def train_h2l(args, resumed=None, faces=None):
 def train_l2h(args, resumed=None, faces=None):
     """Stage 2 (§X): Low-to-High learns 16→64 super-resolution on pairs (High-to-Low(HR, fresh z), HR),
     with the High-to-Low of --h2l-run frozen. ``--stage bicubic``: on pairs (bicubic(HR), HR) instead,
-    the SRGAN-style baseline of Table 2."""
+    the baseline of Table 2 (its "Low-to-High trained on bicubic pairs")."""
     device = pick_device(args.device)
     amp = use_amp(args.amp, device)
     frozen, extra = None, {}
@@ -305,7 +314,7 @@ def train_l2h(args, resumed=None, faces=None):
     L2H, D_high = models["L2H"], models["D_high"]
     optimizers = adam(models, args.lr)
     run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, images_per_step=args.batch_size,
-              columns=["loss_D_high", "pixel_l2h", "gan_l2h", "loss_G", "fid_sr"], bar_keys=("loss_G",),
+              columns=["loss_D_high", "pixel_l2h", "gan_l2h", "loss_G", "fid_sr", "psnr_db"], bar_keys=("loss_G",),
               desc=f"sr_degradation {args.stage}")
 
     def degrade(high):
@@ -316,15 +325,23 @@ def train_l2h(args, resumed=None, faces=None):
             return frozen(high, data.noise(len(high)))
 
     super_resolved = lambda n: outputs(L2H, test.low[:n], device=device, amp=amp)     # noqa: E731
+
+    def scores():
+        """FID of super-resolved real LR faces against HR faces; PSNR on bicubic-downsampled HR faces."""
+        high = test.high[:test.n]
+        return dict(fid_sr=test.fid(super_resolved(test.n), test.high),
+                    psnr_db=psnr(outputs(L2H, bicubic_down(high), device=device, amp=amp), high).mean())
+
     if "batches" in run.extra:
         data.load_state_dict(run.extra["batches"])
     elif test.extractor:
-        run.log_eval(0, fid_sr=test.fid(super_resolved(test.n), test.high))
+        run.log_eval(0, **scores())
 
     for step in run.steps():
+        gan_phase = step > args.pixel_warmup       # before: pixel loss alone, no critic (--pixel-warmup)
         # critic steps (hinge loss), d_steps per generator step (§X: 5:1): HR faces vs super-resolved ones
         loss_d = None
-        for _ in range(args.d_steps):
+        for _ in range(args.d_steps if gan_phase else 0):
             high = data.next_high()
             with autocast(device, amp):
                 with torch.no_grad():
@@ -337,13 +354,13 @@ def train_l2h(args, resumed=None, faces=None):
         with autocast(device, amp):
             fake_high = L2H(degrade(high))
             pixel = pixel_loss(fake_high, high)
-            gan = hinge_g_loss(D_high(fake_high))
-            loss_g = generator_loss(pixel, gan, ALPHA, BETA)
+            gan = hinge_g_loss(D_high(fake_high)) if gan_phase else None
+            loss_g = generator_loss(pixel, gan, ALPHA, BETA) if gan_phase else ALPHA * pixel
         update([optimizers["L2H"]], loss_g)
 
         run.log(step, loss_D_high=loss_d, pixel_l2h=pixel, gan_l2h=gan, loss_G=loss_g)
         if test.extractor and run.due(step, args.fid_every):
-            run.log_eval(step, fid_sr=test.fid(super_resolved(test.n), test.high))   # SR of real LR vs HR
+            run.log_eval(step, **scores())
         if run.due(step, args.sample_every):
             save_image_rows([test.low[:8], super_resolved(8)], run.dir / "samples" / f"step_{step:07d}.png",
                             row_labels=["real LR input", "Low-to-High"], scale=2)
@@ -472,8 +489,11 @@ def train_pipeline(args):
         if reached < sargs.steps:                            # stopped (Ctrl-C): the later stages need this one
             print(f"pipeline stopped in stage {stage} at step {reached}; continue with --resume --out {root}")
             return root
-    print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())}); "
-          f"evaluate with: python {PAPER}/eval.py --run {root}")
+    print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())})")
+    if args.data_high or args.data_low or args.fid_faces < 2:     # eval.py measures on built-in held-out faces
+        print(f"evaluate with: python {PAPER}/eval.py --run {root}")
+    else:                                                         # the super-resolution figure and Table 2
+        evaluate.main(["--run", str(root), "--faces", str(args.fid_faces)])
     return root
 
 

@@ -15,8 +15,8 @@ from common.loop import Run
 from common.run import read_checkpoint, save_checkpoint
 from sr_degradation import eval as evaluate
 from sr_degradation import train
-from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, build, downsample_target, generator_loss,
-                                  hinge_d_loss, hinge_g_loss, pixel_loss)
+from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, bicubic_up, build, downsample_target,
+                                  generator_loss, hinge_d_loss, hinge_g_loss, pixel_loss)
 
 pytestmark = pytest.mark.filterwarnings("ignore:FID. singular covariance")      # tiny FID sets
 
@@ -68,6 +68,17 @@ def test_low_to_high_shapes():
     out = L(torch.randn(2, 3, 16, 16))
     assert out.shape == (2, 3, 64, 64) and out.abs().max() <= 1
     assert L.blocks32[0].body[2].out_channels == 8                        # w → w/2 at 32×32
+
+
+def test_residual_low_to_high_starts_as_bicubic_upsampling_and_learns_on_top():
+    torch.manual_seed(0)
+    L = LowToHigh(width=16, blocks=(2, 2), residual=True)
+    low = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert torch.equal(L(low), bicubic_up(low))                          # the last 1×1 conv starts at zero
+    assert bicubic_up(torch.full((1, 3, 16, 16), 0.25)).sub(0.25).abs().max() < 1e-6   # flat stays flat
+    pixel_loss(L(low), torch.zeros(2, 3, 64, 64)).backward()
+    assert L.head[-1].weight.grad.abs().sum() > 0                         # …and gets a gradient at once
+    assert build(["L2H"], l2h_width=8, l2h_blocks=(1, 1), l2h_residual=True)["L2H"].residual
 
 
 @pytest.mark.parametrize("size,blocks", [(64, 5), (16, 5), (8, 4)])
@@ -130,9 +141,12 @@ def same_weights(a, b):
 def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
     args, resumed = train.parse([])
     assert args.stage is None and resumed is None and args.with_bicubic
-    assert (args.h2l_steps, args.l2h_steps, args.finetune_steps) == (600, 400, 100)
+    assert (args.h2l_steps, args.l2h_steps, args.finetune_steps) == (600, 2000, 100)
+    assert args.l2h_residual and args.pixel_warmup == 2000                 # quick: l2h on the pixel loss alone
     assert train.parse(["--stage", "h2l"])[0].steps == 600
-    assert train.parse(["--stage", "bicubic"])[0].steps == 400
+    assert train.parse(["--stage", "bicubic"])[0].steps == 2000
+    paper = train.parse(["--preset", "paper"])[0]
+    assert not paper.l2h_residual and paper.pixel_warmup == 0             # the authors' network and eq. 1 throughout
     assert not hasattr(train.parse(["--stage", "bicubic"])[0], "h2l_steps")       # a stage's config is its own
 
 
@@ -202,6 +216,21 @@ def test_d_steps_0_trains_no_critic_and_leaves_its_loss_cells_empty(tmp_path):
     assert rows[0]["fid_h2l"] and rows[1]["fid_h2l"]                          # FID before and after training
     optimizers = read_checkpoint(run / "checkpoint.pt")["optimizers"]
     assert optimizers["D_low"]["state"] == {} and optimizers["H2L"]["state"]
+    run = train.main(TINY + ["--stage", "bicubic", "--d-steps", "0", "--steps", "1", "--out", str(tmp_path / "b")])
+    assert read_checkpoint(run / "checkpoint.pt")["optimizers"]["D_high"]["state"] == {}
+
+
+def test_pixel_warmup_trains_low_to_high_alone_then_adds_the_gan_term(tmp_path):
+    flags = TINY + ["--stage", "bicubic", "--pixel-warmup", "1", "--fid-faces", "4"]
+    run = train.main(flags + ["--steps", "1", "--out", str(tmp_path / "run")])
+    assert read_checkpoint(run / "checkpoint.pt")["optimizers"]["D_high"]["state"] == {}     # no critic yet
+    train.main(flags + ["--steps", "2", "--resume", "--out", str(run)])
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [r["step"] for r in rows] == ["0", "1", "2"]
+    assert rows[1]["gan_l2h"] == rows[1]["loss_D_high"] == "" and rows[1]["loss_G"] == rows[1]["pixel_l2h"]
+    assert rows[2]["gan_l2h"] and rows[2]["loss_D_high"]                 # step 2: eq. 1 and the critic
+    assert 0 < float(rows[0]["psnr_db"]) < 100 and rows[2]["fid_sr"]      # PSNR on bicubic LR, FID on real LR
+    assert read_checkpoint(run / "checkpoint.pt")["optimizers"]["D_high"]["state"]
 
 
 # ----------------------------------------------------------------- bad input: one sentence, nothing written
@@ -259,12 +288,20 @@ def test_wrong_stage_folders_and_refused_resumes_change_nothing(pipeline, tmp_pa
 def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipeline):
     metrics = evaluate.main(["--run", str(pipeline), "--faces", "6"])
     assert list(metrics["stages"]) == ["h2l", "l2h", "finetune", "bicubic"]
-    dlib_missing = importlib.util.find_spec("dlib") is None               # CI has no dlib: §XII is then "not shown"
-    assert metrics["not_shown"] == (["failures (§XII): they need dlib and an l2h or finetune stage"] if dlib_missing else [])
-    assert {evaluate.LABELS[s] for s in ("l2h", "finetune", "bicubic")} <= set(metrics["table2"])
+    assert metrics["not_shown"] == []
+    table2 = metrics["table2"]
+    assert {evaluate.LABELS[s] for s in ("l2h", "finetune", "bicubic")} <= set(table2)
+    assert set(metrics["table2_columns"]) >= set(table2["bicubic upsampling"]) - {"no_face_fraction"}
+    dlib_missing = importlib.util.find_spec("dlib") is None               # CI has no dlib: no no-face column
+    assert ("no_face_fraction" in table2["bicubic upsampling"]) != dlib_missing
+    # the two questions of Table 2, named in full, with both numbers and the answer
+    psnr_check, *fid_checks = metrics["checks"].values()
+    assert psnr_check["holds"] == (psnr_check[evaluate.LABELS["bicubic"]] > psnr_check["bicubic upsampling"])
+    assert len(fid_checks) == 2 and all(set(c) >= {evaluate.LABELS["bicubic"], "holds"} for c in fid_checks)
+    assert metrics["failures"]["method"] == evaluate.LABELS["finetune"] and 0 <= metrics["failures"]["fraction"] <= 1
     assert len(metrics["degradation_fid"]) == 4 and set(metrics["table1"]) == set(NETWORKS)
     assert json.loads((pipeline / "metrics.json").read_text())["shown"] == metrics["shown"]
-    for name in ("degradation.png", "table2.png", "super_resolution.png", "table1_fig5_curves.png"):
+    for name in ("degradation.png", "table2.png", "super_resolution.png", "table1_fig5_curves.png", "failures.png"):
         assert (pipeline / "figures" / name).exists(), name
     results = (pipeline / "figures" / "results.md").read_text()
     assert "15.20" in results and "85.59" in results                     # the paper's numbers beside ours
@@ -302,3 +339,10 @@ def test_eval_refuses_bad_runs_with_one_sentence_and_creates_nothing(pipeline, t
             evaluate.main(["--run", str(pipeline), "--faces", faces])
         assert "--faces" in capsys.readouterr().err
     assert not (other / "figures").exists() and not (truncated / "figures").exists()
+
+
+def test_the_pipeline_ends_with_the_super_resolution_figure_and_the_numbers(tmp_path, capsys):
+    out = train.main(PIPELINE + ["--fid-faces", "4", "--out", str(tmp_path / "pipeline")])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["faces"] == 4 and len(metrics["checks"]) == 3
+    assert (out / "figures" / "super_resolution.png").exists() and "The two checks" in capsys.readouterr().out
