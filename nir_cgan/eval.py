@@ -135,6 +135,16 @@ def realism_and_diversity(gen, test, args, fid_extractor, distance, n_sources):
                      "diversity_sources": n_sources, "diversity_outputs_per_source": m}
 
 
+def output_variance(gen, sources, z_dim, n_z=8):
+    """How much G's output depends on the source and on z: per-pixel variance over ``n_z`` latents
+    (same source), averaged, and over the sources (same z), averaged. A G that ignores its source
+    (grey blobs that change only with z) has a small ``over_sources``."""
+    n = len(sources)
+    z = latents(n_z, z_dim, seed=3)
+    out = gen(sources.repeat_interleave(n_z, 0), z.repeat(n, 1)).view(n, n_z, -1)
+    return {"over_z": round(float(out.var(1).mean()), 5), "over_sources": round(float(out.var(0).mean()), 5)}
+
+
 def sweep_figures(gen, test, args, reader, figures):
     """Figs. 4.12–4.14: each sweep with 3 random z and (when E exists) ẑ of 2 real test images."""
     results = {}
@@ -253,7 +263,8 @@ def main(argv=None):
         figures.mkdir(exist_ok=True)
         outputs, metrics = realism_and_diversity(gen, test, info, extractor, distance,
                                                  min(args.sources, len(test["source"])))
-        metrics.update(config=info.config, step=checkpoint["step"], test_pairs=len(test["source"]))
+        metrics.update(config=info.config, step=checkpoint["step"], test_pairs=len(test["source"]),
+                       output_variance=output_variance(gen, test["source"][:args.sources], info.z_dim))
         if "params" in test:
             metrics["attribute_error_degrees"] = attribute_errors(outputs, test["params"], reader)
             metrics["reader_error_on_real_degrees"] = attribute_errors(test["target"], test["params"], reader)

@@ -70,7 +70,7 @@ def test_sweep_builder_changes_only_the_swept_parameter(name):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    return train.main(TINY + ["--out", str(tmp_path_factory.mktemp("nir_eval") / "run")])
+    return train.main(TINY + ["--config", "ED-LS-LR-2", "--out", str(tmp_path_factory.mktemp("nir_eval") / "run")])
 
 
 def test_eval_all_writes_every_figure_and_metrics(tiny_run):
@@ -82,6 +82,7 @@ def test_eval_all_writes_every_figure_and_metrics(tiny_run):
     saved = json.loads((tiny_run / "metrics.json").read_text())
     assert saved["config"] == "ED-LS-LR-2" and saved["step"] == 2 and saved["lpips_distance"] == "synthetic-v1-l2"
     assert saved["fid"] > 0 and saved["lpips"] > 0 and saved["diversity_outputs_per_source"] == 10
+    assert saved["output_variance"]["over_z"] > 0 and saved["output_variance"]["over_sources"] > 0
     assert set(saved["attribute_error_degrees"]) == set(POSE_GAZE)
     assert set(saved["sweeps"]) == set(nir_eval.SWEEPS) and len(saved["sweeps"]["gaze_yaw"]["slope_random_z"]) == 3
     assert -1 <= saved["identity"]["identity_similarity_reconstructed"] <= 1
@@ -92,6 +93,22 @@ def test_slope_reads_following_and_ignoring():
     x = torch.linspace(-20, 20, 9)
     assert nir_eval.slope(x, 0.5 * x + 3) == pytest.approx(0.5)
     assert nir_eval.slope(x, torch.full_like(x, 7.0)) == 0
+
+
+def test_output_variance_over_latents_and_over_sources():
+    """A G that ignores its source (output = z's first number everywhere) varies only over z:
+    over_sources is 0 and over_z is the variance of the 8 latents' first numbers."""
+    def gen(source, z):
+        return z[:, :1, None, None].expand(-1, 1, 2, 2)
+    sources = torch.rand(5, 3, 4, 4)
+    v = nir_eval.output_variance(gen, sources, 3)
+    assert v["over_sources"] == 0
+    assert v["over_z"] == pytest.approx(float(nir_eval.latents(8, 3, seed=3)[:, 0].var()), abs=1e-5)
+
+    def copy(source, z):                                  # follows the source, ignores z
+        return source[:, :1]
+    v = nir_eval.output_variance(copy, sources, 3)
+    assert v["over_z"] == 0 and v["over_sources"] == pytest.approx(float(sources[:, :1].var(0).mean()), abs=1e-5)
 
 
 def test_eval_reads_only_the_checkpoint_and_never_imports_train(tiny_run, tmp_path):
