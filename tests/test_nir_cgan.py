@@ -618,7 +618,7 @@ def test_same_seed_same_run_and_another_seed_differs(runs):
 def test_augmentation_flag_and_preset_defaults(runs, tmp_path, monkeypatch):
     assert train.parse(["--preset", "paper"])[0].augment and not train.parse([])[0].augment
     # the configuration depends on the preset: quick makes faces on a CPU, paper is the thesis's best
-    assert train.parse([])[0].config == "ED-LS" and train.parse(["--preset", "paper"])[0].config == "ED-LS-LR-2"
+    assert train.parse([])[0].config == "ED-LS-P-1" and train.parse(["--preset", "paper"])[0].config == "ED-LS-LR-2"
     assert train.parse(["--config", "Mult-LS"])[0].config == "Mult-LS"
     assert train.parse([])[0].lr_warmup == 0 and train.parse(["--lr-warmup", "1.5"])[0].lr_warmup == 1.5
     a, b = g_weights(runs["twin"]), g_weights(runs["no_augment"])
