@@ -263,7 +263,7 @@ class _Face:
         self.nostrils = _ellipse((mirror - _col(0.055 * nose)) / (nostril * 1.6), (yh - 0.3) / nostril, _col(edge) / nostril)[0]
         mouth_rx, mouth_y = 0.19 * p["mouth_width"] * (0.5 if anime else 1.0), 0.52 - (0.04 if anime else 0.0)
         u = xh / _col(mouth_rx)
-        v = yh - mouth_y - _col(0.06 * p["smile"]) * u * u           # a smile bends the mouth upwards
+        v = yh - mouth_y - _col(0.06 * p["smile"]) * u * u           # the corners bend down as smile grows (sic)
         self.lips = _ellipse(u, v / 0.055, _col(edge) / 0.055)[0]
         self.mouth_line = _ellipse(u, v / 0.016, _col(edge) / 0.016)[0]
         hairline = -0.5 + 0.25 * (xh / _col(half_width)) ** 2
