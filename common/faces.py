@@ -23,6 +23,8 @@ Determinism: face i of seed s has its own random stream
 whatever batch it is drawn in. Rendering is batched torch on the CPU (or any
 device): thousands of 64×64 faces per second on one core (README, benchmark).
 """
+from dataclasses import dataclass, replace
+
 import numpy as np
 import torch
 
@@ -53,6 +55,118 @@ HAIR = torch.tensor([[0.08, 0.06, 0.05], [0.25, 0.16, 0.10], [0.45, 0.30, 0.18],
                      [0.55, 0.25, 0.12], [0.85, 0.70, 0.42], [0.62, 0.60, 0.58]])
 IRIS = torch.tensor([[0.30, 0.18, 0.08], [0.45, 0.35, 0.15], [0.25, 0.45, 0.25],
                      [0.25, 0.45, 0.70], [0.45, 0.50, 0.55]])
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Every number of a face's shape, by name, with its unit and meaning: ``_Face`` reads them here.
+
+    Lengths are in head units: the head is an ellipsoid centred at 0 whose vertical
+    semi-axis is 1 (times face_length), so the crown is at y = -1 and the chin at y = +1;
+    x grows towards the image's right, y downwards, z towards the camera. Features are
+    painted at head-frame (x, y) on the skin, mirrored about x = 0. "× eye_size" means
+    times that per-face parameter of ``RANGES`` (about 1). A ramp is the distance over
+    which a part's edge fades from 1 to 0; d = (r / radius)² inside an ellipse.
+    ``ANIME`` below changes a few of these numbers.
+    """
+    # head
+    head_half_width: float = 0.76       # × face_width (the half-height is face_length itself)
+    head_depth: float = 0.82            # z semi-axis
+    # nose: an ellipsoid in front of the face; its sizes are × nose_size × nose_scale ("× nose")
+    nose_scale: float = 1.0
+    nose_y: float = 0.14                # centre, below the head's centre
+    nose_z: float = 0.74                # centre's depth, plus nose_z_per_size × nose:
+    nose_z_per_size: float = 0.04       # a bigger nose sticks out further
+    nose_semi_axes: tuple = (0.075, 0.2, 0.13)   # (x, y, z) × nose
+    nostril_x: float = 0.055            # × nose, from the midline
+    nostril_y: float = 0.3
+    nostril_half_height: float = 0.018  # × nose
+    nostril_aspect: float = 1.6         # width / height
+    # hair volume: the head ellipsoid grown and moved; each longer style adds to the shorter one
+    hair_grow: tuple = (1.12, 1.06, 1.05)   # short hair: × the head's semi-axes (x, y, z)
+    hair_y: float = -0.1                # short hair: centre height (above the head's) ...
+    hair_z: float = -0.12               # ... and depth (behind it)
+    medium_hair_wider: float = 0.1      # medium and long: + this to hair_grow's x
+    medium_hair_longer: float = 0.06    # medium and long: + this to hair_grow's y
+    medium_hair_drop: float = 0.1       # medium and long: centre lower by this
+    long_hair_longer: float = 0.3       # long: + this more to hair_grow's y
+    long_hair_drop: float = 0.3         # long: centre lower by this more
+    hair_ends: tuple = (-9.0, 0.05, 0.55, 9.0)  # per HAIR_STYLES: height where the volume stops (bald: none, long: uncut)
+    hair_end_ramp: float = 0.08
+    # ears and neck: flat shapes; the ears sit where a point of the head projects, the neck does not turn
+    ear_x: float = 0.97                 # × head half-width: at the head's side
+    ear_y: float = 0.06
+    ear_z: float = -0.05                # a little behind the head's centre
+    ear_half_width: float = 0.05        # seen edge-on from the front, plus ...
+    ear_half_width_turned: float = 0.08  # ... this × how far the head's side faces the camera (|sin yaw|)
+    ear_half_height: float = 0.17
+    neck_y: float = 0.95                # centre, in image-aligned head units
+    neck_half_width: float = 0.5
+    neck_half_height: float = 0.75
+    neck_side_shadow: float = 0.3       # light lost at the neck's sides, as on a cylinder
+    # eyes: ellipses painted on the head; their sizes are × eye_size
+    eye_x: float = 0.31                 # × face_width, from the midline to each eye's centre
+    eye_y: float = 0.0                  # height of the eyes' centres
+    eye_half_width: float = 0.17        # × eye_size × eye_width_scale
+    eye_half_height: float = 0.08       # × eye_size × eye_height_scale
+    eye_width_scale: float = 1.0
+    eye_height_scale: float = 1.0       # scales the iris and the eyeball too
+    lid_thickness: float = 0.7          # the dark line along the eye's outline, in units of d
+    lid_below_centre: float = 0.02      # the line stops this far below the eye's centre: upper lid and corners
+    socket_rise: float = 0.04           # the shadowed socket: centre this far above the eye's
+    socket_half_width: float = 0.26
+    socket_half_height: float = 0.17
+    socket_softness: float = 0.6        # fades from d = 0.4 to d = 1.6
+    cheek_x: float = 0.85               # the hollow under the cheekbone: × head half-width
+    cheek_y: float = 0.55
+    cheek_half_width: float = 0.25
+    cheek_half_height: float = 0.35
+    cheek_softness: float = 0.6         # as the socket's
+    iris_radius: float = 0.068          # × eye_size × eye_height_scale
+    eyeball_radius: float = 0.2         # × eye_size × eye_height_scale: gaze moves the iris by this × sin(angle)
+    pupil_d: float = 0.2                # the pupil is d < this in the iris: 0.45 of its radius
+    glint_x: float = 0.03               # anime's white glint: right of each eye's centre ...
+    glint_y: float = 0.03               # ... at this height (not relative to the eye)
+    glint_radius: float = 0.03
+    # brows
+    brow_above_eye: float = 0.19        # brow centre above the eye's centre
+    brow_out: float = 0.02              # brow centre this far further from the midline than the eye's
+    brow_half_length: float = 0.17
+    brow_half_height: float = 0.045     # × brow_thickness
+    brow_arch: float = 0.05             # the brow's ends lie this much lower than its middle
+    # glasses: a ring per lens and a bridge
+    lens_half_width: float = 0.2
+    lens_half_height: float = 0.15
+    lens_drop: float = 0.01             # lens centre below the eye's
+    frame_thickness: float = 0.12       # in units of d
+    bridge_half_length: float = 0.09
+    bridge_rise: float = 0.02           # above the eyes' centre
+    bridge_half_height: float = 0.018
+    # mouth
+    mouth_y: float = 0.52
+    mouth_half_width: float = 0.19      # × mouth_width × mouth_width_scale
+    mouth_width_scale: float = 1.0
+    mouth_bend: float = 0.06            # the corners move down by this × smile: smile > 0 is a frown (sic)
+    lip_half_height: float = 0.055
+    mouth_line_half_height: float = 0.016
+    # where the hair on the scalp starts
+    hairline_y: float = -0.5            # at the midline, and ...
+    hairline_curve: float = 0.25        # ... this much lower at the head's sides
+    hairline_ramp: float = 0.04
+    temple_hair_x: float = 0.86         # medium and long: hair covers the sides beyond this × head half-width ...
+    temple_hair_ramp: float = 0.04      # (same unit)
+    temple_hair_bottom: float = 0.1     # ... down to this height
+    # beard
+    beard_top: float = 0.5              # the beard starts below this height at the midline, ...
+    beard_jaw_rise: float = 0.15        # ... this much higher at |x| = beard_jaw_x, ...
+    beard_jaw_x: float = 0.6
+    beard_top_highest: float = 0.3      # ... and never above this
+    beard_ramp: float = 0.05
+
+
+GEOMETRY = Geometry()
+ANIME = replace(GEOMETRY, nose_scale=0.4, eye_y=0.08, eye_width_scale=1.2, eye_height_scale=1.9,
+                brow_above_eye=0.26, mouth_y=0.48, mouth_width_scale=0.5)   # small nose and mouth, big low eyes
 
 
 def sample_params(n, seed=0, start=0, **fixed):
@@ -194,9 +308,10 @@ class _Face:
     painted features, shared by every style (so a render→photo pair shares its pose)."""
 
     def __init__(self, p, size, anime=False, light=None):
+        g = ANIME if anime else GEOMETRY                                      # every number, by name
         B = p["yaw"].shape[0]
         zero = torch.zeros(B)
-        self.B, self.size = B, size
+        self.B, self.size, self.geometry = B, size, g
         grid = (torch.arange(size, dtype=torch.float32) + 0.5) * (2 / size) - 1
         self.u, self.v = grid.view(1, 1, -1), grid.view(1, -1, 1)            # image coordinates
         s = _col(p["scale"])
@@ -208,70 +323,87 @@ class _Face:
         self.strength = p["light_strength"]
 
         # Solid parts: the head, the nose and the hair volume are ellipsoids (see _ellipsoid).
-        half_width = 0.76 * p["face_width"]
-        axes = torch.stack([half_width, p["face_length"], zero + 0.82], 1)
+        half_width = g.head_half_width * p["face_width"]
+        axes = torch.stack([half_width, p["face_length"], zero + g.head_depth], 1)
         head = _ellipsoid(x, y, torch.zeros(B, 3), axes, R, edge, self.light, surface=True)
         self.head, self.head_light, xh, yh = head["alpha"], head["lambert"], head["xh"], head["yh"]
-        nose = p["nose_size"] * (0.4 if anime else 1.0)
-        solid = _ellipsoid(x, y, torch.stack([zero, zero + 0.14, 0.74 + 0.04 * nose], 1),
-                           torch.stack([0.075 * nose, 0.2 * nose, 0.13 * nose], 1), R, edge, self.light)
+        nose = p["nose_size"] * g.nose_scale
+        solid = _ellipsoid(x, y, torch.stack([zero, zero + g.nose_y, g.nose_z + g.nose_z_per_size * nose], 1),
+                           torch.stack([a * nose for a in g.nose_semi_axes], 1), R, edge, self.light)
         self.nose, self.nose_light = solid["alpha"], solid["lambert"]
         style = p["hair_style"]                         # 0 bald, 1 short, 2 medium, 3 long
-        grow = torch.stack([1.12 + 0.1 * (style >= 2), 1.06 + 0.06 * (style >= 2) + 0.3 * (style >= 3), zero + 1.05], 1)
-        centre = torch.stack([zero, -0.1 + 0.1 * (style >= 2) + 0.3 * (style >= 3), zero - 0.12], 1)
+        medium_or_long, long = style >= 2, style >= 3
+        wide, tall, deep = g.hair_grow
+        grow = torch.stack([wide + g.medium_hair_wider * medium_or_long,
+                            tall + g.medium_hair_longer * medium_or_long + g.long_hair_longer * long, zero + deep], 1)
+        centre = torch.stack([zero, g.hair_y + g.medium_hair_drop * medium_or_long + g.long_hair_drop * long,
+                              zero + g.hair_z], 1)
         hair = _ellipsoid(x, y, centre, axes * grow, R, edge, self.light, surface=True)
-        below = torch.tensor([-9.0, 0.05, 0.55, 9.0])[style.long()] - centre[:, 1]   # hair ends at this height
-        self.hair = hair["alpha"].mul_(((_col(below) - hair["yh"]) / 0.08).clamp_(0, 1))
+        below = torch.tensor(g.hair_ends)[style.long()] - centre[:, 1]       # hair ends at this height
+        self.hair = hair["alpha"].mul_(((_col(below) - hair["yh"]) / g.hair_end_ramp).clamp_(0, 1))
         self.hair_light = hair["lambert"]
         # Ears and neck: flat 2D shapes placed where the 3D points project.
         self.ears = []
         for side in (-1.0, 1.0):
-            ear = (R @ torch.stack([side * 0.97 * half_width, zero + 0.06, zero - 0.05], 1).unsqueeze(-1)).squeeze(-1)
-            width = 0.05 + 0.08 * R[:, 2, 0].abs()              # seen edge-on from the front
-            self.ears.append(_ellipse((x - _col(ear[:, 0])) / _col(width), (y - _col(ear[:, 1])) / 0.17,
+            ear = torch.stack([side * g.ear_x * half_width, zero + g.ear_y, zero + g.ear_z], 1)
+            ear = (R @ ear.unsqueeze(-1)).squeeze(-1)                          # where it projects
+            width = g.ear_half_width + g.ear_half_width_turned * R[:, 2, 0].abs()
+            self.ears.append(_ellipse((x - _col(ear[:, 0])) / _col(width), (y - _col(ear[:, 1])) / g.ear_half_height,
                                       _col(edge / width))[0])
-        self.neck = _ellipse(x / 0.5, (y - 0.95) / 0.75, _col(edge / 0.5))[0]
-        self.neck_light = (1 - 0.3 * (x / 0.5) ** 2).clamp(0, 1)
+        self.neck = _ellipse(x / g.neck_half_width, (y - g.neck_y) / g.neck_half_height,
+                             _col(edge / g.neck_half_width))[0]
+        self.neck_light = (1 - g.neck_side_shadow * (x / g.neck_half_width) ** 2).clamp(0, 1)
 
         # Features painted on the head surface, in head-frame coordinates (xh, yh). Eyes, brows,
         # glasses and nostrils come in mirrored pairs: |xh| draws the left and the right one at once.
         mirror = xh.abs()
-        big = 1.9 if anime else 1.0
-        eye_x, eye_y = 0.31 * p["face_width"], zero + (0.08 if anime else 0.0)
-        eye_rx, eye_ry = 0.17 * p["eye_size"] * (1.2 if anime else 1.0), 0.08 * p["eye_size"] * big
+        eye_x, eye_y = g.eye_x * p["face_width"], zero + g.eye_y
+        eye_rx = g.eye_half_width * p["eye_size"] * g.eye_width_scale
+        eye_ry = g.eye_half_height * p["eye_size"] * g.eye_height_scale
         self.eye_white, d = _ellipse((mirror - _col(eye_x)) / _col(eye_rx), (yh - _col(eye_y)) / _col(eye_ry),
                                      _col(edge / eye_ry))
-        self.lid = _ring(d, 0.7).mul_(yh < _col(eye_y) + 0.02)
+        self.lid = _ring(d, g.lid_thickness).mul_(yh < _col(eye_y) + g.lid_below_centre)
         # The eye socket lies in shadow: a wide, soft dark patch around each eye.
-        self.socket = _ellipse((mirror - _col(eye_x)) / 0.26, (yh - _col(eye_y) + 0.04) / 0.17, 0.6)[0]
-        self.cheek = _ellipse((mirror - _col(half_width) * 0.85) / 0.25, (yh - 0.55) / 0.35, 0.6)[0]   # hollow under the cheekbone
+        self.socket = _ellipse((mirror - _col(eye_x)) / g.socket_half_width,
+                               (yh - _col(eye_y) + g.socket_rise) / g.socket_half_height, g.socket_softness)[0]
+        self.cheek = _ellipse((mirror - _col(half_width) * g.cheek_x) / g.cheek_half_width,
+                              (yh - g.cheek_y) / g.cheek_half_height, g.cheek_softness)[0]   # hollow under the cheekbone
         # Gaze turns the eyeball: the iris moves by eyeball_radius·sin(angle) across the eye.
-        iris_r, eyeball = 0.068 * p["eye_size"] * big, 0.2 * p["eye_size"] * big
+        iris_r = g.iris_radius * p["eye_size"] * g.eye_height_scale
+        eyeball = g.eyeball_radius * p["eye_size"] * g.eye_height_scale
         gaze_x = eyeball * torch.sin(torch.deg2rad(p["gaze_yaw"]))
         gaze_y = -eyeball * torch.sin(torch.deg2rad(p["gaze_pitch"]))
         self.iris, d = _ellipse(((xh - _col(gaze_x)).abs_() - _col(eye_x)) / _col(iris_r),
                                 (yh - _col(eye_y + gaze_y)) / _col(iris_r), _col(edge / iris_r))
         self.iris.mul_(self.eye_white)
-        self.pupil = ((0.2 - d) / _col(0.4 * edge / iris_r) + 0.5).clamp_(0, 1).mul_(self.eye_white)
-        brow_y, brow_ry = eye_y - (0.26 if anime else 0.19), 0.045 * p["brow_thickness"]
-        u = (mirror - _col(eye_x + 0.02)) / 0.17
-        self.brow = _ellipse(u, (yh - _col(brow_y) - 0.05 * u * u) / _col(brow_ry), _col(edge / brow_ry))[0]
-        glasses = _ring(_ellipse((mirror - _col(eye_x)) / 0.2, (yh - _col(eye_y) - 0.01) / 0.15, 1.0)[1], 0.12)
-        glasses += _ellipse(xh / 0.09, (yh - _col(eye_y) + 0.02) / 0.018, _col(edge / 0.018))[0]  # bridge
+        # A sharp rim: there one pixel moves d by about 0.9·edge/iris_r, so 0.4 makes a ~0.45 px ramp.
+        self.pupil = ((g.pupil_d - d) / _col(0.4 * edge / iris_r) + 0.5).clamp_(0, 1).mul_(self.eye_white)
+        brow_y, brow_ry = eye_y - g.brow_above_eye, g.brow_half_height * p["brow_thickness"]
+        u = (mirror - _col(eye_x + g.brow_out)) / g.brow_half_length
+        self.brow = _ellipse(u, (yh - _col(brow_y) - g.brow_arch * u * u) / _col(brow_ry), _col(edge / brow_ry))[0]
+        lens = _ellipse((mirror - _col(eye_x)) / g.lens_half_width,
+                        (yh - _col(eye_y) - g.lens_drop) / g.lens_half_height, 1.0)[1]
+        glasses = _ring(lens, g.frame_thickness)                              # the frame: a ring along the lens outline
+        glasses += _ellipse(xh / g.bridge_half_length, (yh - _col(eye_y) + g.bridge_rise) / g.bridge_half_height,
+                            _col(edge / g.bridge_half_height))[0]
         self.glasses = glasses.clamp_(max=1).mul_(_col(p["glasses"]))
-        nostril = _col(0.018 * nose)
-        self.nostrils = _ellipse((mirror - _col(0.055 * nose)) / (nostril * 1.6), (yh - 0.3) / nostril, _col(edge) / nostril)[0]
-        mouth_rx, mouth_y = 0.19 * p["mouth_width"] * (0.5 if anime else 1.0), 0.52 - (0.04 if anime else 0.0)
+        nostril = _col(g.nostril_half_height * nose)
+        self.nostrils = _ellipse((mirror - _col(g.nostril_x * nose)) / (nostril * g.nostril_aspect),
+                                 (yh - g.nostril_y) / nostril, _col(edge) / nostril)[0]
+        mouth_rx, mouth_y = g.mouth_half_width * p["mouth_width"] * g.mouth_width_scale, g.mouth_y
         u = xh / _col(mouth_rx)
-        v = yh - mouth_y - _col(0.06 * p["smile"]) * u * u           # the corners bend down as smile grows (sic)
-        self.lips = _ellipse(u, v / 0.055, _col(edge) / 0.055)[0]
-        self.mouth_line = _ellipse(u, v / 0.016, _col(edge) / 0.016)[0]
-        hairline = -0.5 + 0.25 * (xh / _col(half_width)) ** 2
-        cap = ((hairline - yh) / 0.04).clamp_(0, 1)
-        sides = ((mirror / _col(half_width) - 0.86) / 0.04).clamp_(0, 1).mul_(yh < 0.1)
-        self.hair_cap = cap.add_(sides * _col(style >= 2)).clamp_(max=1).mul_(_col(style > 0))
-        beard_edge = (0.5 - 0.15 * (xh / 0.6) ** 2).clamp_(min=0.3)     # low in the middle, up along the jaw
-        self.beard = ((yh - beard_edge) / 0.05).clamp_(0, 1).mul_(1 - self.lips).mul_(_col(p["beard"]) * (not anime))
+        v = yh - mouth_y - _col(g.mouth_bend * p["smile"]) * u * u          # the corners bend down as smile grows
+        self.lips = _ellipse(u, v / g.lip_half_height, _col(edge) / g.lip_half_height)[0]
+        self.mouth_line = _ellipse(u, v / g.mouth_line_half_height, _col(edge) / g.mouth_line_half_height)[0]
+        hairline = g.hairline_y + g.hairline_curve * (xh / _col(half_width)) ** 2
+        cap = ((hairline - yh) / g.hairline_ramp).clamp_(0, 1)
+        sides = ((mirror / _col(half_width) - g.temple_hair_x) / g.temple_hair_ramp).clamp_(0, 1)
+        sides.mul_(yh < g.temple_hair_bottom)
+        self.hair_cap = cap.add_(sides * _col(medium_or_long)).clamp_(max=1).mul_(_col(style > 0))
+        beard_edge = (g.beard_top - g.beard_jaw_rise * (xh / g.beard_jaw_x) ** 2)   # low in the middle, up along the jaw
+        beard_edge.clamp_(min=g.beard_top_highest)
+        self.beard = ((yh - beard_edge) / g.beard_ramp).clamp_(0, 1).mul_(1 - self.lips)
+        self.beard.mul_(_col(p["beard"]) * (not anime))                      # no beards in anime
         self.xh, self.yh, self.eye_x, self.edge = xh, yh, eye_x, edge
 
     def shade(self, lambert, toon=False):
@@ -330,7 +462,9 @@ def _draw_colour(p, f, style):
     _over(albedo, _rgb(iris), f.iris)
     _over(albedo, _rgb(torch.full((B, 3), 0.55 if style == "nir" else 0.03)), f.pupil)   # NIR: bright pupils
     if style == "anime":   # a white glint in each iris
-        glint = _ellipse(((f.xh - 0.03).abs_() - _col(f.eye_x)) / 0.03, (f.yh - 0.03) / 0.03, _col(f.edge) / 0.03)[0]
+        g = f.geometry
+        glint = _ellipse(((f.xh - g.glint_x).abs_() - _col(f.eye_x)) / g.glint_radius,
+                         (f.yh - g.glint_y) / g.glint_radius, _col(f.edge) / g.glint_radius)[0]
         _over(albedo, _rgb(torch.ones(B, 3)), glint.mul_(f.eye_white))
     _over(albedo, _rgb(torch.full((B, 3), 0.08)), f.lid)
     _over(albedo, _rgb(torch.lerp(hair, torch.tensor([0.1, 0.07, 0.05]), 0.6)), f.brow)
