@@ -14,6 +14,9 @@ A face is a dict of per-face parameters (``sample_params``) drawn into pixels by
   (painter's order: hair volume and ears behind the head, nose in front);
 - gaze (eye-in-head rotation) moves the irises across the eye whites.
 
+The per-face random ranges are ``RANGES``; every fixed number of the shape is a named
+field of ``Geometry``, with its unit and meaning.
+
 Sign conventions (degrees): yaw > 0 turns the face towards the image's right,
 pitch > 0 looks up, roll > 0 tilts clockwise; gaze_yaw > 0 moves the irises to
 the image's right, gaze_pitch > 0 moves them up (gaze is relative to the head).
