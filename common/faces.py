@@ -10,8 +10,9 @@ A face is a dict of per-face parameters (``sample_params``) drawn into pixels by
 - eyes, brows, irises, mouth, beard, hairline and glasses are *painted* on the
   head surface as ellipses in (x_h, y_h), so they move, foreshorten and hide
   behind the silhouette exactly as the head turns;
-- the nose, the ears and the hair volume are small ellipsoids of their own
-  (painter's order: hair volume and ears behind the head, nose in front);
+- the nose and the hair volume are small ellipsoids of their own, the ears flat
+  ellipses where a point at the head's side projects (painter's order: hair
+  volume and ears behind the head, nose in front);
 - gaze (eye-in-head rotation) moves the irises across the eye whites.
 
 The per-face random ranges are ``RANGES``; every fixed number of the shape is a named
