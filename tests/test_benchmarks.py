@@ -1,5 +1,5 @@
 """The training-speed benchmark runs each variant and the usual-way loop (tiny sizes: a smoke test)."""
-from common import benchmark
+from benchmarks import speed as benchmark
 
 
 def test_train_table_measures_every_variant_of_a_step(tmp_path):

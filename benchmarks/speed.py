@@ -1,8 +1,11 @@
 """Measure the built-in faces and the training steps for the README.
 
-    python -m common.benchmark            # faces/s per style on one core + dlib detection rate
-    python -m common.benchmark --train    # each paper's training step in images/s: float32, the fast path,
+    python -m benchmarks.speed            # faces/s per style on one core + dlib detection rate
+    python -m benchmarks.speed --train    # each paper's training step in images/s: float32, the fast path,
                                           # and DCGAN 64 px written the usual way
+
+It lives beside the paper folders, not in common/, because it imports every train.py (common/
+never imports a paper).
 
 1. Faces drawn per second at 64×64 on ONE CPU thread, per style: 2,048 faces, after a
    warm-up render, median of three repeats.
@@ -10,9 +13,10 @@
    faces drawn at 64×64 and upsampled to 256 px: the fraction in which it finds a face.
 3. ``--train``: images per second of each paper's real ``train.py`` step (its quick preset,
    run in-process for a few dozen steps; ``img_s`` of log.csv, which leaves evaluation out),
-   three ways, alternating them and keeping each one's best of ``--repeats``: float32 with the
-   networks in the default (contiguous) layout, float32 in ``channels_last`` (``--no-amp``,
-   what train.py does), and the fast path (``--amp``: bfloat16 autocast + ``channels_last``).
+   three ways, alternating them and keeping each one's best of ``--repeats``: float32 with
+   networks and batches in the default (contiguous) layout (``--no-amp --no-channels-last``),
+   float32 in ``channels_last`` (``--no-amp``), and the fast path (``--amp``: bfloat16 autocast +
+   ``channels_last``, what the quick presets do on CPUs with native bf16).
    Beside them, the DCGAN 64 px step written the usual way (pytorch/examples dcgan): PNG
    files read by ``ImageFolder`` through a ``DataLoader`` with 2 workers, float32,
    contiguous layout, and ``.item()`` on both losses every step.
@@ -32,7 +36,7 @@ import torch.nn.functional as F
 
 from common.faces import STYLES, render, sample_params
 from common.metrics import MetricUnavailable, face_detection_rate
-from common.loop import read_log
+from common.csvlog import read_log
 from common.plots import markdown_table
 from common.run import cpu_has_bf16
 
@@ -76,20 +80,14 @@ def cpu_name() -> str:
 def train_step_speed(paper, flags, variant, steps, workdir):
     """img/s of one short run of ``paper``'s train.py: the rate over its second half.
 
-    ``variant``: "contiguous" (float32, networks left in the default layout), "channels_last"
-    (float32, as train.py runs with --no-amp) or "fast" (--amp: bfloat16 + channels_last).
+    ``variant``: "contiguous" (float32, the default memory layout), "channels_last" (float32, as
+    train.py runs with --no-amp) or "fast" (--amp: bfloat16 + channels_last).
     """
     train = importlib.import_module(f"{paper}.train")
     out = Path(tempfile.mkdtemp(dir=workdir))
-    argv = flags + NO_EVAL + ["--steps", str(steps), "--log-every", str(steps // 2), "--out", str(out / "run"),
-                              "--amp" if variant == "fast" else "--no-amp"]
-    to_device = train.to_device
-    if variant == "contiguous":
-        train.to_device = lambda module, device: module.to(device)
-    try:
-        train.main(argv)
-    finally:
-        train.to_device = to_device
+    layout = {"contiguous": ["--no-amp", "--no-channels-last"], "channels_last": ["--no-amp"], "fast": ["--amp"]}
+    train.main(flags + NO_EVAL + ["--steps", str(steps), "--log-every", str(steps // 2), "--out", str(out / "run"),
+                                  *layout[variant]])
     return read_log(out / "run" / "log.csv")["img_s"][-1]
 
 
