@@ -17,6 +17,7 @@ batch to float, on the device.
 
 Bad input raises ``DataError`` with one sentence saying what is wrong and what to do.
 """
+import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +29,8 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-CROPS = ("center", "celeba", "none")
+CROPS = ("auto", "center", "celeba", "none")
+CELEBA_FRAME = (178, 218)   # width, height of every img_align_celeba image
 PROGRESS_BAR_FROM = 2000  # files; fewer load in a moment and need no bar
 
 
@@ -60,21 +62,25 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------- folder loaders
 
 
-def load_image_folder(path, size, crop="center", channels=3, limit=None) -> ImageSet:
+def load_image_folder(path, size, crop="auto", channels=3, limit=None, last=None) -> ImageSet:
     """Load every image under ``path`` (searched recursively) as uint8 (N, C, size, size).
 
     Files are taken in sorted path order, so item i is the same on every machine;
-    ``limit`` keeps the first ``limit`` of them. Extensions: jpg, jpeg, png, webp,
+    ``limit`` keeps the first ``limit`` of them, ``last`` the last ``last`` (the held-out
+    images of ``hold_out``). Extensions: jpg, jpeg, png, webp,
     bmp, in any case. ``crop`` is one of:
 
     - ``"center"``: the largest centred square, then resize (what the pytorch
       DCGAN example does with ``Resize`` + ``CenterCrop``);
     - ``"celeba"``: the 128x128 face box of the 178x218 ``img_align_celeba`` frame
       used by BEGAN (see ``_crop_box``), then resize;
+    - ``"auto"``: ``"celeba"`` for images of exactly CelebA's 178x218 frame, ``"center"``
+      for every other image (your own faces, anime faces);
     - ``"none"``: resize the whole image to size x size (non-square images are squeezed).
 
     Images are never upscaled: if the cropped region is smaller than ``size``, a
-    ``DataError`` suggests a smaller ``--size``. Files that cannot be read are
+    ``DataError`` suggests the largest power-of-two ``--size`` that fits (every network
+    in this repository takes power-of-two sizes). Files that cannot be read are
     skipped with one warning that counts them. Colour modes are converted as in
     ``_convert_mode``.
     """
@@ -84,17 +90,19 @@ def load_image_folder(path, size, crop="center", channels=3, limit=None) -> Imag
     if not names:
         raise DataError(f"no images (.jpg, .jpeg, .png, .webp, .bmp) found in {root}; "
                         "point --data at a folder of images")
-    if limit is not None:
-        if limit < 1:
-            raise DataError(f"limit must be at least 1, got {limit}")
-        names = names[:limit]
+    for count in (limit, last):
+        if count is not None and count < 1:
+            raise DataError(f"limit and last must be at least 1, got {count}")
+    names = names[:limit]
+    if last is not None:
+        names = names[-last:]
     images, readable = _read_images(root, names, size, crop, channels)
     _report_unreadable(root, names, readable)
     keep = [i for i, ok in enumerate(readable) if ok]
     return ImageSet(_select(images, keep), [names[i] for i in keep])
 
 
-def load_paired_folders(path, size, crop="center", source_channels=3,
+def load_paired_folders(path, size, crop="auto", source_channels=3,
                         target_channels=3) -> PairSet:
     """Load image pairs from ``path/source/`` and ``path/target/``, matched by file stem.
 
@@ -208,9 +216,11 @@ def _read_images(folder: Path, names, size, crop, channels):
 
     if too_small:
         smallest = int(min(too_small))
+        fits = 2 ** int(math.log2(smallest)) if smallest >= 1 else 0
+        advice = f"use --size {fits} (the largest power of two that fits)" if fits >= 8 else "use larger images"
         raise DataError(f"{len(too_small)} of {len(names)} images in {folder} are smaller than "
                         f"{size}x{size} after the '{crop}' crop (smallest: {smallest} px); "
-                        f"use --size {smallest} or less, or remove the small images")
+                        f"{advice}, or remove the small images")
     return images, readable
 
 
@@ -235,6 +245,8 @@ def _convert_mode(image: Image.Image, channels) -> Image.Image:
 
 def _crop_box(width, height, crop):
     """(left, top, right, bottom) of the region to keep, in pixels (may be fractional)."""
+    if crop == "auto":
+        crop = "celeba" if (width, height) == CELEBA_FRAME else "center"
     if crop == "center":
         side = min(width, height)
         left, top = (width - side) // 2, (height - side) // 2
@@ -263,6 +275,16 @@ def _report_unreadable(folder: Path, names, readable):
 def _select(images: torch.Tensor, keep) -> torch.Tensor:
     """``images[keep]``, without a copy when nothing was dropped."""
     return images if len(keep) == len(images) else images[keep]
+
+
+def hold_out(images: torch.Tensor, n: int, batch_size: int, where) -> tuple:
+    """``(training images, held-out images)``: the last ``n`` images of a folder are held out, never
+    trained on, so that FID compares generated faces with real faces the networks never saw. The
+    split is by position (files in sorted order), so train.py and eval.py make the same one."""
+    if len(images) < n + batch_size:
+        raise DataError(f"{where} holds {len(images)} images: too few to hold out {n} for FID (--fid-faces) "
+                        f"and still fill a batch of {batch_size}; give more images or a smaller --fid-faces")
+    return images[:-n], images[-n:]
 
 
 # ---------------------------------------------------------------- batches

@@ -3,8 +3,10 @@
 ``Run`` is not a trainer: it never calls the model. The loop stays in ``train.py``::
 
     run = Run(args, "began_refiner", models, model_args, optimizers, schedulers, resumed=resumed,
-              columns=[...], images_per_step=args.batch_size)
-    k = run.extra.get("k", k)                        # state a resumed run brings back
+              state=dict(k=k0, batches=batches), columns=[...], images_per_step=args.batch_size)
+    k = run.state["k"]                               # k0, or the value a resumed run brings back
+    if not run.resumed:
+        run.log_eval(0, fid=...)                     # before any training
     for step in run.steps():                         # start+1 … args.steps; Ctrl-C stops it cleanly
         ...                                          # discriminator step, generator step (the paper)
         run.log(step, loss_D=loss_d, loss_G=loss_g, k=k)    # tensors; no host sync but at log steps
@@ -12,30 +14,37 @@
             run.log_eval(step, fid=...)              # merged into that step's row
         if run.due(step, args.sample_every):
             ...                                      # write samples/step_XXXXXXX.png
-        run.save(step, k=k, batches=batches)         # at --ckpt-every, the last step and Ctrl-C
-    run.finish(title=...)                            # loss.png, and where everything is
+        run.save(step, k=k)                          # at --ckpt-every, the last step and Ctrl-C
+    return run.finish(title=...)                     # loss.png, and where everything is
 
 What it does for the loop:
+- **one process per run folder**: the folder is claimed (``common.run.claim_folder``) before
+  anything is written; a second process is refused with one sentence;
+- **state declared once**: ``state`` names what the loop needs besides networks and optimisers
+  to continue exactly (k_t, the batch order, fixed noise, a random generator …). A resumed run
+  restores each entry (objects with ``load_state_dict`` and random generators in place, values
+  replaced in ``run.state``); ``save(step, name=value)`` gives the new values of those that change;
 - **finiteness at every step without a sync**: ``log`` records, on the device, the first
-  step at which each value stopped being finite; the flag is read where the loop syncs
-  anyway (log steps) and before every checkpoint, so no checkpoint ever holds a NaN;
+  step at which each declared column stopped being finite (a column may be ``None`` for a
+  while, as a loss that starts later); the flag is read where the loop syncs anyway (log
+  steps) and before every checkpoint, so no checkpoint ever holds a NaN;
 - ``log.csv`` rows (losses, ``lr``, ``img_s``, ``time_s``) every ``--log-every`` steps, and
   the progress bar; evaluation time (FID) is counted neither in ``img_s`` nor in ``time_s``,
   the training time so far (which a resumed run carries on from its checkpoint);
-- atomic checkpoints with the networks' ``model_args``; Ctrl-C saves one and stops;
-- on ``--resume``, restoring everything (``common.run.restore``) and the log.
+- atomic checkpoints with the networks' ``model_args``; Ctrl-C saves one, says how to
+  continue and exits with status 130 (so ``train && eval`` does not evaluate a partial run).
 """
-import csv
+import math
 import signal
 import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from common.run import new_run_dir, non_finite, restore, save_checkpoint, write_config
+from common.csvlog import CsvLogger
+from common.plots import plot_losses
+from common.run import claim_folder, new_run_dir, non_finite, read_checkpoint, restore, save_checkpoint, write_config
 
 
 COLLAPSED = 0.3     # sample diversity below this (1 = as diverse as real faces): most samples look alike
@@ -45,26 +54,33 @@ class Run:
     """One training run's folder, log, progress bar, checkpoints and stop handling."""
 
     def __init__(self, args, paper: str, models: dict, model_args: dict, optimizers: dict, schedulers=None, *,
-                 resumed=None, columns=(), images_per_step: int, bar_keys=(), desc=None):
+                 resumed=None, state=None, columns=(), images_per_step: int, bar_keys=(), desc=None,
+                 resume_hint=None):
         self.args, self.paper, self.models, self.model_args = args, paper, models, model_args
         self.optimizers, self.schedulers = optimizers, schedulers or {}
+        self.dir = new_run_dir(args.out, paper)
+        claim_folder(self.dir)                                   # before anything is written
+        self.checkpoint = self.dir / "checkpoint.pt"
+        _check_unchanged(self.checkpoint, resumed)
+        self.state, self.resumed = dict(state or {}), resumed is not None
+        self.start = resumed["step"] if resumed else 0
         if resumed is not None:
             restore(resumed, models, optimizers, self.schedulers)
-        self.start = resumed["step"] if resumed else 0
-        self.extra = resumed["extra"] if resumed else {}
-        self.dir = new_run_dir(args.out, paper)
+            self._restore_state(resumed["extra"])
         (self.dir / "samples").mkdir(parents=True, exist_ok=True)
         self.config = write_config(self.dir, args)
-        self.checkpoint = self.dir / "checkpoint.pt"
         self.saved_step = self.start if resumed else None       # the last good checkpoint's step
+        self.columns = list(columns)
         self.csv = CsvLogger(self.dir / "log.csv", resume_step=self.start if resumed else None,
-                             columns=[*columns, "lr", "img_s", "time_s"])
+                             columns=[*self.columns, "lr", "img_s", "time_s"])
         self.speed = ImagesPerSecond(images_per_step, self.start)
-        self.speed.training_time = self.extra.get("time_s", 0.0)
+        self.speed.training_time = resumed["extra"].get("time_s", 0.0) if resumed else 0.0
         self.bar = progress(args.steps, initial=self.start, desc=desc or paper)
         self.bar_keys = bar_keys
-        self._names, self._first_bad, self._checked = None, None, self.start
-        self._state, self._stop, self._logged_at = {}, None, time.perf_counter()
+        self.resume_hint = resume_hint or f"python {paper}/train.py --resume --out {self.dir}"
+        self._column = {name: i for i, name in enumerate(self.columns)}
+        self._index, self._first_bad, self._checked = {}, None, self.start
+        self._stop, self._logged_at = None, time.perf_counter()
         self.stopped = False                                     # True after a Ctrl-C ended the loop early
         self.note = ""                                           # the last diversity, for the bar
 
@@ -80,7 +96,6 @@ class Run:
                     self.stopped = True
                     if self.saved_step != step:
                         self._write_checkpoint(step)
-                    print(f"\nstopped at step {step}; continue with --resume --out {self.dir}")
                     return
 
     def due(self, step: int, every: int) -> bool:
@@ -88,20 +103,15 @@ class Run:
         return step % every == 0 or step == self.args.steps
 
     def log(self, step: int, **values) -> None:
-        """Record this step's values (tensors or numbers; ``None`` is left out).
+        """Record this step's values (tensors or numbers; ``None`` is left out) under the declared columns.
 
         Every step: which values stopped being finite, on the device (no sync). At log
         steps: one sync reads them into a ``log.csv`` row with ``lr`` and ``img_s``.
         """
         values = {name: v for name, v in values.items() if v is not None}
         tensors = {name: v for name, v in values.items() if isinstance(v, torch.Tensor)}
-        if self._names is None:
-            self._names = list(tensors)
-            self._first_bad = torch.zeros(len(self._names), dtype=torch.long,
-                                          device=next(iter(tensors.values())).device if tensors else "cpu")
-        if self._names:
-            finite = torch.stack([torch.isfinite(tensors[n].detach()).all() for n in self._names])
-            self._first_bad = torch.where((self._first_bad == 0) & ~finite, step, self._first_bad)
+        if tensors:
+            self._watch(step, tensors)
         self.bar.update()
         if step % self.args.log_every and step != self.args.steps:
             return
@@ -124,50 +134,94 @@ class Run:
             self.note = f"{d:.2f} (mode collapse?)" if d < COLLAPSED and step > 0 else f"{d:.2f}"
         self.speed.exclude(time.perf_counter() - self._logged_at)
 
-    def save(self, step: int, **state) -> None:
+    def save(self, step: int, **changed) -> None:
         """Write ``checkpoint.pt`` at ``--ckpt-every``, at the last step, and after Ctrl-C.
 
-        ``state``: what the loop needs to continue exactly besides networks and
-        optimisers (k_t, the batch order, fixed noise …); objects with a ``state_dict``
-        give it. Refused, with the run stopped, if anything is not finite.
+        ``changed``: the new values of declared ``state`` entries that the loop replaces (k_t …);
+        objects such as the batch order are saved as they are. Refused, with the run stopped,
+        if anything is not finite.
         """
-        self._state = state
+        unknown = [name for name in changed if name not in self.state]
+        if unknown:
+            raise ValueError(f"Run.save: {unknown[0]!r} is not declared in Run(state=...)")
+        self.state.update(changed)
         if self.due(step, self.args.ckpt_every) or self._stop.requested:
             self._write_checkpoint(step)
 
-    def finish(self, plot_columns=None, title=None) -> Path:
-        """Close the bar, draw ``loss.png`` from ``log.csv`` and say where the outputs are."""
-        from common.plots import plot_losses            # plots imports this module
+    def finish(self, plot_columns=None, title=None):
+        """Close the bar, draw ``loss.png`` from ``log.csv`` and say where the outputs are.
+        After a Ctrl-C: say how to continue, and exit with status 130 (interrupted)."""
         self.bar.close()
         plot_losses(self.dir / "log.csv", self.dir / "loss.png", columns=plot_columns, title=title or self.paper)
+        if self.stopped:
+            print(f"\nstopped at step {self.saved_step}, saved in {self.checkpoint}; continue with: "
+                  f"{self.resume_hint}")
+            raise SystemExit(130)
         print(f"run folder: {self.dir} (samples/, log.csv, loss.png, checkpoint.pt); "
               f"evaluate with: python {self.paper}/eval.py --run {self.dir}")
         return self.dir
 
     # ----------------------------------------------------------- inside
 
+    def _restore_state(self, extra):
+        """Bring back each declared ``state`` entry from a checkpoint's ``extra``."""
+        for name, value in self.state.items():
+            if name not in extra:
+                raise SystemExit(f"{self.checkpoint} holds no {name!r}, which this script needs to continue; "
+                                 f"it was written by another version of it: start a new run.")
+            saved = extra[name]
+            if isinstance(value, torch.Generator):
+                value.set_state(saved)
+            elif hasattr(value, "load_state_dict"):
+                value.load_state_dict(saved)
+            elif isinstance(value, torch.Tensor):
+                self.state[name] = saved.to(value.device)
+            else:
+                self.state[name] = saved
+
+    def _watch(self, step, tensors):
+        """On the device: the first step at which each of these columns was not finite (0: never yet)."""
+        names = tuple(tensors)
+        index = self._index.get(names)
+        if index is None:                                   # the first step that logs this set of values
+            unknown = [name for name in names if name not in self._column]
+            if unknown:
+                raise ValueError(f"Run.log: {unknown[0]!r} is not one of the declared columns "
+                                 f"({', '.join(self.columns)})")
+            device = tensors[names[0]].device
+            if self._first_bad is None:
+                self._first_bad = torch.zeros(len(self.columns), dtype=torch.long, device=device)
+            index = self._index[names] = torch.tensor([self._column[n] for n in names], device=device)
+        finite = torch.stack([torch.isfinite(t.detach()).all() for t in tensors.values()])
+        first = self._first_bad[index]
+        self._first_bad[index] = torch.where((first == 0) & ~finite, step, first)
+
     def _write_checkpoint(self, step):
         self._check_finite(step)
         bad = non_finite(self.models)
         if bad:
             self._fail(f"a weight of {', '.join(bad)} is not finite after step {step}")
+        extra = {name: value.get_state() if isinstance(value, torch.Generator) else value
+                 for name, value in self.state.items()}
         save_checkpoint(self.checkpoint, paper=self.paper, step=step, models=self.models,
                         model_args=self.model_args, optimizers=self.optimizers, schedulers=self.schedulers,
-                        extra={**self._state, "time_s": self.speed.elapsed()}, config=self.config)
+                        extra={**extra, "time_s": self.speed.elapsed()}, config=self.config)
         self.saved_step = step
 
     def _check_finite(self, step, row=None):
-        """Stop with one sentence if a value logged since the last check was not finite."""
-        if self._checked == step or not self._names:
-            return
-        self._checked = step
-        first_bad = self._first_bad.tolist()
-        bad = [(s, i) for i, s in enumerate(first_bad) if s]
+        """Stop with one sentence if a value logged since the last check was not finite: the earliest
+        step the device recorded, else a plain number of this row."""
+        if self._checked != step and self._first_bad is not None:
+            self._checked = step
+            bad = [(s, i) for i, s in enumerate(self._first_bad.tolist()) if s]
+            if bad:
+                s, i = min(bad)                 # the earliest step; at one step, the first column declared
+                name = self.columns[i]
+                now = f" ({row[name]} at step {step})" if row and name in row else ""
+                self._fail(f"{name} became non-finite at step {s}{now}")
+        bad = [name for name, v in (row or {}).items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
-            s, i = min(bad)                     # the earliest step; at one step, the first value logged
-            name = self._names[i]
-            now = f" ({row[name]} at step {step})" if row else ""
-            self._fail(f"{name} became non-finite at step {s}{now}")
+            self._fail(f"{bad[0]} became non-finite at step {step} ({row[bad[0]]})")
 
     def _fail(self, what):
         self.bar.close()
@@ -179,84 +233,15 @@ class Run:
                          f"checkpoint with it).")
 
 
-# --------------------------------------------------------------------- log.csv
-
-
-def _cell(value) -> str:
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.6g}"
-    return str(value)
-
-
-class CsvLogger:
-    """Append one row per step to ``log.csv``; a second ``log`` call for the same step
-    fills in more cells of that row.
-
-    The header comes from ``columns`` when given, else from the first row's keys; rows
-    may leave columns out (empty cell) but may not add new ones. Floats are written
-    with 6 significant digits. The file is complete on disk after every call.
-
-    ``resume_step``: continuing a run from a checkpoint at that step, keep only the
-    rows with ``step <= resume_step`` (later rows were never saved into it, and will be
-    logged again). ``None``: a new run, the file starts empty.
-    """
-
-    def __init__(self, path, resume_step=None, columns=None):
-        self.path = Path(path)
-        self.columns = None
-        self._last = None            # (step, row, file offset where that row starts)
-        if resume_step is not None and self.path.exists():
-            with open(self.path, newline="") as f:
-                reader = csv.DictReader(f)
-                kept = [row for row in reader if float(row["step"]) <= resume_step]
-                self.columns = reader.fieldnames  # None if the file was empty
-            if self.columns:
-                self._write(kept, mode="w")
-        elif self.path.exists():
-            self.path.unlink()
-        if self.columns is None and columns:
-            self.columns = ["step", *columns]
-            self._write([], mode="w")  # header only
-
-    def log(self, step: int, **values) -> None:
-        if self._last is not None and self._last[0] == step:          # more cells for the same row
-            values = {**self._last[1], **values}
-            with open(self.path, "r+b") as f:
-                f.truncate(self._last[2])
-        row = {"step": step, **values}
-        if self.columns is None:
-            self.columns = list(row)
-            self._write([], mode="w")  # header only
-        new = [k for k in row if k not in self.columns]
-        if new:
-            raise ValueError(f"log.csv has no column {new[0]!r}: its columns are fixed by "
-                             f"the first row ({', '.join(self.columns)}).")
-        offset = self.path.stat().st_size
-        self._write([{k: _cell(v) for k, v in row.items()}], mode="a")
-        self._last = (step, values, offset)
-
-    def _write(self, rows, mode):
-        with open(self.path, mode, newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
-            if mode == "w":
-                writer.writeheader()
-            writer.writerows(rows)
-
-
-def read_log(path) -> dict:
-    """Read ``log.csv`` back as ``{column: [float, ...]}``; empty or non-numeric cells become ``nan``."""
-    def number(text):
-        try:
-            return float(text)
-        except (TypeError, ValueError):
-            return float("nan")
-
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        return {c: [number(row.get(c)) for row in rows] for c in (reader.fieldnames or [])}
+def _check_unchanged(checkpoint, resumed):
+    """The run folder, now claimed, is as the command line was checked against: no checkpoint for a
+    new run, the same step for a resumed one (another process may have written it in between)."""
+    if resumed is None and checkpoint.exists():
+        raise SystemExit(f"{checkpoint.parent} already holds a checkpoint.pt: add --resume to continue that run, "
+                         f"or choose another --out.")
+    if resumed is not None and read_checkpoint(checkpoint)["step"] != resumed["step"]:
+        raise SystemExit(f"{checkpoint} changed while this command started (another process trained it): "
+                         f"run --resume again to continue from where it is now.")
 
 
 # --------------------------------------------------------------------- stopping, speed

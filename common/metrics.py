@@ -66,6 +66,16 @@ def _sqrtm_or_none(matrix: np.ndarray):
     return root if np.isfinite(root).all() else None
 
 
+_SAID = set()
+
+
+def _say_once(text: str) -> None:
+    """Print ``text`` the first time only (per process), so a note shown at every FID is read once."""
+    if text not in _SAID:
+        _SAID.add(text)
+        print(text)
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2):
 
@@ -80,7 +90,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     if covmean is None:
         # As in pytorch-fid: the product is singular (e.g. fewer images than feature
         # dimensions, or a constant feature), so add eps·I to both covariances and retry.
-        warnings.warn(f"FID: singular covariance product; adding {eps} to the diagonal of both covariances.")
+        _say_once(f"note: FID added {eps:g} to the diagonal of both covariances, as pytorch-fid does, because "
+                  f"their product was singular (fewer images than feature dimensions, or a feature that never "
+                  f"changes, as in a collapsed generator's outputs); said once per run.")
         offset = eps * np.eye(sigma1.shape[0])
         covmean = sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):

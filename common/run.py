@@ -32,6 +32,7 @@ import argparse
 import functools
 import json
 import os
+import sys
 import pickle
 import random
 import time
@@ -102,9 +103,23 @@ def autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(enabled))
 
 
-def to_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Move a network to ``device`` in ``channels_last`` layout (faster convolutions on CPU and CUDA)."""
-    return module.to(device, memory_format=torch.channels_last)
+def to_device(module: torch.nn.Module, device: torch.device, channels_last: bool = True) -> torch.nn.Module:
+    """Move a network to ``device``, in ``channels_last`` layout unless asked not to (``--no-channels-last``):
+    convolutions run faster in it on CPU and CUDA."""
+    return module.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+@torch.no_grad()
+def outputs(net: torch.nn.Module, *inputs, device: torch.device, amp: bool) -> torch.Tensor:
+    """``net(*inputs)`` as samples, FID and figures see it: eval mode (BatchNorm's running statistics),
+    no gradients, ``--amp``'s autocast; returned as float32 clamped to [−1, 1]. The training mode
+    ``net`` had is restored after."""
+    was_training = net.training
+    net.eval()
+    with autocast(device, amp):
+        out = net(*inputs)
+    net.train(was_training)
+    return out.float().clamp(-1, 1)
 
 
 # --------------------------------------------------------------------- command line
@@ -116,10 +131,13 @@ def one_sentence_errors(main):
     sentence and exit status 1, not a traceback."""
     @functools.wraps(main)
     def wrapper(argv=None):
+        held = set(_HELD)
         try:
             return main(argv)
         except (DataError, WeightsUnavailable) as err:
             raise SystemExit(str(err)) from None
+        finally:                                # the folders this call claimed are free again
+            release_folders(keep=held)
     return wrapper
 
 
@@ -157,12 +175,37 @@ positive_int = _positive(int)
 positive_float = _positive(float)
 
 
+def at_least(low: int):
+    """An argparse type: a whole number of at least ``low`` (``at_least(2)`` for FID's image counts:
+    a covariance needs two images)."""
+    def parse(text):
+        value = positive_int(text) if low > 0 else int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {text}")
+        return value
+    parse.__name__ = f"number of at least {low}"
+    return parse
+
+
+def seed_int(text):
+    """A random seed: a whole number from 0 to 2³² − 1 (what NumPy and PyTorch both accept)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 4294967295, not {text}")
+    return value
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the flags every ``train.py`` shares. Their defaults come from the preset
     (``parse_args`` sets them before parsing, so ``--help`` prints the numbers)."""
     p = parser.add_argument_group("common options")
     p.add_argument("--data", default=None, metavar="PATH",
-                   help="image folder (default: the built-in synthetic faces)")
+                   help="image folder, searched recursively (default: the built-in synthetic faces). Images of "
+                        "CelebA's 178×218 frame are cut to BEGAN's 128×128 face box, every other image to its "
+                        "centre square; then resized to --size")
     p.add_argument("--preset", default="quick",
                    help="quick: ~10 min on a 2-core CPU; paper: the paper's setting (a GPU job); some scripts "
                         "add others (long). Explicit flags override it; --preset paper --help shows its values")
@@ -175,17 +218,19 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=positive_int, metavar="N", help="write a log.csv row every N steps")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction,
-                   help="bfloat16 autocast + channels_last on CUDA, and on CPUs with native bf16 "
-                        "(AVX512-BF16 / AMX; elsewhere float32)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+                   help="bfloat16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16 / AMX; "
+                        "elsewhere float32)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="networks and batches in channels_last memory layout (faster convolutions)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed")
     p.add_argument("--out", default=None, metavar="DIR", help="run folder (default: runs/<paper>/<date-time>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint.pt")
     return parser
 
 
 # Flags a resumed run may change; every other flag given with --resume must match the run.
-RESUME_MAY_CHANGE = {"steps", "lr", "out", "resume", "device", "amp", "sample_every", "ckpt_every",
-                     "log_every", "fid_every"}
+RESUME_MAY_CHANGE = {"steps", "lr", "out", "resume", "device", "amp", "channels_last", "sample_every",
+                     "ckpt_every", "log_every", "fid_every"}
 
 
 def parse_args(parser, argv, presets: dict, paper: str, may_change=()):
@@ -199,7 +244,7 @@ def parse_args(parser, argv, presets: dict, paper: str, may_change=()):
     Returns ``(args, checkpoint)``; ``checkpoint`` is ``None`` for a new run.
     """
     args = parse_with_preset(parser, argv, presets)
-    out = Path(args.out) if args.out else None
+    out = check_out(args.out, data_folders(args))
     if not args.resume:
         if out is not None and (out / "checkpoint.pt").exists():
             raise SystemExit(f"{out} already holds a checkpoint.pt: add --resume to continue that run, "
@@ -213,6 +258,11 @@ def parse_args(parser, argv, presets: dict, paper: str, may_change=()):
         raise SystemExit(f"{out} is already at step {checkpoint['step']}: give --steps larger than that "
                          f"to continue it.")
     return args, checkpoint
+
+
+def data_folders(args) -> list:
+    """The data folders a command reads: every flag named ``--data…`` (``--data``, ``--data-high`` …)."""
+    return [value for name, value in vars(args).items() if name.startswith("data") and value]
 
 
 def parse_with_preset(parser, argv, presets: dict) -> argparse.Namespace:
@@ -252,6 +302,89 @@ def _plain(value):
 
 
 # --------------------------------------------------------------------- run folder
+
+
+def check_out(out, inputs=()):
+    """``--out`` as a ``Path`` (``None`` when not given), refused with one sentence where a run
+    could not be written, or would be written where it mixes with data: an empty name (the
+    repository root), a file, a folder this user cannot write, or a folder that is, holds or lies
+    inside one of the ``inputs`` (data folders): samples written there would be trained on next time."""
+    if out is None:
+        return None
+    if not str(out).strip():
+        raise SystemExit("--out is empty: give a folder name, or leave --out out for runs/<paper>/<date-time>.")
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"--out {out} is a file, not a folder: give a folder name.")
+    for data in filter(None, inputs):
+        a, b = out.resolve(), Path(data).expanduser().resolve()
+        if a == b or a in b.parents or b in a.parents:
+            raise SystemExit(f"--out {out} and the data folder {data} overlap: a run folder must lie "
+                             f"outside the data, or its samples would be read as training images.")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SystemExit(f"--out {out} cannot be written ({existing} is not writable for this user): "
+                         f"choose another folder.")
+    return out
+
+
+# One process per folder: a folder a process writes into is claimed with an OS lock that the
+# operating system drops when the process ends, so a crashed run leaves nothing stuck.
+_HELD = {}          # resolved folder -> [open lock file descriptor, claims]: what this process holds
+
+
+def claim_folder(folder) -> None:
+    """Hold ``folder`` (created if needed) for this process; refuse with one sentence if another
+    process holds it. Claims by this process nest; ``release_folders`` lets them go."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return
+    fd = _lock(folder)
+    if fd is None:
+        raise SystemExit(f"{folder} is in use by another process (a training or an evaluation writing "
+                         f"there): wait until it ends, or choose another --out.")
+    _HELD[key] = [fd, 1]
+
+
+def release_folders(keep=()) -> None:
+    """Let go of every folder this process holds, except those in ``keep``."""
+    for key in [k for k in _HELD if k not in keep]:
+        os.close(_HELD.pop(key)[0])
+
+
+def _lock(folder: Path):
+    """An open file descriptor holding an exclusive lock on ``folder``, or None if another process
+    has it. POSIX: ``flock`` on the folder itself (nothing is written into it); Windows: a byte
+    lock on ``folder/.lock``."""
+    if sys.platform == "win32":
+        import msvcrt
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+    import fcntl
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def eval_folder(out, default) -> Path:
+    """Where an ``eval.py`` writes ``metrics.json`` and ``figures/``: ``--out`` (checked as ``check_out``
+    does, so a read-only shared run can be evaluated elsewhere), else ``default`` (the run folder).
+    The folder is claimed: one process writes it at a time."""
+    folder = check_out(out) or Path(default)
+    claim_folder(folder)
+    return folder
 
 
 def new_run_dir(out, paper: str, root: str = "runs") -> Path:
@@ -397,6 +530,20 @@ def load_run(run_dir, paper: str, map_location="cpu") -> dict:
         raise SystemExit(f"{run_dir} is a {checkpoint['paper']} run, not a {paper} run: use "
                          f"python {checkpoint['paper']}/train.py or eval.py with it.")
     return checkpoint
+
+
+def load_networks(run_dir, paper: str, build, names=None, device="cpu"):
+    """The trained networks of a run folder, in eval mode on ``device``: ``(networks, checkpoint)``.
+
+    ``build`` is the paper's ``model.build``; the networks are rebuilt from the checkpoint's
+    ``model_args`` and loaded (``load_run``: tensors only). ``names`` picks some of them
+    (default: every network ``build`` returns). The one loader of eval.py, study scripts and
+    sr_degradation's stage hand-over.
+    """
+    checkpoint = load_run(run_dir, paper)
+    networks = build(**checkpoint["model_args"])
+    networks = load_models({name: networks[name] for name in (names or networks)}, checkpoint, where=str(run_dir))
+    return {name: net.to(device).eval() for name, net in networks.items()}, checkpoint
 
 
 def load_models(models: dict, checkpoint: dict, where: str = "the checkpoint") -> dict:
