@@ -17,6 +17,7 @@ Writes ``metrics.json`` (and a copy of its row into each run folder), ``fig3_ref
 """
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,26 +29,25 @@ import torch.nn.functional as F
 
 from began_refiner.data import held_out_faces, synthetic_inputs
 from began_refiner.model import REFINERS, build, image_pyramid
-from common.loop import read_log
+from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import load_models, load_run, positive_int
+from common.run import eval_folder, load_networks, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 
 
 def load_generator(run):
-    """The trained G of a run folder (through common.run.load_run), with the run's config and step."""
-    checkpoint = load_run(run, "began_refiner")
-    G = load_models({"G": build(**checkpoint["model_args"])["G"]}, checkpoint)["G"]
-    return G.eval(), checkpoint["config"], checkpoint["step"]
+    """The trained G of a run folder (``common.run.load_networks``), with the run's checkpoint."""
+    networks, checkpoint = load_networks(run, "began_refiner", build, names=["G"])
+    return networks["G"], checkpoint
 
 
 @torch.no_grad()
-def refine(G, config, inputs, seed=0):
+def refine(G, model_args, inputs, seed=0):
     """Refined inputs for a refiner; samples from fixed noise for the noise baseline."""
-    if config["generator"] in REFINERS:
-        return G(image_pyramid(inputs, G.inputs, config["lowest"])).clamp(-1, 1)
-    z = torch.rand(len(inputs), config["h"], generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    if model_args["generator"] in REFINERS:
+        return G(image_pyramid(inputs, G.inputs, model_args["lowest"])).clamp(-1, 1)
+    z = torch.rand(len(inputs), model_args["h"], generator=torch.Generator().manual_seed(seed)) * 2 - 1
     return G(z).clamp(-1, 1)
 
 
@@ -68,9 +68,9 @@ def convergence_figure(runs, path):
             continue
         log = read_log(run / "log.csv")
         steps = log["step"]
-        m = [(s, v) for s, v in zip(steps, log["M"]) if v == v]
+        m = [(s, v) for s, v in zip(steps, log["M"]) if not math.isnan(v)]
         axes[0].plot(*zip(*m), label=label)
-        f = [(s, v) for s, v in zip(steps, log.get("fid", [])) if v == v]
+        f = [(s, v) for s, v in zip(steps, log.get("fid", [])) if not math.isnan(v)]
         if f:
             axes[1].plot(*zip(*f), marker="o", label=label)
     axes[0].set(title="convergence measure M", xlabel="step")
@@ -83,35 +83,55 @@ def convergence_figure(runs, path):
     plt.close(fig)
 
 
+def real_faces(checkpoints, size, n):
+    """The real faces FID compares with: those the runs held out from training (built-in photos, or
+    the last images of their --data folder), with one line saying which."""
+    data = {c["config"].get("data") for c in checkpoints}
+    if len(data) > 1:
+        raise SystemExit(f"these runs were trained on different data ({', '.join(map(str, data))}): "
+                         f"evaluate runs of one data set together.")
+    data = data.pop()
+    if data is None:
+        print(f"real faces: {n} built-in photos held out from training")
+    else:
+        n = min([n] + [c["config"]["fid_faces"] for c in checkpoints])
+        print(f"real faces: the last {n} images of {data}, held out from training (FID features: synthetic-v1, "
+              f"trained on the built-in faces only)")
+    return held_out_faces(data, size, n)
+
+
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
-    ap.add_argument("--out", type=Path, help="where figures go (default: the run folder, or runs/began_refiner/compare)")
+    ap.add_argument("--out", help="where metrics.json and figures/ go (default: the run folder, or "
+                                  "runs/began_refiner/compare for several runs); nothing is written into the runs")
     ap.add_argument("--faces", type=positive_int, default=500, help="unseen synthetic inputs and held-out real faces")
     args = ap.parse_args(argv)
 
     generators = {}
     for run in args.run:
-        G, config, step = load_generator(run)
-        label = config["generator"] if config["generator"] != "began" else "BEGAN (noise)"
+        G, checkpoint = load_generator(run)
+        label = checkpoint["model_args"]["generator"] if checkpoint["model_args"]["generator"] != "began" \
+            else "BEGAN (noise)"
         if label in generators:                                  # e.g. two baselines: tell them apart
             label = f"{label} {run.name}"
-        generators[label] = (G, config, step, run)
-    sizes = {(g[1]["size"], g[1]["lowest"]) for g in generators.values()}
+        generators[label] = (G, checkpoint, run)
+    sizes = {(c["model_args"]["size"], c["model_args"]["lowest"]) for _, c, _ in generators.values()}
     if len(sizes) > 1:
         raise SystemExit(f"these runs were trained at different sizes (size, lowest) {sorted(sizes)}: "
                          f"evaluate runs of one size together.")
     (size, lowest), = sizes
-    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs/began_refiner/compare"))
-    figures = out if len(args.run) > 1 else out / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
+    out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else "runs/began_refiner/compare")
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
     inputs, params = synthetic_inputs(size, args.faces, with_params=True)
-    real = held_out_faces(size, args.faces)
+    real = real_faces([c for _, c, _ in generators.values()], size, args.faces)
     reference, net = FidReference(real, SyntheticFeatures()), load_synthnet()
     real_sharpness = sharpness(real).mean().item()
 
     outputs = {"synthetic input": inputs}
-    outputs.update({name: refine(G, config, inputs) for name, (G, config, _, _) in generators.items()})
+    outputs.update({name: refine(G, c["model_args"], inputs) for name, (G, c, _) in generators.items()})
     metrics = {}
     for name, images in outputs.items():
         measured = reference(images)
@@ -123,8 +143,7 @@ def main(argv=None):
             row.update({f"{k}_error_deg": v for k, v in errors.items()},
                        identity_similarity=identity_similarity(images, inputs, net).mean().item())
         if name in generators:
-            row["step"] = generators[name][2]
-            (generators[name][3] / "metrics.json").write_text(json.dumps({name: row}, indent=2))
+            row["step"] = generators[name][1]["step"]
         metrics[name] = row
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
@@ -144,7 +163,7 @@ def main(argv=None):
                   "identity similarity (×10)": {n: 10 * r["identity_similarity"] for n, r in metrics.items()
                                                 if "identity_similarity" in r}},
                  figures / "fig5_similarity.png", ylabel="value", title="Fig. 5: similarity to the input")
-    convergence_figure({name: g[3] for name, g in generators.items()}, figures / "convergence.png")
+    convergence_figure({name: run for name, (_, _, run) in generators.items()}, figures / "convergence.png")
 
     columns = ["model", "step", "fid_synthetic-v1", "diversity", "sharpness", "face_detection_rate", "yaw_error_deg",
                "pitch_error_deg", "gaze_yaw_error_deg", "identity_similarity"]

@@ -26,8 +26,8 @@ from common.data import InMemoryBatches
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_rows
-from common.run import (HelpFormatter, add_common_args, autocast, one_sentence_errors, parse_args, pick_device,
-                        positive_int, seed_everything, to_device, use_amp)
+from common.run import (HelpFormatter, add_common_args, at_least, autocast, one_sentence_errors, outputs, parse_args,
+                        pick_device, positive_int, seed_everything, to_device, use_amp)
 from common.synthnet import SyntheticFeatures
 
 # §3: Adam, lr 0.001, batch 25, 64×64 from an 8×8 lowest input, n = 64; γ, λ_k and the halving every 100k
@@ -35,14 +35,14 @@ from common.synthnet import SyntheticFeatures
 # in the paper) and n = 16, with γ = 1 and λ_k = 0.05 so that k_t acts (README: at γ = 0.5, λ_k = 0.001 the
 # noise BEGAN gave one face for every z and k_t stayed at 0 for the refiners) and the rate halved every 1,000
 # steps to settle the oscillation k_t drives. long: the noise BEGAN for 16,000 steps (README).
-QUICK = dict(size=32, lowest=4, n=16, h=32, batch_size=25, steps=3000, lr=1e-3, train_faces=10_000, gamma=1.0,
+QUICK = dict(size=32, lowest=4, n=16, z_dim=32, batch_size=25, steps=3000, lr=1e-3, train_faces=10_000, gamma=1.0,
              lambda_k=0.05, lr_half_every=1000, amp=True, sample_every=500, ckpt_every=500, log_every=25,
              fid_every=250)
 PRESETS = {
     "quick": QUICK,
     "long": dict(QUICK, generator="began", steps=16_000, lr=1e-4, lr_half_every=4000, sample_every=2000,
                  ckpt_every=2000, fid_every=500),
-    "paper": dict(size=64, lowest=8, n=64, h=64, batch_size=25, steps=200_000, lr=1e-3, train_faces=20_000,
+    "paper": dict(size=64, lowest=8, n=64, z_dim=64, batch_size=25, steps=200_000, lr=1e-3, train_faces=20_000,
                   gamma=0.5, lambda_k=0.001, lr_half_every=100_000, amp=False, sample_every=2000, ckpt_every=5000,
                   log_every=100, fid_every=5000),
 }
@@ -57,10 +57,13 @@ def parse(argv):
     ap.add_argument("--lambda-r", type=float, default=0.5, help="weight λ_r of L_RCN in eq. 4 (not in the paper)")
     ap.add_argument("--downsample", choices=["conv", "nearest"], default="conv",
                     help="encoder downsampling: stride-2 conv (BEGAN reference) or nearest (paper §2.1)")
-    ap.add_argument("--fid-faces", type=positive_int, default=500, help="unseen inputs and held-out real faces for FID")
+    ap.add_argument("--fid-faces", type=at_least(2), default=500,
+                    help="unseen inputs and held-out real faces for FID (with --data: the folder's last N images, "
+                         "never trained on)")
     ap.add_argument("--lowest", type=positive_int, help="lowest resolution: the refiner's smallest input")
     ap.add_argument("--n", type=positive_int, help="filters per convolution (BEGAN's n)")
-    ap.add_argument("--h", type=positive_int, help="D's bottleneck, and the noise size of --generator began")
+    ap.add_argument("--z-dim", type=positive_int,
+                    help="BEGAN's h: D's bottleneck, and the noise size z of --generator began (BEGAN uses one number)")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
     ap.add_argument("--lr-half-every", type=positive_int, metavar="N",
@@ -76,7 +79,7 @@ def parse(argv):
 
 def model_args(args):
     """What build() needs; stored in every checkpoint."""
-    return dict(generator=args.generator, size=args.size, n=args.n, h=args.h, lowest=args.lowest,
+    return dict(generator=args.generator, size=args.size, n=args.n, h=args.z_dim, lowest=args.lowest,
                 downsample=args.downsample)
 
 
@@ -86,12 +89,13 @@ def main(argv=None):
     device = pick_device(args.device)
     amp = use_amp(args.amp, device)
     seed_everything(args.seed)
-    batches = InMemoryBatches(training_faces(args.data, args.size, args.train_faces), batch_size=args.batch_size,
-                              device=device, seed=args.seed)
+    faces = training_faces(args.data, args.size, args.train_faces, args.fid_faces, args.batch_size)
+    batches = InMemoryBatches(faces, batch_size=args.batch_size, device=device, seed=args.seed,
+                              channels_last=args.channels_last)
     refiner = args.generator in REFINERS
 
     # Models and optimisers (§3: Adam, lr 0.001; β = (0.5, 0.999) and halving every 100k steps from the reference).
-    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
     D, G = models["D"], models["G"]
     opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
     opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
@@ -99,36 +103,30 @@ def main(argv=None):
     sched_g = torch.optim.lr_scheduler.StepLR(opt_g, args.lr_half_every, 0.5)
 
     # Fixed inputs for samples and FID: unseen synthetic `render` faces (the refiner's real job),
-    # or fixed noise z ~ U(−1, 1) for the baseline; held-out real photos for FID (built-in data only).
+    # or fixed noise z ~ U(−1, 1) for the baseline; held-out real faces, never trained on, for FID.
     inputs = synthetic_inputs(args.size, args.fid_faces).to(device)
-    fixed_z = torch.rand(args.fid_faces, args.h, device=device) * 2 - 1
-    held_out = None if args.data else held_out_faces(args.size, args.fid_faces)
-    reference = FidReference(held_out, SyntheticFeatures(device)) if held_out is not None else None
+    fixed_z = torch.rand(args.fid_faces, args.z_dim, device=device) * 2 - 1
+    reference = FidReference(held_out_faces(args.data, args.size, args.fid_faces), SyntheticFeatures(device))
 
-    @torch.no_grad()
     def generate(n):
-        """G on the first n fixed inputs, in eval mode."""
-        G.eval()
-        with autocast(device, amp):
-            out = G(image_pyramid(inputs[:n], G.inputs, args.lowest)) if refiner else G(fixed_z[:n])
-        G.train()
-        return out.float().clamp(-1, 1)
+        """G on the first n fixed inputs (eval mode)."""
+        return outputs(G, image_pyramid(inputs[:n], G.inputs, args.lowest) if refiner else fixed_z[:n],
+                       device=device, amp=amp)
 
     run = Run(args, "began_refiner", {"D": D, "G": G}, model_args(args), {"D": opt_d, "G": opt_g},
               {"D": sched_d, "G": sched_g}, resumed=resumed, images_per_step=args.batch_size, bar_keys=("M", "k"),
+              state=dict(k=torch.zeros((), device=device), batches=batches),          # k_0 = 0 (BEGAN)
               columns=["loss_real", "loss_fake", "loss_rcn", "loss_D", "loss_G", "k", "M", "fid", "diversity"],
               desc=f"began_refiner {args.generator}")
-    k = run.extra.get("k", torch.zeros(())).to(device)                  # k_0 = 0 (BEGAN)
-    if "batches" in run.extra:
-        batches.load_state_dict(run.extra["batches"])
-    elif reference is not None:
+    k = run.state["k"]
+    if not run.resumed:
         run.log_eval(0, **reference(generate(args.fid_faces)))   # before any training
 
     d_params, g_params = list(D.parameters()), list(G.parameters())
     for step in run.steps():
         x = next(batches)
         with autocast(device, amp):
-            fake = G(image_pyramid(x, G.inputs, args.lowest)) if refiner else G(torch.rand(len(x), args.h, device=device) * 2 - 1)
+            fake = G(image_pyramid(x, G.inputs, args.lowest)) if refiner else G(torch.rand(len(x), args.z_dim, device=device) * 2 - 1)
             # One pass of D over real and generated images; both players learn from it (BEGAN reference).
             reconstruction = D(torch.cat([x, fake]))
             loss_real = autoencoder_loss(x, reconstruction[:len(x)])                 # eq. 1: L(x)
@@ -150,13 +148,13 @@ def main(argv=None):
 
         run.log(step, loss_real=loss_real, loss_fake=loss_fake, loss_rcn=loss_rcn, loss_D=loss_d, loss_G=loss_g, k=k,
                 M=convergence(loss_real.detach(), loss_fake.detach(), args.gamma))
-        if reference is not None and run.due(step, args.fid_every):
+        if run.due(step, args.fid_every):
             run.log_eval(step, **reference(generate(args.fid_faces)))
         if run.due(step, args.sample_every):
             shown = [inputs[:8], generate(8)] if refiner else [generate(16)]
             save_image_rows(shown, run.dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
                             row_labels=["input", "refined"] if refiner else None)
-        run.save(step, k=k, batches=batches)
+        run.save(step, k=k)
     return run.finish(plot_columns=[("loss_real", "loss_fake", "loss_rcn"), ("k", "M"), "fid", "diversity"],
                       title=f"began_refiner {args.generator}")
 

@@ -3,8 +3,8 @@
     python dcgan_celeba/eval.py --run runs/dcgan_celeba/dcgan runs/dcgan_celeba/wgan runs/dcgan_celeba/began
     python dcgan_celeba/eval.py --run runs/dcgan_celeba/began            # one model works too
 
-Writes ``metrics.json`` into --out (default: the run folder for one run, runs/dcgan_celeba/compare
-for several) and the figures into its ``figures/`` (for one run) or --out itself:
+Writes ``metrics.json`` and ``figures/`` into --out (default: the run folder for one run,
+runs/dcgan_celeba/compare for several; nothing else is written into a run folder):
 - ``fig5b_comparison.png``: each model on the same noise z (Fig. 5(b));
 - ``fig4_4_losses.png``: discriminator and generator losses, and the convergence measure
   (M for ours, the critic's Wasserstein estimate for WGAN) against iterations (§4.4);
@@ -17,6 +17,7 @@ for several) and the figures into its ``figures/`` (for one run) or --out itself
 """
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -26,12 +27,12 @@ import matplotlib.pyplot as plt
 import torch
 
 from common.features import InceptionFeatures
-from common.loop import read_log
+from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, detect_faces
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import load_models, load_run, one_sentence_errors, positive_int
+from common.run import at_least, eval_folder, load_networks, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
-from dcgan_celeba.data import noise, reference_faces, sketch_inputs
+from dcgan_celeba.data import held_out_faces, noise, sketch_inputs
 from dcgan_celeba.model import build
 from dcgan_celeba.sketch import fit_latent
 
@@ -41,10 +42,9 @@ EVAL_NOISE_SEED, RANDOM_Z_SEED = 0, 99       # the z shared by all models; the r
 
 
 def load_generator(run):
-    """The trained G of a run folder (through common.run.load_run), in eval mode, with the run's config and step."""
-    checkpoint = load_run(run, "dcgan_celeba")
-    G = load_models({"G": build(**checkpoint["model_args"])["G"]}, checkpoint)["G"]
-    return G.eval(), checkpoint["config"], checkpoint["step"]
+    """The trained G of a run folder (``common.run.load_networks``), with the run's config and step."""
+    networks, checkpoint = load_networks(run, "dcgan_celeba", build, names=["G"])
+    return networks["G"], checkpoint["config"], checkpoint["step"]
 
 
 def non_negative_int(text):
@@ -89,7 +89,7 @@ def loss_figure(runs, path):
         panels = [("loss_D", "(a) discriminator loss"), ("loss_G", "(b) generator loss")]
         panels += [measure] if measure else []
         for ax, (column, title) in zip(row, panels):
-            points = [(s, v) for s, v in zip(log["step"], log.get(column, [])) if v == v]
+            points = [(s, v) for s, v in zip(log["step"], log.get(column, [])) if not math.isnan(v)]
             if points:
                 ax.plot(*zip(*points))
             ax.set(title=f"{label}: {title}", xlabel="iteration")
@@ -105,7 +105,7 @@ def fid_figure(runs, path):
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for label, (run, _) in runs.items():
         log = read_log(run / "log.csv")
-        points = [(s, v) for s, v in zip(log["step"], log.get("fid", [])) if v == v]
+        points = [(s, v) for s, v in zip(log["step"], log.get("fid", [])) if not math.isnan(v)]
         if points:
             ax.plot(*zip(*points), marker="o", label=label)
     ax.set(title="FID (synthetic-v1) of the samples during training", xlabel="generator iteration", ylabel="FID")
@@ -141,13 +141,31 @@ def sketch_figure(G, config, n, steps, out, net):
     return numbers
 
 
+def real_faces(configs, n):
+    """Real faces never trained on, for FID and Table 1 (built-in held-out photos, or the last images of
+    the runs' --data folder), with one line saying which."""
+    data = {c["data"] for c in configs}
+    if len(data) > 1:
+        raise SystemExit(f"these runs were trained on different data ({', '.join(map(str, data))}): "
+                         f"evaluate runs of one data set together.")
+    data = data.pop()
+    if data is None:
+        print(f"real faces: {n} built-in photos held out from training")
+    else:
+        n = min([n] + [c["fid_faces"] for c in configs])
+        print(f"real faces: the last {n} images of {data}, held out from training")
+    return held_out_faces(data, configs[0]["size"], n)
+
+
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
-    ap.add_argument("--out", type=Path, help="where figures go (default: see above)")
-    ap.add_argument("--faces", type=positive_int, default=1000,
-                    help="generated faces per model for Table 1 and FID (paper: 1000; at least 2)")
+    ap.add_argument("--out", help="where metrics.json and figures/ go (default: see above); nothing is written "
+                                  "into the runs")
+    ap.add_argument("--faces", type=at_least(2), default=1000,
+                    help="generated faces per model for Table 1 and FID (paper: 1000), and held-out real faces "
+                         "(for a --data run: at most the run's --fid-faces)")
     ap.add_argument("--fid-features", choices=["synthetic", "inception"], default="synthetic",
                     help="FID features: the shipped synthetic-v1 network, or the standard Inception (a download)")
     ap.add_argument("--sketches", type=non_negative_int, default=16, help="sketches to turn into faces (0: skip)")
@@ -155,8 +173,6 @@ def main(argv=None):
     ap.add_argument("--sketch-model", choices=["auto", *LABELS], default="auto",
                     help="whose generator the sketch search uses (default: auto, the one with the lowest FID)")
     args = ap.parse_args(argv)
-    if args.faces < 2:
-        ap.error("--faces must be at least 2: FID compares the covariances of two sets of faces")
 
     # Every run is loaded and checked before anything is written.
     generators, runs = {}, {}
@@ -172,10 +188,10 @@ def main(argv=None):
                          f"feeds the same noise to every model, so evaluate runs of one size together.")
     config = next(iter(generators.values()))[1]
     extractor = SyntheticFeatures() if args.fid_features == "synthetic" else InceptionFeatures()
-    real = reference_faces(config["data"], config["size"], args.faces)
-    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs/dcgan_celeba/compare"))
-    figures = out / "figures" if len(args.run) == 1 else out
-    figures.mkdir(parents=True, exist_ok=True)
+    real = real_faces([c for _, c, _ in generators.values()], args.faces)
+    out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else "runs/dcgan_celeba/compare")
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
 
     z = noise(args.faces, config["z_dim"], "cpu", torch.Generator().manual_seed(EVAL_NOISE_SEED))   # one z for all
     samples = {label: generate(G, z) for label, (G, _, _) in generators.items()}

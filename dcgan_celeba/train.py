@@ -23,8 +23,8 @@ from common.data import InMemoryBatches
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_grid
-from common.run import (HelpFormatter, add_common_args, autocast, one_sentence_errors, parse_args, peek_flag, pick_device,
-                        positive_float, positive_int, seed_everything, to_device, use_amp)
+from common.run import (HelpFormatter, add_common_args, at_least, autocast, one_sentence_errors, outputs, parse_args,
+                        peek_flag, pick_device, positive_float, positive_int, seed_everything, to_device, use_amp)
 from common.synthnet import SyntheticFeatures
 from dcgan_celeba.data import FIXED_NOISE_SEED, held_out_faces, noise, training_faces
 from dcgan_celeba.model import (MODELS, autoencoder_loss, began_discriminator_loss, build, clip_weights,
@@ -79,7 +79,9 @@ def parse(argv):
     ap.add_argument("--lr-decay", type=positive_float, help="learning rate ×this every --lr-decay-every steps "
                                                              "(ours: 0.9, §4.2; baselines: 1, constant)")
     ap.add_argument("--lr-decay-every", type=positive_int, metavar="N", help="steps between two lr decays")
-    ap.add_argument("--fid-faces", type=positive_int, default=500, help="generated and held-out faces for FID")
+    ap.add_argument("--fid-faces", type=at_least(2), default=500,
+                    help="generated and held-out real faces for FID (with --data: the folder's last N images, "
+                         "never trained on)")
     ap.add_argument("--z-dim", type=positive_int, help="noise size: z ~ U(−1, 1)^z_dim")
     ap.add_argument("--width", type=positive_int, help="network width (DCGAN's ngf = ndf; ours: BEGAN's n)")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
@@ -88,8 +90,6 @@ def parse(argv):
     # The presets depend on the model: read --model first (a new run's; --resume brings back the run's).
     model = peek_flag(argv, "--model", "began")               # an unknown name is refused by `ap` below
     args, resumed = parse_args(ap, argv, PRESETS.get(model, PRESETS["began"]), "dcgan_celeba")
-    if args.fid_faces < 2:
-        ap.error("--fid-faces must be at least 2: FID compares the covariances of two sets of faces")
     try:
         build(**model_args(args))
     except ValueError as err:
@@ -170,10 +170,11 @@ def main(argv=None):
     device = pick_device(args.device)
     amp = use_amp(args.amp, device)
     seed_everything(args.seed)
-    batches = InMemoryBatches(training_faces(args.data, args.size, args.train_faces), batch_size=args.batch_size,
-                              device=device, seed=args.seed)
+    faces = training_faces(args.data, args.size, args.train_faces, args.fid_faces, args.batch_size)
+    batches = InMemoryBatches(faces, batch_size=args.batch_size, device=device, seed=args.seed,
+                              channels_last=args.channels_last)
 
-    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
     G, D = models["G"], models["D"]
     if args.model == "wgan":
         opt_g = torch.optim.RMSprop(G.parameters(), args.lr, foreach=True)
@@ -185,30 +186,19 @@ def main(argv=None):
     sched_g = torch.optim.lr_scheduler.StepLR(opt_g, args.lr_decay_every, args.lr_decay)
     sched_d = torch.optim.lr_scheduler.StepLR(opt_d, args.lr_decay_every, args.lr_decay)
 
-    # Fixed noise for samples and FID; held-out real faces for FID (built-in data only).
+    # Fixed noise for samples and FID; held-out real faces, never trained on, for FID.
     fixed_z = noise(args.fid_faces, args.z_dim, device, torch.Generator(device).manual_seed(FIXED_NOISE_SEED))
-    held_out = None if args.data else held_out_faces(args.size, args.fid_faces)
-    reference = FidReference(held_out, SyntheticFeatures(device)) if held_out is not None else None
-
-    @torch.no_grad()
-    def generate(n):
-        """G on the first n fixed noise vectors, in eval mode."""
-        G.eval()
-        with autocast(device, amp):
-            out = G(fixed_z[:n])
-        G.train()
-        return out.float().clamp(-1, 1)
+    reference = FidReference(held_out_faces(args.data, args.size, args.fid_faces), SyntheticFeatures(device))
 
     images_per_step = args.batch_size * (args.n_critic + 1 if args.model == "wgan" else 2)
     run = Run(args, "dcgan_celeba", models, model_args(args), {"G": opt_g, "D": opt_d}, {"G": sched_g, "D": sched_d},
-              resumed=resumed, images_per_step=images_per_step, bar_keys=("loss_D", "loss_G"),
+              resumed=resumed, state=dict(k=torch.zeros((), device=device), batches=batches),   # BEGAN: k_0 = 0
+              images_per_step=images_per_step, bar_keys=("loss_D", "loss_G"),
               columns=["loss_D", "loss_G", "wasserstein", "loss_real", "loss_fake", "k", "M", "fid", "diversity"],
               desc=f"dcgan_celeba {args.model}")
-    k = run.extra.get("k", torch.zeros(())).to(device)                 # BEGAN: k_0 = 0
-    if "batches" in run.extra:
-        batches.load_state_dict(run.extra["batches"])
-    elif reference is not None:
-        run.log_eval(0, **reference(generate(args.fid_faces)))   # FID before any training
+    k = run.state["k"]
+    if not run.resumed:
+        run.log_eval(0, **reference(outputs(G, fixed_z, device=device, amp=amp)))    # FID before any training
 
     for step in run.steps():
         if args.model == "dcgan":
@@ -225,12 +215,12 @@ def main(argv=None):
             losses.update(k=k, M=convergence(real, fake, args.gamma))
 
         run.log(step, **losses)
-        if reference is not None and run.due(step, args.fid_every):
-            run.log_eval(step, **reference(generate(args.fid_faces)))
+        if run.due(step, args.fid_every):
+            run.log_eval(step, **reference(outputs(G, fixed_z, device=device, amp=amp)))
         if run.due(step, args.sample_every):
-            save_image_grid(generate(16), run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
+            save_image_grid(outputs(G, fixed_z[:16], device=device, amp=amp), run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
                             scale=max(1, 96 // args.size))
-        run.save(step, k=k, batches=batches)
+        run.save(step, k=k)
     return run.finish(plot_columns=[("loss_D", "loss_G"), ("k", "M"), "fid", "diversity"],
                       title=f"dcgan_celeba {args.model}")
 

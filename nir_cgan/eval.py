@@ -36,7 +36,7 @@ from common.faces import POSE_GAZE, render, repeat_face, sample_params
 from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.metrics import diversity, fid
 from common.plots import save_image_grid, save_image_rows
-from common.run import load_models, load_run, one_sentence_errors, pick_device, positive_int
+from common.run import eval_folder, load_networks, one_sentence_errors, pick_device, positive_int
 from common.synthetic import SOURCE_IDENTITY
 from common.synthnet import SyntheticFeatures, load_synthnet, predict
 from nir_cgan.data import load_pairs
@@ -50,21 +50,15 @@ ATTRIBUTES = {"beard": lambda p: p["attributes"][:, 0],            # reader's pr
               "hair": lambda p: 1 - p["hair_style"].softmax(1)[:, 0]}  # 1 − P(bald)
 
 
-def read_run(run):
-    """The parts of a run's checkpoint that eval needs (through common.run.load_run: safe, and
-    a missing, damaged or other-paper folder is one sentence)."""
-    checkpoint = load_run(run, "nir_cgan")
-    return {key: checkpoint[key] for key in ("model_args", "models", "config", "step")}
-
-
-def trained_run(checkpoint, device):
-    """(models in eval mode on ``device``, the run's config name / size / z_dim, its test split)."""
-    models = load_models(build(**checkpoint["model_args"]), checkpoint)
-    models = {name: m.to(device).eval() for name, m in models.items()}
+def trained_run(run, device):
+    """(networks in eval mode on ``device``, the run's configuration name / size / z_dim, its test split,
+    its step), through ``common.run.load_networks`` (safe; a missing, damaged or other-paper folder is
+    one sentence)."""
+    models, checkpoint = load_networks(run, "nir_cgan", build, device=device)
     config, model_args = checkpoint["config"], checkpoint["model_args"]
     info = argparse.Namespace(config=config["config"], size=model_args["size"], z_dim=model_args["z_dim"])
     _, test = load_pairs(config["data"], model_args["size"], config["pairs"])       # the run's 10 % test pairs
-    return models, info, test
+    return models, info, test, checkpoint["step"]
 
 
 class Generator:
@@ -130,8 +124,12 @@ def realism_and_diversity(gen, test, args, fid_extractor, distance, n_sources):
     m = 10
     sources = test["source"][:n_sources].repeat_interleave(m, 0)
     many = gen(sources, latents(len(sources), args.z_dim, seed=2)).view(n_sources, m, *outputs.shape[1:])
-    return outputs, {"fid": fid(outputs, test["target"], fid_extractor), "fid_features": fid_extractor.name,
-                     "lpips": diversity(many, distance), "lpips_distance": distance.name,
+    if len(outputs) < 2:
+        print(f"FID not measured: the run has {len(outputs)} test pair (FID compares two sets of at least 2 "
+              f"faces); train with more --pairs (10 % are held out for the test).")
+    return outputs, {"fid": fid(outputs, test["target"], fid_extractor) if len(outputs) >= 2 else None,
+                     "fid_features": fid_extractor.name,
+                     "diversity": diversity(many, distance), "diversity_distance": distance.name,
                      "diversity_sources": n_sources, "diversity_outputs_per_source": m}
 
 
@@ -142,7 +140,8 @@ def output_variance(gen, sources, z_dim, n_z=8):
     n = len(sources)
     z = latents(n_z, z_dim, seed=3)
     out = gen(sources.repeat_interleave(n_z, 0), z.repeat(n, 1)).view(n, n_z, -1)
-    return {"over_z": round(float(out.var(1).mean()), 5), "over_sources": round(float(out.var(0).mean()), 5)}
+    over_sources = round(float(out.var(0).mean()), 5) if n > 1 else None        # one source: no variance over sources
+    return {"over_z": round(float(out.var(1).mean()), 5), "over_sources": over_sources}
 
 
 def sweep_figures(gen, test, args, reader, figures):
@@ -238,6 +237,8 @@ def identity_figure(gen, test, args, reader, figures):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
+    ap.add_argument("--out", help="where metrics.json and figures/ go (default: each run folder; with several "
+                                  "runs, OUT/<run folder name>/); nothing is written into the runs then")
     ap.add_argument("--all", action="store_true", help="also the sweeps, latent-space and identity figures")
     ap.add_argument("--fid-features", choices=["synthetic", "inception"], default="synthetic",
                     help="FID features: the shipped synthetic-face network (offline) or Inception (download)")
@@ -247,7 +248,9 @@ def main(argv=None):
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = ap.parse_args(argv)
     device = pick_device(args.device)
-    checkpoints = {run: read_run(run) for run in args.run}      # every run checked before anything is built
+    runs = {run: trained_run(run, device) for run in args.run}      # every run checked before anything is written
+    outs = {run: eval_folder(args.out and (Path(args.out) / run.name if len(runs) > 1 else args.out), run)
+            for run in runs}
 
     extractor = SyntheticFeatures(device) if args.fid_features == "synthetic" else InceptionFeatures(device)
     distance = FeatureDistance(SyntheticFeatures(device))
@@ -257,13 +260,12 @@ def main(argv=None):
         except WeightsUnavailable as err:
             print(f"LPIPS unavailable, diversity uses the offline synthetic-feature distance instead ({err})")
     reader = load_synthnet(READER_WEIGHTS, device)
-    for run, checkpoint in checkpoints.items():
-        models, info, test = trained_run(checkpoint, device)
-        gen, figures = Generator(models, device), run / "figures"
+    for run, (models, info, test, step) in runs.items():
+        gen, figures = Generator(models, device), outs[run] / "figures"
         figures.mkdir(exist_ok=True)
         outputs, metrics = realism_and_diversity(gen, test, info, extractor, distance,
                                                  min(args.sources, len(test["source"])))
-        metrics.update(config=info.config, step=checkpoint["step"], test_pairs=len(test["source"]),
+        metrics.update(config=info.config, step=step, test_pairs=len(test["source"]),
                        output_variance=output_variance(gen, test["source"][:args.sources], info.z_dim))
         if "params" in test:
             metrics["attribute_error_degrees"] = attribute_errors(outputs, test["params"], reader)
@@ -280,9 +282,10 @@ def main(argv=None):
             source, _ = sweep_sources("yaw", [0.0], info.size)
             save_image_grid(gen(source.expand(80, -1, -1, -1), latents(80, info.z_dim, seed=80)),
                             figures / "appendix_80_samples.png", nrow=10, title=f"80 samples, {info.config}")
-        (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        print(f"{run}: FID {metrics['fid']:.1f} ({metrics['fid_features']}), "
-              f"LPIPS {metrics['lpips']:.4f} ({metrics['lpips_distance']}); figures in {figures}")
+        (outs[run] / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        print(f"{run}: FID {metrics['fid'] if metrics['fid'] is None else round(metrics['fid'], 1)} "
+              f"({metrics['fid_features']}), "
+              f"diversity {metrics['diversity']:.4f} ({metrics['diversity_distance']}); figures in {figures}")
     return metrics
 
 

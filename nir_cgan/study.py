@@ -6,13 +6,14 @@
 
 Each configuration trains with ``nir_cgan/train.py`` (flags after ``--`` are passed on, e.g.
 ``--steps``, ``--device``, ``--vgg-weights none``) into ``OUT/<name>/`` and is measured with
-``nir_cgan/eval.py`` (FID, LPIPS, attribute errors in degrees). Finished runs (with
+``nir_cgan/eval.py`` (FID, diversity, attribute errors in degrees). Finished runs (with
 ``metrics.json``) are kept, so an interrupted study continues where it stopped. ``--jobs N``
 runs N configurations at once as separate processes (for a GPU; on a 2-core CPU keep 1).
 Writes ``OUT/study.md`` (one table per thesis table, ours beside the thesis's) and
 ``OUT/fig4_11_scores.png``. A configuration that fails (a one-sentence stop or a crash) does not
 stop the study: ``study.md`` lists it with its one-line reason (kept in ``OUT/failed.json``) and
-the next one starts; the same command later retries it.
+the next one starts; the same command later retries it, and the study exits with status 1 while
+any configuration has failed. Flags after ``--`` are checked before the first configuration starts.
 """
 import argparse
 import json
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 from common.plots import markdown_table  # (first: it selects matplotlib's file-only backend)
 import matplotlib.pyplot as plt
-from common.run import positive_int, read_checkpoint
+from common.run import claim_folder, load_run, one_sentence_errors, positive_int
 from nir_cgan import eval as evaluate
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES
@@ -40,15 +41,12 @@ def run_one(name, out, extra, in_process):
     if not (run / "metrics.json").exists():
         train_argv = ["--config", name, "--out", str(run)]
         if (run / "checkpoint.pt").exists():
-            checkpoint = read_checkpoint(run / "checkpoint.pt")
+            checkpoint = load_run(run, "nir_cgan")
             target = int(extra[extra.index("--steps") + 1]) if "--steps" in extra else checkpoint["config"]["steps"]
             train_argv = None if checkpoint["step"] >= target else train_argv + ["--resume"]
         if in_process:
             if train_argv is not None:
-                train.main(train_argv + extra)
-                checkpoint = read_checkpoint(run / "checkpoint.pt")
-                if checkpoint["step"] < checkpoint["config"]["steps"]:      # Ctrl-C: saved, not finished
-                    raise KeyboardInterrupt
+                train.main(train_argv + extra)              # Ctrl-C: saved, then SystemExit(130)
             evaluate.main(["--run", str(run), "--distance", "synthetic"])
         else:
             device = extra[extra.index("--device") + 1] if "--device" in extra else "auto"
@@ -83,7 +81,12 @@ def run_all(names, out, extra, jobs):
         try:
             run_one(name, out, extra, in_process=jobs == 1)
             failed.pop(name, None)
-        except (SystemExit, Exception) as err:
+        except SystemExit as err:
+            if err.code == 130:                             # Ctrl-C in train.py: the whole study stops
+                raise KeyboardInterrupt from None
+            failed[name] = failure_reason(err, out / f"{name}.log")
+            print(f"{name} failed, the study goes on: {failed[name]}")
+        except Exception as err:
             failed[name] = failure_reason(err, out / f"{name}.log")
             print(f"{name} failed, the study goes on: {failed[name]}")
 
@@ -98,12 +101,12 @@ def run_all(names, out, extra, jobs):
         failed_path.write_text(json.dumps(failed, indent=2, sort_keys=True) + "\n")
 
 
-def score_bars(bars, path, fid_label, lpips_label):
+def score_bars(bars, path, fid_label, diversity_label):
     """Fig. 4.11: FID and diversity per configuration, one colour per experiment (thesis table)."""
     fig, axes = plt.subplots(2, 1, figsize=(max(6, 0.45 * len(bars)), 6), sharex=True)
     groups = list(dict.fromkeys(b[0] for b in bars))
     colours = [f"C{groups.index(b[0])}" for b in bars]
-    for ax, k, label in ((axes[0], 2, fid_label), (axes[1], 3, lpips_label)):
+    for ax, k, label in ((axes[0], 2, fid_label), (axes[1], 3, diversity_label)):
         ax.bar(range(len(bars)), [b[k] for b in bars], color=colours)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
@@ -129,10 +132,10 @@ def tables(out, names):
     lines = []
     if results:
         some = next(iter(results.values()))
-        lines += [f"Ours: FID ({some['fid_features']}) and diversity ({some['lpips_distance']}, "
+        lines += [f"Ours: FID ({some['fid_features']}) and diversity ({some['diversity_distance']}, "
                   f"{some['diversity_sources']} sources × {some['diversity_outputs_per_source']} outputs), "
                   "reader errors in degrees on the test outputs; thesis: FID (Inception) and LPIPS (AlexNet).", ""]
-    bars = []                                                      # (table, name, FID, LPIPS) for Fig. 4.11
+    bars = []                                                      # (table, name, FID, diversity) for Fig. 4.11
     for table, configs in TABLES.items():
         rows = []
         for name in configs:
@@ -140,10 +143,10 @@ def tables(out, names):
                 continue
             m, (t_fid, t_lpips) = results[name], THESIS_SCORES.get(name, (None, None))
             err = m.get("attribute_error_degrees", {})
-            rows.append({"configuration": name, "FID": m["fid"], "LPIPS": m["lpips"],
+            rows.append({"configuration": name, "FID": m["fid"], "diversity": m["diversity"],
                          "yaw err °": err.get("yaw"), "gaze-yaw err °": err.get("gaze_yaw"),
                          "thesis FID": t_fid, "thesis LPIPS": t_lpips})
-            bars.append((table.split()[0], name, m["fid"], m["lpips"]))
+            bars.append((table.split()[0], name, m["fid"], m["diversity"]))
         if rows:
             lines += [f"### Table {table}", "", markdown_table(rows), ""]
     if failed:
@@ -151,11 +154,12 @@ def tables(out, names):
     (out / "study.md").write_text("\n".join(lines))
     if bars:
         score_bars(bars, out / "fig4_11_scores.png", f"FID ({some['fid_features']})",
-                   f"diversity ({some['lpips_distance']})")
+                   f"diversity ({some['diversity_distance']})")
     print("\n".join(lines))
     return results
 
 
+@one_sentence_errors
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -169,13 +173,21 @@ def main(argv=None):
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     if args.tables_only and not args.out.is_dir():
         raise SystemExit(f"{args.out} does not exist: run the study without --tables-only first.")
-    args.out.mkdir(parents=True, exist_ok=True)
+    if extra and not args.tables_only:
+        train.parse(["--config", args.configs[0], *extra])   # a bad flag for train.py stops here, before any run
+    claim_folder(args.out)
     if not args.tables_only:
         try:
             run_all(args.configs, args.out, extra, args.jobs)
         except KeyboardInterrupt:
-            raise SystemExit("study stopped; the same command continues it where it stopped.") from None
-    return tables(args.out, args.configs)
+            print("study stopped; the same command continues it where it stopped.")
+            raise SystemExit(130) from None
+    results = tables(args.out, args.configs)
+    failed = [name for name in args.configs if name not in results]
+    if failed and not args.tables_only:
+        raise SystemExit(f"{len(failed)} of {len(args.configs)} configurations failed ({', '.join(failed)}): "
+                         f"their reasons are in {args.out / 'study.md'}; the same command retries them.")
+    return results
 
 
 if __name__ == "__main__":

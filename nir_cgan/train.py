@@ -25,8 +25,8 @@ from common.data import InMemoryBatches, to_float
 from common.loop import Run
 from common.metrics import fid
 from common.plots import save_image_rows
-from common.run import (HelpFormatter, add_common_args, autocast, one_sentence_errors, parse_args, pick_device,
-                        positive_float, positive_int, seed_everything, to_device, use_amp)
+from common.run import (HelpFormatter, add_common_args, autocast, one_sentence_errors, outputs, parse_args,
+                        pick_device, positive_float, positive_int, seed_everything, to_device, use_amp)
 from common.synthnet import SyntheticFeatures, load_synthnet
 from nir_cgan.configs import CONFIGS
 from nir_cgan.data import augment_pairs, load_pairs
@@ -98,8 +98,9 @@ def parse(argv):
                  f"and {args.epochs_decay:g})")
     if args.steps is None and args.epochs_fixed + args.epochs_decay <= 0:
         ap.error("--epochs-fixed + --epochs-decay is 0 epochs: give more epochs, or --steps")
-    if args.fid_pairs < 0:
-        ap.error(f"--fid-pairs cannot be negative (0: no FID), not {args.fid_pairs}")
+    if args.fid_pairs < 0 or args.fid_pairs == 1:
+        ap.error(f"--fid-pairs must be 0 (no FID) or at least 2 (FID compares two sets of faces), "
+                 f"not {args.fid_pairs}")
     if not args.data and args.pairs < 2:
         ap.error("--pairs must be at least 2: one of them goes to the test set")
     if args.faceid_net and not Path(args.faceid_net).is_file():
@@ -232,7 +233,7 @@ def main(argv=None):
     seed_everything(args.seed)
     train, test = load_pairs(args.data, args.size, args.pairs)
     batches = InMemoryBatches(train["source"], train["target"], batch_size=args.batch_size, device=device,
-                              seed=args.seed)
+                              seed=args.seed, channels_last=args.channels_last)
     fixed_steps = round(args.epochs_fixed * len(batches))                   # §3.2.6.1: K_fixed, K_decay epochs
     decay_steps = round(args.epochs_decay * len(batches))
     warmup_steps = round(args.lr_warmup * len(batches))                     # λ_lr warm-up (ours, README)
@@ -241,10 +242,9 @@ def main(argv=None):
         if args.steps < 1:
             raise SystemExit(f"{args.epochs_fixed:g} + {args.epochs_decay:g} epochs of {len(batches)} batches is "
                              f"less than one step: give more epochs, or --steps.")
-    augment_rng = torch.Generator().manual_seed(args.seed)                 # Table 3.1 draws, saved for --resume
 
     # Models and optimisers (Table 3.8: Xavier init, Adam (0.5, 0.999), one learning rate per network).
-    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
     G, D = models["G"], models["D"]
     lrs = {"G": args.lr, "D": args.lr_d, "E": args.lr_e, "L": args.lr_l}
     optimizers = {name: torch.optim.Adam(m.parameters(), lrs[name], betas=(0.5, 0.999), foreach=True)
@@ -258,18 +258,13 @@ def main(argv=None):
     test_source = to_float(test["source"][:max(n_fid, n_show)]).to(device)
     fixed_z = torch.randn(3, args.z_dim, generator=torch.Generator().manual_seed(SAMPLE_SEED)).to(device)
     fid_z = torch.randn(n_fid, args.z_dim, generator=torch.Generator().manual_seed(FID_SEED)).to(device)
-    extractor = SyntheticFeatures(device) if n_fid and not args.data else None
+    extractor = SyntheticFeatures(device) if n_fid >= 2 and not args.data else None
 
-    @torch.no_grad()
     def generate(source, z):
-        """G in eval mode; z goes through L when there is one."""
-        for m in models.values():
-            m.eval()
-        with autocast(device, amp):
-            out = G(source, style(models, z))
-        for m in models.values():
-            m.train()
-        return out.float().clamp(-1, 1)
+        """G(y, s) in eval mode, s = L(z) when there is an L (an MLP: the same in either mode)."""
+        with torch.no_grad(), autocast(device, amp):
+            s = style(models, z)
+        return outputs(G, source, s, device=device, amp=amp)
 
     def current_fid():
         return fid(generate(test_source[:n_fid], fid_z), test["target"][:n_fid], extractor)
@@ -277,12 +272,11 @@ def main(argv=None):
     used = [name for name, on in (("loss_p", config.perceptual), ("loss_lr", config.lambda_lr),
                                   ("loss_sd", config.lambda_sd), ("loss_ir", config.lambda_ir)) if on]
     run = Run(args, "nir_cgan", models, model_args(args), optimizers, schedulers, resumed=resumed,
+              state=dict(batches=batches, augment_rng=torch.Generator().manual_seed(args.seed)),  # Table 3.1 draws
               columns=["loss_D", "loss_adv", *used, "loss_G", "fid"], images_per_step=args.batch_size,
               bar_keys=("loss_D", "loss_G"), desc=f"nir_cgan {args.config}")
-    if "batches" in run.extra:
-        batches.load_state_dict(run.extra["batches"])
-        augment_rng.set_state(run.extra["augment_rng"])
-    elif extractor is not None:
+    augment_rng = run.state["augment_rng"]
+    if extractor is not None and not run.resumed:
         run.log_eval(0, fid=current_fid())                                  # FID before any training
 
     d_params = list(D.parameters())
@@ -323,7 +317,7 @@ def main(argv=None):
             save_image_rows(rows, run.dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
                             row_labels=["source y", "real x", "G(y, z1)", "G(y, z2)", "G(y, z3)"],
                             title=f"{args.config}, step {step}")
-        run.save(step, batches=batches, augment_rng=augment_rng.get_state())
+        run.save(step)
     return run.finish(plot_columns=["loss_D", "loss_adv", *used], title=f"nir_cgan {args.config}")
 
 

@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from common.data import to_float
-from common.loop import read_log
+from common.csvlog import read_log
 from common.metrics import (MetricUnavailable, detect_faces, extract_features, fid, fid_from_features,
                             mahalanobis_distances, psnr, ssim)
 from common.plots import grouped_bars, markdown_table, save_image_rows

@@ -36,7 +36,7 @@ from common.metrics import psnr
 from common.plots import save_image_rows
 from common.run import (HelpFormatter, add_common_args, autocast, load_models, load_run,
                         new_run_dir, one_sentence_errors, parse_args, parse_with_preset, peek_flag, pick_device, positive_int,
-                        resume_config, seed_everything, to_device, use_amp, write_config)
+                        outputs, resume_config, seed_everything, to_device, use_amp, write_config)
 from sr_degradation import eval as evaluate
 from sr_degradation.data import Batches, HeldOut, bicubic_down, load_faces
 from sr_degradation.model import (ARGUMENTS, NETWORKS, build, downsample_target, generator_loss, hinge_d_loss,
@@ -189,17 +189,6 @@ def model_args(args):
     return dict(networks=list(networks), **{k: getattr(args, k) for k in keys})
 
 
-@torch.no_grad()
-def outputs(net, *inputs, device, amp):
-    """``net(*inputs)`` in eval mode (BatchNorm's running statistics), as float in [−1, 1]."""
-    was_training = net.training
-    net.eval()
-    with autocast(device, amp):
-        out = net(*inputs)
-    net.train(was_training)
-    return out.float().clamp(-1, 1)
-
-
 def adam(models, lr):
     """§X: Adam, lr 1e-4, β1 = 0, β2 = 0.9, one per network."""
     return {name: torch.optim.Adam(net.parameters(), lr, betas=(0.0, 0.9), foreach=True)
@@ -246,16 +235,15 @@ def train_h2l(args, resumed=None, faces=None):
     faces = faces or load_faces(args)
     data, test = Batches(faces, args, device), HeldOut(faces, args, device)
     seed_everything(args.seed)
-    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
     H2L, D_low = models["H2L"], models["D_low"]
     optimizers = adam(models, args.lr)
-    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, images_per_step=args.batch_size,
+    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, state=dict(batches=data),
+              images_per_step=args.batch_size,
               columns=["loss_D_low", "pixel_h2l", "gan_h2l", "loss_G", "fid_h2l"], bar_keys=("loss_G",),
               desc="sr_degradation h2l")
     degraded = lambda n: outputs(H2L, test.high[:n], test.z[:n], device=device, amp=amp)   # noqa: E731
-    if "batches" in run.extra:
-        data.load_state_dict(run.extra["batches"])
-    elif test.extractor:
+    if test.extractor and not run.resumed:
         run.log_eval(0, fid_h2l=test.fid(degraded(test.n), test.low))          # before any training
 
     for step in run.steps():
@@ -284,7 +272,7 @@ def train_h2l(args, resumed=None, faces=None):
         if run.due(step, args.sample_every):
             save_image_rows([test.high[:8], degraded(8), test.low[:8]], run.dir / "samples" / f"step_{step:07d}.png",
                             row_labels=["HR (held out)", "High-to-Low(HR)", "real LR (others)"], scale=2)
-        run.save(step, batches=data)
+        run.save(step)
     return run.finish(title="sr_degradation h2l: High-to-Low")
 
 
@@ -306,14 +294,15 @@ def train_l2h(args, resumed=None, faces=None):
                              f"of {args.h2l_run} at step {resumed['extra']['h2l_step']}, which is now at step "
                              f"{h2l['step']}; start a new l2h run.")
         frozen = load_models(build(**{**h2l["model_args"], "networks": ["H2L"]}), h2l, where=args.h2l_run)["H2L"]
-        frozen = to_device(frozen, device).eval().requires_grad_(False)
+        frozen = to_device(frozen, device, args.channels_last).eval().requires_grad_(False)
     faces = faces or load_faces(args, low=False)
     data, test = Batches(faces, args, device, low=False), HeldOut(faces, args, device)
     seed_everything(args.seed)
-    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
     L2H, D_high = models["L2H"], models["D_high"]
     optimizers = adam(models, args.lr)
-    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, images_per_step=args.batch_size,
+    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, state=dict(batches=data, **extra),
+              images_per_step=args.batch_size,
               columns=["loss_D_high", "pixel_l2h", "gan_l2h", "loss_G", "fid_sr", "psnr_db"], bar_keys=("loss_G",),
               desc=f"sr_degradation {args.stage}")
 
@@ -332,9 +321,7 @@ def train_l2h(args, resumed=None, faces=None):
         return dict(fid_sr=test.fid(super_resolved(test.n), test.high),
                     psnr_db=psnr(outputs(L2H, bicubic_down(high), device=device, amp=amp), high).mean())
 
-    if "batches" in run.extra:
-        data.load_state_dict(run.extra["batches"])
-    elif test.extractor:
+    if test.extractor and not run.resumed:
         run.log_eval(0, **scores())
 
     for step in run.steps():
@@ -364,7 +351,7 @@ def train_l2h(args, resumed=None, faces=None):
         if run.due(step, args.sample_every):
             save_image_rows([test.low[:8], super_resolved(8)], run.dir / "samples" / f"step_{step:07d}.png",
                             row_labels=["real LR input", "Low-to-High"], scale=2)
-        run.save(step, batches=data, **extra)
+        run.save(step)
     return run.finish(title=f"sr_degradation {args.stage}: Low-to-High"
                             + (" on bicubic pairs" if frozen is None else " on High-to-Low's outputs"))
 
@@ -392,10 +379,11 @@ def train_finetune(args, resumed=None, faces=None):
     if resumed is None:
         load_models({k: models[k] for k in ("H2L", "D_low")}, h2l, where=args.h2l_run)
         load_models({k: models[k] for k in ("L2H", "D_high")}, l2h, where=args.l2h_run)
-    models = {name: to_device(net, device) for name, net in models.items()}
+    models = {name: to_device(net, device, args.channels_last) for name, net in models.items()}
     H2L, D_low, L2H, D_high = (models[k] for k in NETWORKS)
     optimizers = adam(models, args.lr)
-    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, images_per_step=args.batch_size,
+    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, state=dict(batches=data),
+              images_per_step=args.batch_size,
               columns=["loss_D_low", "loss_D_high", "pixel_h2l", "gan_h2l", "pixel_l2h", "gan_l2h", "loss_G",
                        "fid_h2l", "fid_sr"], bar_keys=("loss_G",), desc="sr_degradation finetune")
     degraded = lambda n: outputs(H2L, test.high[:n], test.z[:n], device=device, amp=amp)  # noqa: E731
@@ -404,9 +392,7 @@ def train_finetune(args, resumed=None, faces=None):
     def fids():
         return dict(fid_h2l=test.fid(degraded(test.n), test.low), fid_sr=test.fid(super_resolved(test.n), test.high))
 
-    if "batches" in run.extra:
-        data.load_state_dict(run.extra["batches"])
-    elif test.extractor:
+    if test.extractor and not run.resumed:
         run.log_eval(0, **fids())
 
     for step in run.steps():
@@ -442,7 +428,7 @@ def train_finetune(args, resumed=None, faces=None):
             save_image_rows([test.high[:8], degraded(8), test.low[:8], super_resolved(8)],
                             run.dir / "samples" / f"step_{step:07d}.png", scale=2,
                             row_labels=["HR (held out)", "High-to-Low(HR)", "real LR input", "Low-to-High"])
-        run.save(step, batches=data)
+        run.save(step)
     return run.finish(title="sr_degradation finetune: both together")
 
 

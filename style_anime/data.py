@@ -6,7 +6,7 @@ trained on: with ``--data``, its last ``--fid-faces`` images; built in, other it
 same seed.
 """
 from common import synthetic
-from common.data import DataError, load_image_folder
+from common.data import hold_out, load_image_folder
 
 HELD_OUT = 500_000       # held-out built-in anime faces for FID are items 500,000… of seed 0
 
@@ -18,10 +18,6 @@ def load_faces(data, size, train_faces, fid_faces, batch_size):
     Built in: ``train_faces`` anime faces and ``fid_faces`` held-out ones.
     """
     if data:
-        images = load_image_folder(data, size, crop="center").images
-        if len(images) <= fid_faces + batch_size:
-            raise DataError(f"{data} holds {len(images)} images: too few to hold out --fid-faces "
-                            f"{fid_faces} and still fill a batch of {batch_size}")
-        return images[:-fid_faces], images[-fid_faces:]
+        return hold_out(load_image_folder(data, size).images, fid_faces, batch_size, data)
     return (synthetic.faces(train_faces, size, "anime", seed=0),
             synthetic.faces(fid_faces, size, "anime", seed=0, start=HELD_OUT))

@@ -2,7 +2,7 @@
 
     python style_anime/eval.py --run runs/style_anime/quick
 
-Writes into the run folder:
+Writes into --out (default: the run folder; nothing else is written into a run folder):
 - ``figures/fig4_2_4_losses.png``: discriminator and generator loss against iterations (Fig. 4.2.4),
   from ``log.csv``, with a moving average;
 - ``figures/fig4_2_5_samples.png``: a grid of generated faces (Fig. 4.2.5), next to a row of
@@ -21,28 +21,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from common.loop import read_log
+from common.csvlog import read_log
 from common.metrics import FidReference, fid
 from common.plots import plot_losses, save_image_rows
-from common.run import load_models, load_run, one_sentence_errors
+from common.run import eval_folder, load_networks, one_sentence_errors
 from common.synthnet import SyntheticFeatures
 from style_anime.data import load_faces
 from style_anime.model import build
 
 
 def load_generator(run):
-    """The trained G of a run folder (through common.run.load_run), its fixed noise, config and step."""
-    checkpoint = load_run(run, "style_anime")
-    G = load_models({"G": build(**checkpoint["model_args"])["G"]}, checkpoint)["G"]
-    return G.eval(), checkpoint["extra"]["fixed_q"], checkpoint["config"], checkpoint["step"]
+    """The trained G of a run folder (``common.run.load_networks``), its fixed noise, config and step."""
+    networks, checkpoint = load_networks(run, "style_anime", build, names=["G"])
+    return networks["G"], checkpoint["extra"]["fixed_q"], checkpoint["config"], checkpoint["step"]
 
 
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, required=True, help="run folder with checkpoint.pt")
+    ap.add_argument("--out", help="where metrics.json and figures/ go (default: the run folder)")
     args = ap.parse_args(argv)
     G, fixed_q, config, step = load_generator(args.run)
+    out = eval_folder(args.out, args.run)
     with torch.no_grad():
         fakes = G(fixed_q).clamp(-1, 1)                      # the same noise the run sampled and measured
     # held-out faces as in training; the first training faces give the real-vs-real floor
@@ -64,9 +65,9 @@ def main(argv=None):
         "faces": len(held_out),
         "data": config["data"] or "built-in anime faces (common.synthetic, seed 0)",
     }
-    (args.run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
-    figures = args.run / "figures"
+    figures = out / "figures"
     written = []
     if log is not None:
         plot_losses(log, figures / "fig4_2_4_losses.png", columns=[("loss_D", "loss_G")], smooth=10,
@@ -78,7 +79,7 @@ def main(argv=None):
                     title=f"Fig. 4.2.5: generated anime faces, step {step} (FID {metrics['fid']:.1f}, {extractor.name})")
     written.append("fig4_2_5_samples.png")
     print(json.dumps(metrics, indent=2))
-    print(f"wrote {args.run / 'metrics.json'} and, in {figures}: {', '.join(written)}")
+    print(f"wrote {out / 'metrics.json'} and, in {figures}: {', '.join(written)}")
     return metrics
 
 

@@ -22,8 +22,8 @@ from common.data import InMemoryBatches
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_grid
-from common.run import (HelpFormatter, add_common_args, autocast, one_sentence_errors, parse_args, pick_device,
-                        positive_int, seed_everything, to_device, use_amp)
+from common.run import (HelpFormatter, add_common_args, at_least, autocast, one_sentence_errors, outputs, parse_args,
+                        pick_device, positive_int, seed_everything, to_device, use_amp)
 from common.synthnet import SyntheticFeatures
 from style_anime.data import load_faces
 from style_anime.model import SLOPE, build, discriminator_loss, generator_loss, noisy_labels
@@ -44,7 +44,7 @@ def parse(argv):
     ap.add_argument("--slope", type=float, default=SLOPE, help="LeakyReLU negative slope (§IV.F: 0.01)")
     ap.add_argument("--label-noise", type=float, default=0.1, metavar="E",
                     help="discriminator labels: real ~ U[1−E, 1], fake ~ U[0, E] (§IV.E step 3; 0: hard labels)")
-    ap.add_argument("--fid-faces", type=positive_int, default=500,
+    ap.add_argument("--fid-faces", type=at_least(2), default=500,
                     help="generated and held-out faces for FID (with --data: the last ones, never trained on)")
     ap.add_argument("--width", type=positive_int, help="network width w (DCGAN's ngf = ndf)")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
@@ -53,8 +53,6 @@ def parse(argv):
     args, resumed = parse_args(ap, argv, PRESETS, "style_anime")
     if not 0 <= args.label_noise < 0.5:
         ap.error(f"--label-noise must be in [0, 0.5) so real and fake labels stay apart, not {args.label_noise}")
-    if args.fid_faces < 2:
-        ap.error("--fid-faces must be at least 2: FID compares the covariances of two sets of faces")
     try:
         build(**model_args(args))
     except ValueError as err:
@@ -74,33 +72,24 @@ def main(argv=None):
     amp = use_amp(args.amp, device)
     seed_everything(args.seed)
     faces, held_out = load_faces(args.data, args.size, args.train_faces, args.fid_faces, args.batch_size)
-    batches = InMemoryBatches(faces, batch_size=args.batch_size, device=device, seed=args.seed)
+    batches = InMemoryBatches(faces, batch_size=args.batch_size, device=device, seed=args.seed,
+                              channels_last=args.channels_last)
 
     # Models and optimisers (DCGAN: N(0, 0.02) initialisation, Adam with β = (0.5, 0.999)).
-    models = {name: to_device(net, device) for name, net in build(**model_args(args)).items()}
+    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
     G, D = models["G"], models["D"]
     opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
     opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    fixed_q = torch.randn(args.fid_faces, args.z_dim, device=device)   # the same noise for every sample grid and FID
     reference = FidReference(held_out, SyntheticFeatures(device))    # FID and diversity against it
 
-    @torch.no_grad()
-    def generate(n):
-        """G on the first n fixed noise vectors, in eval mode."""
-        G.eval()
-        with autocast(device, amp):
-            out = G(fixed_q[:n])
-        G.train()
-        return out.float()
-
     run = Run(args, "style_anime", {"D": D, "G": G}, model_args(args), {"D": opt_d, "G": opt_g}, resumed=resumed,
+              state=dict(batches=batches,   # the same noise for every sample grid and FID:
+                         fixed_q=torch.randn(args.fid_faces, args.z_dim, device=device)),
               images_per_step=args.batch_size, bar_keys=("loss_D", "loss_G"),
               columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity"], desc="style_anime DCGAN")
-    if "batches" in run.extra:
-        fixed_q = run.extra["fixed_q"].to(device)
-        batches.load_state_dict(run.extra["batches"])
-    else:
-        run.log_eval(0, **reference(generate(args.fid_faces)))   # FID before any training
+    fixed_q = run.state["fixed_q"]
+    if not run.resumed:
+        run.log_eval(0, **reference(outputs(G, fixed_q, device=device, amp=amp)))   # FID before any training
 
     for step in run.steps():
         x = next(batches)
@@ -131,11 +120,11 @@ def main(argv=None):
 
         run.log(step, loss_D=loss_d, loss_G=loss_g, D_real=d_real.detach().mean(), D_fake=d_fake.detach().mean())
         if run.due(step, args.fid_every):
-            run.log_eval(step, **reference(generate(args.fid_faces)))
+            run.log_eval(step, **reference(outputs(G, fixed_q, device=device, amp=amp)))
         if run.due(step, args.sample_every):
-            save_image_grid(generate(64), run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
+            save_image_grid(outputs(G, fixed_q[:64], device=device, amp=amp), run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
                             scale=max(1, 64 // args.size))
-        run.save(step, fixed_q=fixed_q, batches=batches)
+        run.save(step)
     return run.finish(plot_columns=[("loss_D", "loss_G"), ("D_real", "D_fake"), "fid", "diversity"], title="style_anime DCGAN")
 
 
