@@ -10,6 +10,7 @@ from began_refiner.model import (Decoder, Discriminator, Refiner, autoencoder_lo
                                  discriminator_loss, generator_loss, image_pyramid, reconstruction_loss,
                                  update_k)
 from common.run import read_checkpoint
+from conftest import check_one_sentence, check_resume, check_same_seed_same_run
 
 
 # ----------------------------------------------------------------- equations, by hand
@@ -81,7 +82,7 @@ def test_each_refiner_uses_exactly_its_injected_inputs():
 
 # ----------------------------------------------------------------- train.py
 
-TINY = ["--steps", "6", "--train-faces", "40", "--n", "8", "--h", "8", "--batch-size", "8", "--fid-faces", "16",
+TINY = ["--steps", "6", "--train-faces", "40", "--n", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16",
         "--log-every", "3", "--fid-every", "6", "--sample-every", "6", "--ckpt-every", "3"]
 
 
@@ -100,26 +101,14 @@ def test_baseline_generator_trains_too(tmp_path):
     assert (run / "checkpoint.pt").exists()
 
 
-def test_resume_continues_exactly(tmp_path):
-    straight = train.main(TINY + ["--out", str(tmp_path / "straight")])
-    half = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "resumed")])
-    train.main(["--resume", "--out", str(half), "--steps", "6"])       # the run's own flags come back
-    a = read_checkpoint(straight / "checkpoint.pt")
-    b = read_checkpoint(half / "checkpoint.pt")
-    assert b["step"] == 6
-    for name, tensor in a["models"]["G"].items():
-        assert torch.allclose(tensor, b["models"]["G"][name], atol=1e-6), name
-    assert torch.allclose(a["extra"]["k"], b["extra"]["k"])
-    assert (straight / "log.csv").read_text() .count("\n") == (half / "log.csv").read_text().count("\n")
+@pytest.mark.parametrize("generator", ["B", "began"])
+def test_resume_continues_exactly(tmp_path, generator):
+    """Every network, optimiser, scheduler, k_t and the batch order, as if it had never stopped."""
+    check_resume(train.main, TINY + ["--generator", generator], tmp_path, steps=6, half=3)
 
 
 def test_same_seed_same_samples(tmp_path):
-    one = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "one")])
-    two = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "two")])
-    a = read_checkpoint(one / "checkpoint.pt")["models"]["G"]
-    b = read_checkpoint(two / "checkpoint.pt")["models"]["G"]
-    assert all(torch.equal(a[name], b[name]) for name in a)
-    assert (one / "samples" / "step_0000003.png").read_bytes() == (two / "samples" / "step_0000003.png").read_bytes()
+    check_same_seed_same_run(train.main, TINY + ["--steps", "3"], tmp_path, "samples/step_0000003.png")
 
 
 # ----------------------------------------------------------------- the BEGAN reference where it decides
@@ -212,9 +201,8 @@ def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
     (["--lr", "-1"], "must be greater than 0"),
 ])
 def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        train.main(TINY + flags + ["--out", str(tmp_path / "bad")])
-    assert message in str(exit_.value) + capsys.readouterr().err
+    check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "bad")], message, capsys)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_eval_refuses_what_it_cannot_evaluate(tmp_path):

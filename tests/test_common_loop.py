@@ -1,5 +1,6 @@
 """Tests for common/loop.py: the Run bookkeeping (finiteness, log rows, checkpoints, Ctrl-C), log.csv, speed."""
 import argparse
+import math
 import os
 import signal
 import threading
@@ -10,7 +11,8 @@ import torch
 from torch import nn
 
 from common import loop
-from common.loop import CsvLogger, ImagesPerSecond, Run, StopOnInterrupt, read_log
+from common.csvlog import CsvLogger, read_log
+from common.loop import ImagesPerSecond, Run, StopOnInterrupt
 from common.run import read_checkpoint
 
 
@@ -19,12 +21,12 @@ def _args(tmp_path, **kw):
     return argparse.Namespace(**{**values, **kw})
 
 
-def _run(tmp_path, **kw):
+def _run(tmp_path, resumed=None, **kw):
     torch.manual_seed(0)
     model = nn.Linear(2, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    return Run(_args(tmp_path, **kw), "test", {"G": model}, {"width": 2}, {"G": opt}, columns=["loss", "fid"],
-               images_per_step=4), model, opt
+    return Run(_args(tmp_path, **kw), "test", {"G": model}, {"width": 2}, {"G": opt}, resumed=resumed,
+               state=dict(counter=torch.tensor(0)), columns=["loss", "late", "fid"], images_per_step=4), model, opt
 
 
 def _loop(run, model, opt, bad_step=None, poison_weight_at=None):
@@ -81,7 +83,7 @@ def test_rows_checkpoints_and_model_args(tmp_path):
     assert (tmp_path / "run" / "loss.png").exists() and (tmp_path / "run" / "config.json").exists()
 
 
-def test_ctrl_c_finishes_the_step_saves_and_stops(tmp_path, capsys):
+def test_ctrl_c_finishes_the_step_saves_says_how_to_continue_and_exits_130(tmp_path, capsys):
     run, model, opt = _run(tmp_path, ckpt_every=100)
     for step in run.steps():
         run.log(step, loss=torch.tensor(1.0))
@@ -89,7 +91,54 @@ def test_ctrl_c_finishes_the_step_saves_and_stops(tmp_path, capsys):
             os.kill(os.getpid(), signal.SIGINT)          # the first Ctrl-C only asks to stop
         run.save(step, counter=torch.tensor(step))
     assert step == 3 and run.stopped and read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 3
-    assert "continue with --resume --out" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stopped:           # so `train.py && eval.py` does not evaluate a partial run
+        run.finish()
+    assert stopped.value.code == 130
+    assert f"continue with: python test/train.py --resume --out {tmp_path / 'run'}" in capsys.readouterr().out
+
+
+def test_declared_state_is_saved_and_restored_and_undeclared_state_refused(tmp_path):
+    run, model, opt = _run(tmp_path, steps=4)
+    _loop(run, model, opt)
+    checkpoint = read_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert checkpoint["extra"]["counter"].item() == 4
+    resumed, _, _ = _run(tmp_path, resumed=checkpoint, steps=6)
+    assert resumed.resumed and resumed.start == 4 and resumed.state["counter"].item() == 4
+    with pytest.raises(ValueError, match="'k' is not declared"):
+        resumed.save(5, k=torch.tensor(1.0))
+
+
+def test_a_column_that_starts_late_is_watched_too(tmp_path):
+    """A value that is None for the first steps (sr's GAN term during the pixel warm-up) is still
+    checked once it appears: the watch covers every declared column, not those of the first log call."""
+    run, model, opt = _run(tmp_path, log_every=100, ckpt_every=100, steps=6)
+    with pytest.raises(SystemExit, match="late became non-finite at step 5"):
+        for step in run.steps():
+            run.log(step, loss=torch.tensor(1.0), late=None if step < 3 else torch.tensor(1.0 if step < 5 else math.nan))
+            run.save(step)
+
+
+def test_an_undeclared_column_is_refused(tmp_path):
+    run, _, _ = _run(tmp_path)
+    with pytest.raises(ValueError, match="'typo' is not one of the declared columns"):
+        run.log(1, typo=torch.tensor(1.0))
+
+
+def test_a_run_folder_in_use_by_another_process_is_refused_and_left_alone(tmp_path):
+    import fcntl
+    folder = tmp_path / "run"
+    folder.mkdir()
+    other = os.open(folder, os.O_RDONLY)                 # another process's claim: a lock on the folder
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        with pytest.raises(SystemExit, match="is in use by another process"):
+            _run(tmp_path)
+        assert list(folder.iterdir()) == []
+    finally:
+        os.close(other)                                  # the process ends: its claim goes with it
+    run, model, opt = _run(tmp_path, steps=2)
+    _loop(run, model, opt)
+    assert read_checkpoint(folder / "checkpoint.pt")["step"] == 2
 
 
 def test_log_eval_fills_the_same_row_and_is_not_counted_as_training_time(tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import math
 import socket
 import sys
 import urllib.error
+import warnings
 
 import numpy as np
 import pytest
@@ -70,16 +71,22 @@ def test_frechet_agrees_with_pytorch_fid():
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
-def test_frechet_singular_covariances_retry_with_eps():
+def test_frechet_singular_covariances_retry_with_eps_and_say_so_once_in_words(capsys, monkeypatch):
     from pytorch_fid.fid_score import calculate_frechet_distance
+    import common.metrics
+    monkeypatch.setattr(common.metrics, "_SAID", set())
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(10, 64)), rng.normal(1, 2, size=(10, 64))
     a[:, :8], b[:, :8] = 0.0, 0.5   # constant features: both covariances exactly singular
     stats_a, stats_b = activation_statistics(a), activation_statistics(b)
-    with pytest.warns(UserWarning, match="singular"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)          # no raw warning with a file path any more
         ours = frechet_distance(*stats_a, *stats_b)
+        assert frechet_distance(*stats_a, *stats_b) == ours
     assert math.isfinite(ours)
     assert ours == pytest.approx(calculate_frechet_distance(*stats_a, *stats_b), rel=1e-4)
+    printed = capsys.readouterr().out
+    assert printed.count("note: FID added 1e-06 to the diagonal") == 1 and "singular" in printed
 
 
 def test_frechet_rejects_significant_imaginary_part():

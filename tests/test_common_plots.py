@@ -6,7 +6,7 @@ from PIL import Image
 
 from common.plots import (grouped_bars, markdown_table, plot_losses, save_image_grid,
                           save_image_rows)
-from common.loop import CsvLogger
+from common.csvlog import CsvLogger
 
 
 def _pixels(path):

@@ -5,7 +5,9 @@ import math
 import pytest
 import torch
 
+from common.csvlog import read_log
 from common.run import read_checkpoint, save_checkpoint
+from conftest import check_one_sentence, check_resume, check_same_seed_same_run
 from dcgan_celeba import eval as evaluate
 from dcgan_celeba import prepare, train
 from dcgan_celeba.model import (AutoencoderDiscriminator, DCGANDiscriminator, DCGANGenerator, Decoder,
@@ -250,29 +252,16 @@ TINY = ["--size", "16", "--width", "8", "--z-dim", "8", "--h", "8", "--batch-siz
 
 @pytest.mark.parametrize("model", ["dcgan", "wgan", "began"])
 def test_train_smoke_resume_and_determinism(tmp_path, model):
-    args = TINY + ["--model", model]
-    straight = train.main(args + ["--out", str(tmp_path / "straight")])
+    straight, resumed = check_resume(train.main, TINY + ["--model", model], tmp_path, steps=4, half=2)
     for name in ("config.json", "log.csv", "loss.png", "checkpoint.pt", "samples/step_0000004.png"):
         assert (straight / name).exists(), name
-    header, *rows = (straight / "log.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in rows] == ["0", "2", "4"]
+    assert read_log(straight / "log.csv")["step"] == [0, 2, 4]
     a = read_checkpoint(straight / "checkpoint.pt")
     assert a["model_args"] == dict(model=model, size=16, z_dim=8, width=8, h=8)
     assert a["config"]["model"] == model and a["config"]["amp"] is True             # quick preset
-    # resume: 2 steps, then on to 4, equals 4 straight (weights, k_t, samples, log rows)
-    half = train.main(args + ["--steps", "2", "--out", str(tmp_path / "resumed")])
-    train.main(args + ["--resume", "--steps", "4", "--out", str(half)])
-    b = read_checkpoint(half / "checkpoint.pt")
-    assert b["step"] == 4
-    for net in ("G", "D"):
-        for name, tensor in a["models"][net].items():
-            assert torch.allclose(tensor.float(), b["models"][net][name].float(), atol=1e-6), (net, name)
-    assert torch.equal(a["extra"]["k"], b["extra"]["k"])
-    assert [r.split(",")[0] for r in (half / "log.csv").read_text().splitlines()[1:]] == ["0", "2", "4"]
-    assert (half / "samples/step_0000004.png").read_bytes() == (straight / "samples/step_0000004.png").read_bytes()
-    # determinism: a new run with the same seed gives the same sample PNG, byte for byte
-    again = train.main(args + ["--steps", "2", "--out", str(tmp_path / "again")])
-    assert (again / "samples/step_0000002.png").read_bytes() == (half / "samples/step_0000002.png").read_bytes()
+    assert (resumed / "samples/step_0000004.png").read_bytes() == (straight / "samples/step_0000004.png").read_bytes()
+    check_same_seed_same_run(train.main, TINY + ["--model", model, "--steps", "2"], tmp_path / "again",
+                             "samples/step_0000002.png")
 
 
 def test_resume_without_model_continues_the_runs_model(tmp_path):
@@ -318,13 +307,11 @@ def test_began_k_moves_and_wgan_logs_its_estimate(tmp_path):
     (["--sample-every", "0"], "must be greater than 0"),
     (["--steps", "0"], "must be greater than 0"),
     (["--z-dim", "0"], "must be greater than 0"),
-    (["--fid-faces", "1"], "--fid-faces must be at least 2"),
+    (["--fid-faces", "1"], "argument --fid-faces: must be at least 2"),
     (["--model", "vae"], "invalid choice: 'vae'"),
 ])
 def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        train.main(TINY + flags + ["--out", str(tmp_path / "bad")])
-    assert message in str(exit_.value) + capsys.readouterr().err
+    check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "bad")], message, capsys)
     assert not (tmp_path / "bad").exists()
 
 
@@ -341,10 +328,11 @@ def test_eval_writes_every_figure_and_table(tmp_path, runs):
     metrics = evaluate.main(["--run", *map(str, runs.values()), "--out", str(out), "--faces", "24",
                              "--sketches", "2", "--sketch-steps", "2"])
     for name in ("fig5b_comparison.png", "fig4_4_losses.png", "fid_curves.png", "table1.md",
-                 "table1_detection.png", "sketch_to_face.png", "metrics.json"):
-        assert (out / name).exists(), name
+                 "table1_detection.png", "sketch_to_face.png"):
+        assert (out / "figures" / name).exists(), name
+    assert (out / "metrics.json").exists()
     assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "ours"]
-    assert "281" in (out / "table1.md").read_text()                        # the paper's numbers beside ours
+    assert "281" in (out / "figures" / "table1.md").read_text()                        # the paper's numbers beside ours
     assert set(metrics["sketch_to_face"]) == {"fitted", "random z", "model"}
     assert json.loads((out / "metrics.json").read_text())["fid_features"] == "synthetic-v1"
 

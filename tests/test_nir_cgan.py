@@ -11,8 +11,9 @@ import torch.nn as nn
 from torchvision.models import VGG19_Weights
 
 from common.features import WeightsUnavailable
-from common.loop import read_log
+from common.csvlog import read_log
 from common.run import read_checkpoint
+from conftest import assert_same_checkpoint, one_sentence
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES
 from nir_cgan.model import (AdaIN, SPADE, VGG_LAYERS, VGG_WEIGHTS, EncoderDecoder, LatentEncoder, MappingNetwork,
@@ -21,13 +22,6 @@ from nir_cgan.model import (AdaIN, SPADE, VGG_LAYERS, VGG_WEIGHTS, EncoderDecode
                             l1_distance, latent_reconstruction_loss, style_diversity_loss, widths)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------- Table 2.1, by hand
@@ -595,11 +589,9 @@ def test_train_smoke_writes_the_run_folder(runs):
 
 
 def test_resume_continues_exactly(runs):
+    """Every network (G, D, E), optimiser, scheduler, the batch order and the augmentation draws."""
     straight, resumed = runs["straight"], runs["resumed"]
-    assert read_checkpoint(resumed / "checkpoint.pt")["step"] == 4
-    a, b = g_weights(straight), g_weights(resumed)
-    for name in a:
-        assert torch.allclose(a[name].float(), b[name].float(), atol=1e-6), name
+    assert_same_checkpoint(straight, resumed)
     png = "samples/step_0000004.png"
     assert (straight / png).read_bytes() == (resumed / png).read_bytes()
     assert read_log(resumed / "log.csv")["loss_G"] == read_log(straight / "log.csv")["loss_G"]
@@ -703,17 +695,6 @@ def test_algorithm_2_each_step_updates_only_its_own_networks(name, tmp_path, mon
 
 # ----------------------------------------------------------------- bad input: one sentence, nothing written
 
-def one_sentence(err, capsys):
-    """The message of a refused command: SystemExit's sentence, or argparse's error line (status 2)."""
-    if isinstance(err.value.code, str):
-        message = err.value.code
-    else:
-        assert err.value.code == 2
-        message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "Traceback" not in message and "\n" not in message
-    return message
-
-
 @pytest.mark.parametrize("flags,says", [
     (["--steps", "0"], "--steps: must be greater than 0"),
     (["--batch-size", "0"], "--batch-size: must be greater than 0"),
@@ -727,7 +708,8 @@ def one_sentence(err, capsys):
     (["--z-dim", "0"], "--z-dim: must be greater than 0"),
     (["--epochs-fixed", "0", "--epochs-decay", "0"], "0 epochs"),
     (["--epochs-fixed", "-1"], "cannot be negative"),
-    (["--fid-pairs", "-1"], "--fid-pairs cannot be negative"),
+    (["--fid-pairs", "-1"], "--fid-pairs must be 0 (no FID) or at least 2"),
+    (["--fid-pairs", "1"], "--fid-pairs must be 0 (no FID) or at least 2"),
     (["--lr-warmup", "-1"], "--lr-warmup cannot be negative"),
     (["--faceid-net", "/nowhere/net.pt"], "is not a file"),
 ])

@@ -12,6 +12,7 @@ from common.faces import POSE_GAZE
 from common.metrics import diversity, fid
 from common.run import save_checkpoint
 from common.synthnet import SyntheticFeatures
+from conftest import one_sentence
 from nir_cgan import eval as nir_eval
 from nir_cgan import study, train
 
@@ -80,8 +81,8 @@ def test_eval_all_writes_every_figure_and_metrics(tiny_run):
                        "fig4_16_17_interpolation.png", "fig4_18_arithmetic.png", "fig4_10_identity.png",
                        "appendix_80_samples.png"}
     saved = json.loads((tiny_run / "metrics.json").read_text())
-    assert saved["config"] == "ED-LS-LR-2" and saved["step"] == 2 and saved["lpips_distance"] == "synthetic-v1-l2"
-    assert saved["fid"] > 0 and saved["lpips"] > 0 and saved["diversity_outputs_per_source"] == 10
+    assert saved["config"] == "ED-LS-LR-2" and saved["step"] == 2 and saved["diversity_distance"] == "synthetic-v1-l2"
+    assert saved["fid"] > 0 and saved["diversity"] > 0 and saved["diversity_outputs_per_source"] == 10
     assert saved["output_variance"]["over_z"] > 0 and saved["output_variance"]["over_sources"] > 0
     assert set(saved["attribute_error_degrees"]) == set(POSE_GAZE)
     assert set(saved["sweeps"]) == set(nir_eval.SWEEPS) and len(saved["sweeps"]["gaze_yaw"]["slope_random_z"]) == 3
@@ -127,13 +128,7 @@ def refused(argv, capsys):
     """eval.py's one-sentence refusal (SystemExit with a message, or argparse's error line)."""
     with pytest.raises(SystemExit) as err:
         nir_eval.main(argv)
-    if isinstance(err.value.code, str):
-        message = err.value.code
-    else:
-        assert err.value.code == 2
-        message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "\n" not in message and "Traceback" not in message
-    return message
+    return one_sentence(err, capsys)
 
 
 def test_eval_bad_run_folders_are_one_sentence_and_create_nothing(tiny_run, tmp_path, capsys):
@@ -179,8 +174,11 @@ def test_configuration_study_runs_end_to_end_and_survives_failures(tmp_path, mon
             raise RuntimeError("CUDA error: an illegal memory access\nsecond line")
         return real_train(argv)
     monkeypatch.setattr(train, "main", failing)
-    results = study.main(["--configs", "ED-LS", "ED-O", "Mult-LS", "ED-H", "--out", str(tmp_path), "--"] + TINY)
+    with pytest.raises(SystemExit, match=r"2 of 4 configurations failed \(ED-O, Mult-LS\): their reasons are in"):
+        study.main(["--configs", "ED-LS", "ED-O", "Mult-LS", "ED-H", "--out", str(tmp_path), "--"] + TINY)
+    results = study.main(["--configs", "ED-LS", "ED-H", "--out", str(tmp_path), "--tables-only"])
     assert set(results) == {"ED-LS", "ED-H"}
+    study.main(["--configs", "ED-LS", "ED-O", "Mult-LS", "ED-H", "--out", str(tmp_path), "--tables-only"])
     text = (tmp_path / "study.md").read_text()
     assert "### Table 4.2 generator" in text and "| ED-H |" in text and "78.5" in text    # thesis FID beside ours
     assert "- ED-O: failed: the data ran out." in text
@@ -190,6 +188,15 @@ def test_configuration_study_runs_end_to_end_and_survives_failures(tmp_path, mon
     again = study.main(["--configs", "ED-LS", "ED-O", "--out", str(tmp_path), "--tables-only"])   # no training
     assert again["ED-LS"]["fid"] == results["ED-LS"]["fid"] and set(again) == {"ED-LS"}
     assert "- ED-O: failed: the data ran out." in (tmp_path / "study.md").read_text()
+
+
+def test_study_checks_the_flags_for_train_py_before_any_run(tmp_path, capsys):
+    """A bad flag after -- stops the study at once, with argparse's line and status 2 (it used to fail every
+    configuration one by one and exit 0)."""
+    with pytest.raises(SystemExit) as err:
+        study.main(["--configs", "ED-LS", "--out", str(tmp_path / "study"), "--", "--stepz", "3"])
+    assert "unrecognized arguments: --stepz 3" in one_sentence(err, capsys)
+    assert not (tmp_path / "study").exists()
 
 
 @pytest.mark.parametrize("jobs", ["0", "-1"])

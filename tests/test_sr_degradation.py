@@ -106,13 +106,6 @@ def test_build_makes_the_named_networks_and_refuses_impossible_sizes():
 
 # ----------------------------------------------------------------- train.py: the pipeline and each stage
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids OpenMP overhead (5× faster on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 TINY = ["--size", "16", "--high-faces", "12", "--low-faces", "12", "--batch-size", "4", "--fid-faces", "0",

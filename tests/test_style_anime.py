@@ -11,6 +11,7 @@ from PIL import Image
 from common.data import DataError
 from common.features import WeightsUnavailable
 from common.run import read_checkpoint, save_checkpoint
+from conftest import check_one_sentence, check_resume, check_same_seed_same_run
 from style_anime import eval as evaluate
 from style_anime import stylize, train
 from style_anime.data import load_faces
@@ -163,9 +164,10 @@ def test_data_holds_out_the_last_fid_faces_of_a_folder(tmp_path):
     every = load_faces(str(tmp_path), 16, None, 1, 2)
     assert len(train_faces) == 8 and len(held_out) == 4
     assert torch.equal(torch.cat([train_faces, held_out]), torch.cat(every))          # split at the end, in order
-    with pytest.raises(DataError, match="holds 12 images: too few to hold out --fid-faces 8 and still fill a "
-                                         "batch of 4"):
-        load_faces(str(tmp_path), 16, None, 8, 4)
+    assert len(load_faces(str(tmp_path), 16, None, 8, 4)[0]) == 4       # one batch of 4 is left to train on
+    with pytest.raises(DataError, match=r"holds 12 images: too few to hold out 9 for FID \(--fid-faces\) and still "
+                                         "fill a batch of 4"):
+        load_faces(str(tmp_path), 16, None, 9, 4)
     built_in_train, built_in_held_out = load_faces(None, 16, 6, 3, 2)
     assert len(built_in_train) == 6 and len(built_in_held_out) == 3
     assert not any(torch.equal(a, b) for a in built_in_train for b in built_in_held_out)
@@ -199,27 +201,14 @@ def test_train_smoke_and_eval(tmp_path):
 
 
 def test_resume_continues_exactly(tmp_path):
-    straight = train.main(TINY + ["--out", str(tmp_path / "straight")])
-    half = train.main(TINY + ["--steps", "3", "--out", str(tmp_path / "resumed")])
-    train.main(["--resume", "--steps", "6", "--out", str(half)])           # the run's own flags come back
-    a = read_checkpoint(straight / "checkpoint.pt")
-    b = read_checkpoint(half / "checkpoint.pt")
-    assert b["step"] == 6
-    for net in ("G", "D"):
-        for name, tensor in a["models"][net].items():
-            assert torch.equal(tensor, b["models"][net][name]), (net, name)
-    assert torch.equal(a["extra"]["fixed_q"], b["extra"]["fixed_q"])
+    """Both networks, both optimisers, the fixed noise and the batch order, as if it had never stopped."""
+    straight, resumed = check_resume(train.main, TINY, tmp_path, steps=6, half=3, atol=0)
     last = "samples/step_0000006.png"
-    assert (straight / last).read_bytes() == (half / last).read_bytes()
-    assert [r.split(",")[0] for r in (half / "log.csv").read_text().splitlines()[1:]] == ["0", "3", "6"]
+    assert (straight / last).read_bytes() == (resumed / last).read_bytes()
 
 
 def test_same_seed_same_samples(tmp_path):
-    one, two = (train.main(TINY + ["--steps", "3", "--out", str(tmp_path / name)]) for name in ("one", "two"))
-    a = read_checkpoint(one / "checkpoint.pt")["models"]["G"]
-    b = read_checkpoint(two / "checkpoint.pt")["models"]["G"]
-    assert all(torch.equal(a[name], b[name]) for name in a)
-    assert (one / "samples" / "step_0000003.png").read_bytes() == (two / "samples" / "step_0000003.png").read_bytes()
+    check_same_seed_same_run(train.main, TINY + ["--steps", "3"], tmp_path, "samples/step_0000003.png")
 
 
 def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
@@ -243,13 +232,11 @@ def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
     (["--sample-every", "0"], "must be greater than 0"),
     (["--steps", "0"], "must be greater than 0"),
     (["--z-dim", "0"], "must be greater than 0"),
-    (["--fid-faces", "1"], "--fid-faces must be at least 2"),
+    (["--fid-faces", "1"], "argument --fid-faces: must be at least 2"),
     (["--data", "/nonexistent/anime"], "data folder /nonexistent/anime does not exist"),
 ])
 def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        train.main(TINY + flags + ["--out", str(tmp_path / "bad")])
-    assert message in str(exit_.value) + capsys.readouterr().err
+    check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "bad")], message, capsys)
     assert not (tmp_path / "bad").exists()
 
 

@@ -1,0 +1,110 @@
+"""The shared harness of the test suite: tiny runs, and the checks every train.py gets the same way.
+
+- ``check_resume``: N steps straight, and N/2 then ``--resume`` to N, end in the same checkpoint:
+  every network, optimiser, scheduler and declared state entry (``assert_same_checkpoint``), and
+  the same log.csv steps;
+- ``check_same_seed_same_run``: two runs of one command give identical networks and sample PNGs;
+- ``check_one_sentence``: a bad command ends with one sentence (SystemExit or argparse's usage
+  error) holding ``message``, never a traceback.
+
+Every script is run in-process through its ``main(argv)`` (importing torch per subprocess costs
+seconds).
+"""
+import pytest
+import torch
+
+from common.csvlog import read_log
+from common.run import read_checkpoint, release_folders
+
+PAPERS = ["began_refiner", "dcgan_celeba", "nir_cgan", "sr_degradation", "style_anime"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny tensors: one thread avoids OpenMP's overhead (several times faster on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _release_run_folders():
+    """Tests that drive ``Run`` directly (not through an entry point) leave their folder claims behind."""
+    yield
+    release_folders()
+
+
+def assert_same_state(a, b, where="", atol=1e-6):
+    """Two nested checkpoint values (dicts, lists, tensors, numbers) are equal (tensors to ``atol``)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), f"{where}: keys {sorted(a)} != {sorted(b)}"
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}/{key}", atol)
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"{where}: lengths {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]", atol)
+    elif isinstance(a, torch.Tensor):
+        assert a.shape == b.shape and a.dtype == b.dtype, f"{where}: {a.shape} {a.dtype} != {b.shape} {b.dtype}"
+        if a.is_floating_point():
+            assert torch.allclose(a, b, atol=atol, rtol=1e-5), f"{where}: max diff {(a - b).abs().max():.3g}"
+        else:
+            assert torch.equal(a, b), where
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=atol), where
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def assert_same_checkpoint(a_dir, b_dir, atol=1e-6):
+    """The checkpoints of two run folders continue identically: step, every network, optimiser,
+    scheduler and extra state (all but the training time)."""
+    a, b = read_checkpoint(a_dir / "checkpoint.pt"), read_checkpoint(b_dir / "checkpoint.pt")
+    assert a["step"] == b["step"]
+    for key in ("models", "optimizers", "schedulers"):
+        assert_same_state(a[key], b[key], key, atol)
+    extra = [{k: v for k, v in c["extra"].items() if k != "time_s"} for c in (a, b)]
+    assert_same_state(*extra, "extra", atol)
+
+
+def check_resume(main, argv, tmp_path, steps, half, resume_argv=(), atol=1e-6):
+    """``steps`` straight equals ``half`` steps, then ``--resume --steps steps`` (the run's own flags
+    come back from its checkpoint); returns the two run folders."""
+    straight = main([*argv, "--steps", str(steps), "--out", str(tmp_path / "straight")])
+    resumed = main([*argv, "--steps", str(half), "--out", str(tmp_path / "resumed")])
+    main(["--resume", "--out", str(resumed), "--steps", str(steps), *resume_argv])
+    assert_same_checkpoint(straight, resumed, atol)
+    assert read_log(straight / "log.csv")["step"] == read_log(resumed / "log.csv")["step"]
+    return straight, resumed
+
+
+def check_same_seed_same_run(main, argv, tmp_path, sample):
+    """Two runs of one command: identical networks, and the sample PNG ``sample`` byte for byte."""
+    one = main([*argv, "--out", str(tmp_path / "one")])
+    two = main([*argv, "--out", str(tmp_path / "two")])
+    assert_same_state(read_checkpoint(one / "checkpoint.pt")["models"],
+                      read_checkpoint(two / "checkpoint.pt")["models"], "models", atol=0)
+    assert (one / sample).read_bytes() == (two / sample).read_bytes()
+    return one, two
+
+
+def one_sentence(err, capsys) -> str:
+    """The message of a refused command (``err``: a ``pytest.raises(SystemExit)`` result): SystemExit's
+    sentence, or argparse's error line (status 2). Never a traceback, never several lines."""
+    if isinstance(err.value.code, str):
+        message = err.value.code
+    else:
+        assert err.value.code == 2, f"exit status {err.value.code}"
+        message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "Traceback" not in message and "\n" not in message, message
+    return message
+
+
+def check_one_sentence(main, argv, message, capsys) -> str:
+    """``main(argv)`` stops with one sentence holding ``message``; returns the sentence."""
+    with pytest.raises(SystemExit) as err:
+        main(argv)
+    said = one_sentence(err, capsys)
+    assert message in said, said
+    return said
