@@ -122,11 +122,11 @@ def main(argv=None):
         raise SystemExit(f"these runs were trained at different sizes (size, lowest) {sorted(sizes)}: "
                          f"evaluate runs of one size together.")
     (size, lowest), = sizes
+    real = real_faces([c for _, c, _ in generators.values()], size, args.faces)
     out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else "runs/began_refiner/compare")
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
     inputs, params = synthetic_inputs(size, args.faces, with_params=True)
-    real = real_faces([c for _, c, _ in generators.values()], size, args.faces)
     reference, net = FidReference(real, SyntheticFeatures()), load_synthnet()
     real_sharpness = sharpness(real).mean().item()
 

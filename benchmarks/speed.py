@@ -38,7 +38,7 @@ from common.faces import STYLES, render, sample_params
 from common.metrics import MetricUnavailable, face_detection_rate
 from common.csvlog import read_log
 from common.plots import markdown_table
-from common.run import cpu_has_bf16
+from common.run import cpu_has_bf16, one_sentence_errors
 
 
 def faces_per_second(style, n=2048, size=64, repeats=3):
@@ -157,6 +157,7 @@ def train_table(steps, repeats, only=""):
     return rows
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=int, default=2048, help="faces per timing")

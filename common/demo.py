@@ -13,11 +13,13 @@ import torch
 
 from common.faces import STYLES, render, repeat_face, sample_params
 from common.plots import save_image_rows
+from common.run import one_sentence_errors
 
 YAWS = torch.linspace(-40, 40, 9)
 GAZES = torch.linspace(-30, 30, 7)
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=64)

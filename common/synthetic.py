@@ -6,7 +6,6 @@ One builder per use in the repo:
 builder                what                                        used by
 =====================  ==========================================  =======================
 ``faces``              unconditional faces of one style            dcgan_celeba, began_refiner, style_anime
-``refinement_pairs``   the same faces as ``render`` and ``photo``  began_refiner (test inputs)
 ``mask_nir_pairs``     fixed-identity ``mask`` → random ``nir``    nir_cgan
 ``sr_unpaired``        HR photos + LR faces from other identities, sr_degradation
                        degraded by the hidden pipeline ``degrade``
@@ -32,13 +31,6 @@ def faces(n, size=64, style="photo", seed=0, start=0, with_params=False, **range
     params = sample_params(n, seed, start, **ranges)
     images = to_uint8(render(params, style, size))
     return (images, params) if with_params else images
-
-
-def refinement_pairs(n, size=64, seed=0, start=0, with_params=False, **ranges):
-    """(render, photo): the same faces drawn as a flat game-like render and as a photo."""
-    params = sample_params(n, seed, start, **ranges)
-    pairs = to_uint8(render(params, "render", size)), to_uint8(render(params, "photo", size))
-    return (*pairs, params) if with_params else pairs
 
 
 # The one 3D model of the thesis (§3.1.1): a fixed, average identity for every source image.

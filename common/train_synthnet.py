@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from common.faces import POSE_GAZE, STYLES, render, sample_params
 from common.loop import progress
-from common.run import seed_everything
+from common.run import one_sentence_errors, seed_everything
 from common.synthnet import WEIGHTS, SynthNet, predict, targets
 
 # Wider than the datasets' defaults, so that sweeps to ±40° stay inside what it has seen.
@@ -74,6 +74,7 @@ def evaluate(net, n=1200):
     return report
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=4000)

@@ -9,8 +9,13 @@
 """
 import argparse
 import shutil
+import sys
 from collections import Counter
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere: find common/
+
+from common.run import check_out, claim_folder, one_sentence_errors
 
 
 def _plain_name(name):
@@ -55,7 +60,9 @@ def arrange(images, identities_file, out, copy=False):
     if not images.is_dir():
         raise SystemExit(f"{images} is not a folder: give CelebA's img_align_celeba folder.")
     placed, missing = Counter(), 0
-    for name, identity in read_identities(identities_file).items():
+    identities = read_identities(identities_file)
+    claim_folder(out)                                          # one process writes it at a time
+    for name, identity in identities.items():
         source, target = images / name, out / identity / name
         if not source.exists():
             missing += 1
@@ -70,13 +77,15 @@ def arrange(images, identities_file, out, copy=False):
     return placed, missing
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("images", help="CelebA's img_align_celeba folder")
     ap.add_argument("identities", help="identity_CelebA.txt")
-    ap.add_argument("out", help="output folder, one sub-folder per identity")
+    ap.add_argument("out", help="output folder, one sub-folder per identity (outside the images folder)")
     ap.add_argument("--copy", action="store_true", help="copy the images instead of linking them")
     args = ap.parse_args(argv)
+    check_out(args.out, [args.images])          # not a file, writable, not inside the images (nor around them)
     placed, missing = arrange(args.images, args.identities, args.out, args.copy)
     print(f"{sum(placed.values())} images of {len(placed)} identities in {args.out}"
           + (f"; {missing} listed images were not found in {args.images}" if missing else ""))

@@ -23,7 +23,7 @@ from PIL import Image
 from common.data import DataError, load_paired_folders
 from common.faces import IDENTITY, sample_params
 from common.plots import save_image_rows
-from common.run import positive_int
+from common.run import one_sentence_errors, positive_int
 from common.synthetic import mask_nir_pairs
 from nir_cgan.data import MIN_GROUP, clean_pairs
 
@@ -138,6 +138,7 @@ def clean_folder(path, size, out: Path) -> list:
     return names
 
 
+@one_sentence_errors
 def main(argv=None):
     """Returns {"removed": names}; with --demo also the counts it prints ("caught", "planted", …)."""
     args = parse_args(argv)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from common.data import to_float, to_uint8
 from common.faces import POSE_GAZE, render, sample_params
 from common.loop import progress
-from common.run import pick_device, positive_float, positive_int, seed_everything
+from common.run import one_sentence_errors, pick_device, positive_float, positive_int, seed_everything
 from common.synthnet import SynthNet, predict, targets
 from common.train_synthnet import TRAIN_RANGES, loss_fn
 
@@ -49,6 +49,7 @@ def evaluate(net, n=1200):
     return {"faces": n, "mae_degrees": dict(zip(POSE_GAZE, [round(v, 2) for v in error.tolist()]))}
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=positive_int, default=60_000, help="training faces, rendered once into memory")

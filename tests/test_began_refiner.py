@@ -195,10 +195,7 @@ def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
 
 @pytest.mark.parametrize("flags, message", [
     (["--size", "33"], "times a power of two"),
-    (["--size", "0"], "must be greater than 0"),
     (["--generator", "C", "--size", "16", "--lowest", "4"], "takes 1 to 2 input resolutions"),
-    (["--batch-size", "41"], "batch size 41 does not fit a dataset of 40 images"),
-    (["--lr", "-1"], "must be greater than 0"),
 ])
 def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
     check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "bad")], message, capsys)

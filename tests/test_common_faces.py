@@ -83,13 +83,6 @@ def test_nir_is_grey_and_unknown_styles_are_refused():
         render(sample_params(1), "oil", 32)
 
 
-def test_refinement_pairs_share_the_face():
-    render_img, photo, params = synthetic.refinement_pairs(3, 32, seed=0, with_params=True)
-    assert render_img.dtype == torch.uint8 and render_img.shape == photo.shape == (3, 3, 32, 32)
-    assert torch.equal(params["yaw"], sample_params(3, seed=0)["yaw"])
-    assert not torch.equal(render_img, photo)
-
-
 def test_the_source_identity_fixes_every_identity_parameter_but_glasses():
     from common.faces import IDENTITY
     assert set(synthetic.SOURCE_IDENTITY) == set(IDENTITY) - {"glasses"}

@@ -299,3 +299,27 @@ def test_one_sentence_errors_turns_data_and_weights_errors_into_exits():
             main(error)
     with pytest.raises(KeyError):                 # a bug stays a traceback
         main(KeyError("bug"))
+
+
+def test_check_out_refuses_every_place_a_run_would_be_lost_or_mixed(tmp_path, monkeypatch):
+    from common.run import check_out
+    data = tmp_path / "data"
+    data.mkdir()
+    (tmp_path / "file").write_text("")
+    assert check_out(None) is None and check_out(str(tmp_path / "new" / "run"), [data]) == tmp_path / "new" / "run"
+    for out, message in (("", "--out is empty"), ("  ", "--out is empty"), (tmp_path / "file", "is a file"),
+                         (data, "overlap"), (data / "run", "overlap"), (tmp_path, "overlap")):
+        with pytest.raises(SystemExit, match=message):
+            check_out(str(out), [data])
+    monkeypatch.setattr("common.run.os.access", lambda path, mode: False)      # (root may write anywhere)
+    with pytest.raises(SystemExit, match=r"cannot be written \(.* is not writable for this user\)"):
+        check_out(str(tmp_path / "new" / "run"))
+
+
+def test_a_folder_claimed_by_this_process_nests_and_is_released(tmp_path):
+    from common.run import _HELD, claim_folder, release_folders
+    claim_folder(tmp_path / "a")
+    claim_folder(tmp_path / "a")                          # the same process may claim it again (a pipeline's stages)
+    assert _HELD[(tmp_path / "a").resolve()][1] == 2
+    release_folders()
+    assert (tmp_path / "a").resolve() not in _HELD

@@ -243,6 +243,15 @@ def test_prepare_unreadable_identities_file_is_one_sentence(tmp_path, celeba):
     assert not (tmp_path / "out").exists()
 
 
+def test_prepare_out_that_is_a_file_or_inside_the_images_is_one_sentence(tmp_path, celeba, capsys):
+    images, ids = celeba
+    ids.write_text("000001.jpg 7\n")
+    (tmp_path / "file").write_text("")
+    check_one_sentence(prepare.main, [str(images), str(ids), str(tmp_path / "file")], "is a file, not a folder", capsys)
+    check_one_sentence(prepare.main, [str(images), str(ids), str(images / "by_identity")], "overlap", capsys)
+    assert sorted(p.name for p in images.iterdir()) == ["000001.jpg", "000002.jpg", "000003.jpg"]
+
+
 # ----------------------------------------------------------------- train.py
 
 TINY = ["--size", "16", "--width", "8", "--z-dim", "8", "--h", "8", "--batch-size", "8", "--train-faces", "32",
@@ -299,15 +308,6 @@ def test_began_k_moves_and_wgan_logs_its_estimate(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--model", "dcgan", "--size", "33"], "power of two (at least 8, e.g. 32), not 33"),
     (["--model", "began", "--size", "8"], "power of two (at least 16, e.g. 64), not 8"),
-    (["--size", "0"], "must be greater than 0"),
-    (["--batch-size", "0"], "must be greater than 0"),
-    (["--batch-size", "33"], "batch size 33 does not fit a dataset of 32 images"),
-    (["--lr", "-1"], "must be greater than 0"),
-    (["--ckpt-every", "0"], "must be greater than 0"),
-    (["--sample-every", "0"], "must be greater than 0"),
-    (["--steps", "0"], "must be greater than 0"),
-    (["--z-dim", "0"], "must be greater than 0"),
-    (["--fid-faces", "1"], "argument --fid-faces: must be at least 2"),
     (["--model", "vae"], "invalid choice: 'vae'"),
 ])
 def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):

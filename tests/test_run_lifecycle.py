@@ -1,15 +1,33 @@
-"""The run lifecycle, the same in all five folders: a shared run folder never runs code, and a run of
-another paper is refused by eval.py and by --resume, with one sentence and nothing written."""
+"""The run lifecycle, the same in all five folders: a shared run folder never runs code; a run of
+another paper is refused by eval.py and by --resume; a folder in use by one process is refused to
+another; --out never lands where it mixes with data; Ctrl-C exits 130 with the command that
+continues; every eval writes where --out says. Plus the conventions every entry point keeps."""
+import contextlib
+import fcntl
 import importlib
+import inspect
+import json
+import math
+import os
 import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
-from common.run import FORMAT, save_checkpoint
+from common import loop
+from common.csvlog import read_log
+from common.data import load_image_folder
+from common.run import FORMAT, read_checkpoint, save_checkpoint
+from conftest import PAPERS, check_one_sentence
 
-PAPERS = ["began_refiner", "dcgan_celeba", "nir_cgan", "sr_degradation", "style_anime"]
 
 
 class _Payload:
@@ -59,3 +77,215 @@ def test_another_papers_run_is_refused_by_eval_and_resume(paper, tmp_path):
             main(argv)
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt"]
     assert (run / "checkpoint.pt").read_bytes() == before
+
+
+# ----------------------------------------------------------------- runs that are never mixed, lost or misjudged
+
+# The smallest run of each train.py (the built-in faces; a few steps).
+TINY = {
+    "began_refiner": ["--train-faces", "40", "--n", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16"],
+    "dcgan_celeba": ["--size", "16", "--width", "8", "--z-dim", "8", "--h", "8", "--batch-size", "8",
+                     "--train-faces", "32", "--fid-faces", "16"],
+    "nir_cgan": ["--config", "ED-LS", "--pairs", "40", "--batch-size", "4", "--z-dim", "8", "--g-base", "4",
+                 "--g-max", "16", "--d-base", "8", "--fid-pairs", "8"],
+    "sr_degradation": ["--stage", "h2l", "--size", "16", "--high-faces", "12", "--low-faces", "12", "--batch-size", "4",
+                       "--fid-faces", "8", "--h2l-width", "4", "--h2l-blocks", "0", "1", "0", "--d-low-width", "4",
+                       "--d-steps", "1"],
+    "style_anime": ["--train-faces", "48", "--width", "8", "--size", "16", "--batch-size", "8", "--fid-faces", "16"],
+}
+EVERY = ["--log-every", "1", "--fid-every", "2", "--sample-every", "2", "--ckpt-every", "1"]
+
+
+def _train(paper, out, *flags, steps=2):
+    return _script(paper, "train").main([*TINY[paper], *EVERY, "--steps", str(steps), *flags, "--out", str(out)])
+
+
+def _files(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@contextlib.contextmanager
+def _held_by_another_process(folder):
+    """What a second process does to a folder it trains into: an OS lock on the folder itself."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        yield folder
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_a_run_folder_in_use_is_refused_to_train_and_to_eval_and_left_alone(paper, tmp_path, capsys):
+    with _held_by_another_process(tmp_path / "busy") as busy:
+        check_one_sentence(lambda argv: _train(paper, busy), [], "is in use by another process", capsys)
+        assert list(busy.iterdir()) == []
+    run = _train(paper, tmp_path / "run")
+    before = _files(run)
+    with _held_by_another_process(run):
+        check_one_sentence(_script(paper, "eval").main, ["--run", str(run)], "is in use by another process", capsys)
+        _script(paper, "eval").main(["--run", str(run), "--out", str(tmp_path / "eval")])    # reading it is fine
+    assert _files(run) == before and (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_two_trainings_into_one_folder_the_second_is_refused(tmp_path):
+    """The issue's repro, with a real second process: the first keeps its folder, log.csv has each step once."""
+    out = tmp_path / "R"
+    argv = [sys.executable, "began_refiner/train.py", *TINY["began_refiner"], "--steps", "400", "--fid-faces", "16",
+            "--log-every", "1", "--ckpt-every", "1000", "--sample-every", "1000", "--fid-every", "1000", "--out", str(out)]
+    first = subprocess.Popen(argv, cwd=pathlib.Path(__file__).parents[1], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while not (out / "config.json").exists() and time.time() < deadline:      # written once it holds the folder
+            time.sleep(0.2)
+        assert (out / "config.json").exists(), "the first training never started"
+        with pytest.raises(SystemExit, match="is in use by another process"):
+            _train("began_refiner", out, "--seed", "7", steps=100)
+    finally:
+        first.send_signal(signal.SIGINT)                                  # Ctrl-C: it saves and exits 130
+        assert first.wait(timeout=60) == 130
+    steps = read_log(out / "log.csv")["step"]
+    assert len(steps) == len(set(steps)) and json.loads((out / "config.json").read_text())["seed"] == 0
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+@pytest.mark.parametrize("out, message", [("", "--out is empty"), ("file", "is a file, not a folder"),
+                                          ("data", "overlap"), ("data/run", "overlap")])
+def test_out_must_be_a_folder_apart_from_the_data(paper, out, message, tmp_path, capsys):
+    data = tmp_path / "data"
+    (tmp_path / "file").write_text("not a folder")
+    data_flags = ["--data-high", str(data)] if paper == "sr_degradation" else ["--data", str(data)]
+    argv = [*TINY[paper], *data_flags, "--out", str(tmp_path / out) if out else ""]
+    check_one_sentence(_script(paper, "train").main, argv, message, capsys)
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_a_seed_outside_numpys_range_is_one_sentence(paper, tmp_path, capsys):
+    for seed in ("-1", str(2 ** 32)):
+        check_one_sentence(_script(paper, "train").main, [*TINY[paper], "--seed", seed, "--out", str(tmp_path)],
+                           "argument --seed: must be from 0 to 4294967295", capsys)
+
+
+@pytest.mark.parametrize("paper", [p for p in PAPERS if p != "sr_degradation"])
+def test_ctrl_c_saves_says_how_to_continue_and_exits_130(paper, tmp_path, monkeypatch, capsys):
+    """So `train.py && eval.py` never evaluates a partial run; the printed command continues it."""
+    log = loop.Run.log
+
+    def ctrl_c_after_step_1(run, step, **values):
+        log(run, step, **values)
+        run._stop.requested = step == 1
+    monkeypatch.setattr(loop.Run, "log", ctrl_c_after_step_1)
+    with pytest.raises(SystemExit) as stopped:
+        _train(paper, tmp_path / "run", steps=3)
+    assert stopped.value.code == 130
+    command = capsys.readouterr().out.split("continue with: ")[1].split()
+    assert command[:2] == ["python", f"{paper}/train.py"] and read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 1
+    monkeypatch.setattr(loop.Run, "log", log)
+    _script(paper, "train").main(command[2:] + ["--steps", "3"])
+    assert read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 3
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_eval_out_that_is_a_file_is_one_sentence(paper, tmp_path, capsys):
+    run = _train(paper, tmp_path / "run", steps=1)
+    (tmp_path / "file").write_text("")
+    check_one_sentence(_script(paper, "eval").main, ["--run", str(run), "--out", str(tmp_path / "file")],
+                       "is a file, not a folder", capsys)
+
+
+# ----------------------------------------------------------------- conventions that hold by test
+
+ENTRY_POINTS = ["began_refiner.train", "began_refiner.eval", "dcgan_celeba.train", "dcgan_celeba.eval",
+                "dcgan_celeba.prepare", "nir_cgan.train", "nir_cgan.eval", "nir_cgan.study", "nir_cgan.clean",
+                "nir_cgan.train_reader", "sr_degradation.train", "sr_degradation.eval", "style_anime.train",
+                "style_anime.eval", "style_anime.stylize", "common.demo", "common.train_synthnet", "benchmarks.speed"]
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_every_entry_point_ends_user_errors_with_one_sentence(module):
+    main = importlib.import_module(module).main
+    assert getattr(main, "__wrapped__", None) is not None and main.__qualname__ == "main", \
+        f"{module}.main is not decorated with @one_sentence_errors"
+    assert "one_sentence_errors" in inspect.getsource(importlib.import_module(module))
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_the_noise_size_is_z_dim_in_every_train_py(paper, capsys):
+    with pytest.raises(SystemExit):
+        _script(paper, "train").main(["--help"])
+    flags = set(re.findall(r"--[a-z][a-z0-9-]*", capsys.readouterr().out))
+    assert "--z-dim" in flags and not {"--z", "--nz", "--noise", "--latent"} & flags
+
+
+def test_no_nan_test_written_as_a_comparison_with_itself():
+    """`v == v` is NaN's test in disguise: `math.isnan(v)` says what it means."""
+    root = pathlib.Path(__file__).parents[1]
+    for path in [*root.glob("*/*.py"), *root.glob("*/*/*.py")]:
+        if ".venv" in path.parts or "venv" in path.parts:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert not re.search(r"\b(\w+) (==|!=) \1\b(?!\.)", line), f"{path}:{number}: {line.strip()}"
+
+
+@pytest.mark.parametrize("paper", ["began_refiner", "dcgan_celeba", "style_anime"])
+def test_a_run_on_your_own_faces_is_measured_against_the_faces_it_held_out(paper, tmp_path, capsys):
+    """--data: the folder's last --fid-faces images are never trained on, and FID (in training and in
+    eval.py) compares with exactly those, not with the built-in faces."""
+    data = tmp_path / "faces"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(data / f"{i:02d}.png")
+    run = _train(paper, tmp_path / "run", "--data", str(data), "--fid-faces", "8", steps=1)
+    assert not math.isnan(read_log(run / "log.csv")["fid"][0])                  # FID during training too
+    capsys.readouterr()
+    _script(paper, "eval").main(["--run", str(run), "--out", str(tmp_path / "eval")])
+    printed = capsys.readouterr().out
+    if paper != "style_anime":                                                   # (its metrics name the data)
+        assert f"the last 8 images of {data}, held out from training" in printed
+    everything = load_image_folder(data, 16).images
+    if paper == "style_anime":
+        train_faces, held_out = importlib.import_module("style_anime.data").load_faces(str(data), 16, 0, 8, 8)
+    else:
+        module = importlib.import_module(f"{paper}.data")
+        train_faces, held_out = module.training_faces(str(data), 16, 0, 8, 8), module.held_out_faces(str(data), 16, 8)
+    assert torch.equal(torch.cat([train_faces, held_out]), everything) and len(held_out) == 8
+
+
+def test_the_advice_for_images_too_small_is_a_size_that_then_trains(tmp_path, capsys):
+    """Images of 20 px at --size 32: the message proposes --size 16 (a power of two, as every network here
+    takes), not 20, and that command then runs."""
+    data = tmp_path / "faces"
+    data.mkdir()
+    for i in range(40):
+        Image.new("RGB", (20, 20), (6 * i, 0, 0)).save(data / f"{i:02d}.png")
+    said = check_one_sentence(lambda argv: _train("dcgan_celeba", tmp_path / "run", *argv), ["--size", "32", "--data",
+                              str(data)], "smallest: 20 px); use --size 16 (the largest power of two that fits)", capsys)
+    assert "--size 20" not in said
+    _train("dcgan_celeba", tmp_path / "run", "--size", "16", "--data", str(data), "--fid-faces", "8", steps=1)
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+@pytest.mark.parametrize("flag", ["--size", "--batch-size", "--lr", "--steps", "--z-dim", "--ckpt-every",
+                                  "--sample-every"])
+def test_numbers_that_must_be_positive_are_refused_by_argparse(paper, flag, tmp_path, capsys):
+    check_one_sentence(_script(paper, "train").main, [*TINY[paper], flag, "0", "--out", str(tmp_path / "bad")],
+                       f"argument {flag}: must be greater than 0, not 0", capsys)
+    assert not (tmp_path / "bad").exists()
+
+
+TRAINING_IMAGES = {"began_refiner": 40, "dcgan_celeba": 32, "nir_cgan": 36, "sr_degradation": 12, "style_anime": 48}
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_a_batch_larger_than_the_data_or_one_fid_image_is_one_sentence(paper, tmp_path, capsys):
+    n = TRAINING_IMAGES[paper]                                   # nir_cgan: 40 pairs, 10 % held out for the test
+    check_one_sentence(_script(paper, "train").main,
+                       [*TINY[paper], "--batch-size", str(n + 1), "--out", str(tmp_path / "bad")], str(n), capsys)
+    fid_flag = "--fid-pairs" if paper == "nir_cgan" else "--fid-faces"
+    check_one_sentence(_script(paper, "train").main, [*TINY[paper], fid_flag, "1", "--out", str(tmp_path / "bad")],
+                       "at least 2", capsys)
+    assert not (tmp_path / "bad").exists()

@@ -224,15 +224,6 @@ def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--label-noise", "0.6"], "--label-noise must be in [0, 0.5)"),
     (["--size", "33"], "power-of-two sizes from 16 up (16, 32, 64, …), not 33"),
-    (["--size", "0"], "must be greater than 0"),
-    (["--batch-size", "0"], "must be greater than 0"),
-    (["--batch-size", "49"], "batch size 49 does not fit a dataset of 48 images"),
-    (["--lr", "-1"], "must be greater than 0"),
-    (["--ckpt-every", "0"], "must be greater than 0"),
-    (["--sample-every", "0"], "must be greater than 0"),
-    (["--steps", "0"], "must be greater than 0"),
-    (["--z-dim", "0"], "must be greater than 0"),
-    (["--fid-faces", "1"], "argument --fid-faces: must be at least 2"),
     (["--data", "/nonexistent/anime"], "data folder /nonexistent/anime does not exist"),
 ])
 def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
