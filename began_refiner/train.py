@@ -22,6 +22,7 @@ import torch
 from began_refiner.data import held_out_faces, synthetic_inputs, training_faces
 from began_refiner.model import (REFINERS, autoencoder_loss, build, convergence, discriminator_loss, generator_loss,
                                  image_pyramid, reconstruction_loss, update_k)
+from common import distributed
 from common.data import InMemoryBatches
 from common.loop import Run
 from common.metrics import FidReference
@@ -35,14 +36,14 @@ from common.synthnet import SyntheticFeatures
 # in the paper) and n = 16, with γ = 1 and λ_k = 0.05 so that k_t acts (README: at γ = 0.5, λ_k = 0.001 the
 # noise BEGAN gave one face for every z and k_t stayed at 0 for the refiners) and the rate halved every 1,000
 # steps to settle the oscillation k_t drives. long: the noise BEGAN for 16,000 steps (README).
-QUICK = dict(size=32, lowest=4, n=16, z_dim=32, batch_size=25, steps=3000, lr=1e-3, train_faces=10_000, gamma=1.0,
+QUICK = dict(size=32, lowest=4, width=16, z_dim=32, batch_size=25, steps=3000, lr=1e-3, train_faces=10_000, gamma=1.0,
              lambda_k=0.05, lr_half_every=1000, amp=True, sample_every=500, ckpt_every=500, log_every=25,
              fid_every=250)
 PRESETS = {
     "quick": QUICK,
     "long": dict(QUICK, generator="began", steps=16_000, lr=1e-4, lr_half_every=4000, sample_every=2000,
                  ckpt_every=2000, fid_every=500),
-    "paper": dict(size=64, lowest=8, n=64, z_dim=64, batch_size=25, steps=200_000, lr=1e-3, train_faces=20_000,
+    "paper": dict(size=64, lowest=8, width=64, z_dim=64, batch_size=25, steps=200_000, lr=1e-3, train_faces=20_000,
                   gamma=0.5, lambda_k=0.001, lr_half_every=100_000, amp=False, sample_every=2000, ckpt_every=5000,
                   log_every=100, fid_every=5000),
 }
@@ -61,7 +62,7 @@ def parse(argv):
                     help="unseen inputs and held-out real faces for FID (with --data: the folder's last N images, "
                          "never trained on)")
     ap.add_argument("--lowest", type=positive_int, help="lowest resolution: the refiner's smallest input")
-    ap.add_argument("--n", type=positive_int, help="filters per convolution (BEGAN's n)")
+    ap.add_argument("--width", type=positive_int, help="filters per convolution (BEGAN's n)")
     ap.add_argument("--z-dim", type=positive_int,
                     help="BEGAN's h: D's bottleneck, and the noise size z of --generator began (BEGAN uses one number)")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
@@ -79,7 +80,7 @@ def parse(argv):
 
 def model_args(args):
     """What build() needs; stored in every checkpoint."""
-    return dict(generator=args.generator, size=args.size, n=args.n, h=args.z_dim, lowest=args.lowest,
+    return dict(generator=args.generator, size=args.size, n=args.width, h=args.z_dim, lowest=args.lowest,
                 downsample=args.downsample)
 
 
@@ -96,9 +97,8 @@ def main(argv=None):
 
     # Models and optimisers (§3: Adam, lr 0.001; β = (0.5, 0.999) and halving every 100k steps from the reference).
     models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
-    D, G = models["D"], models["G"]
-    opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
+    opt_d = torch.optim.Adam(models["D"].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
+    opt_g = torch.optim.Adam(models["G"].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
     sched_d = torch.optim.lr_scheduler.StepLR(opt_d, args.lr_half_every, 0.5)
     sched_g = torch.optim.lr_scheduler.StepLR(opt_g, args.lr_half_every, 0.5)
 
@@ -108,25 +108,31 @@ def main(argv=None):
     fixed_z = torch.rand(args.fid_faces, args.z_dim, device=device) * 2 - 1
     reference = FidReference(held_out_faces(args.data, args.size, args.fid_faces), SyntheticFeatures(device))
 
+    levels = models["G"].inputs if refiner else 0                      # how many downscaled copies G reads
+
     def generate(n):
         """G on the first n fixed inputs (eval mode)."""
-        return outputs(G, image_pyramid(inputs[:n], G.inputs, args.lowest) if refiner else fixed_z[:n],
+        return outputs(models["G"], image_pyramid(inputs[:n], levels, args.lowest) if refiner else fixed_z[:n],
                        device=device, amp=amp)
 
-    run = Run(args, "began_refiner", {"D": D, "G": G}, model_args(args), {"D": opt_d, "G": opt_g},
+    run = Run(args, "began_refiner", models, model_args(args), {"D": opt_d, "G": opt_g},
               {"D": sched_d, "G": sched_g}, resumed=resumed, images_per_step=args.batch_size, bar_keys=("M", "k"),
               state=dict(k=torch.zeros((), device=device), batches=batches),          # k_0 = 0 (BEGAN)
               columns=["loss_real", "loss_fake", "loss_rcn", "loss_D", "loss_G", "k", "M", "fid", "diversity"],
               desc=f"began_refiner {args.generator}")
     k = run.state["k"]
-    if not run.resumed:
+    if run.writes and not run.resumed:
         run.log_eval(0, **reference(generate(args.fid_faces)))   # before any training
 
-    d_params, g_params = list(D.parameters()), list(G.parameters())
+    D, G = distributed.wrap(models).values()         # under torchrun: each in its own DistributedDataParallel
+    d_params, g_params = list(models["D"].parameters()), list(models["G"].parameters())
     for step in run.steps():
         x = next(batches)
         with autocast(device, amp):
-            fake = G(image_pyramid(x, G.inputs, args.lowest)) if refiner else G(torch.rand(len(x), args.z_dim, device=device) * 2 - 1)
+            if refiner:
+                fake = G(image_pyramid(x, levels, args.lowest))                  # §2.1: downscaled copies of x
+            else:
+                fake = G(torch.rand(len(x), args.z_dim, device=device) * 2 - 1)  # BEGAN: z ~ U(−1, 1)
             # One pass of D over real and generated images; both players learn from it (BEGAN reference).
             reconstruction = D(torch.cat([x, fake]))
             loss_real = autoencoder_loss(x, reconstruction[:len(x)])                 # eq. 1: L(x)
@@ -134,7 +140,8 @@ def main(argv=None):
             loss_rcn = reconstruction_loss(x, fake) if refiner else None             # eq. 3: L_RCN
             loss_d = discriminator_loss(loss_real, loss_fake, k)                     # eq. 2/4: L_D
             loss_g = generator_loss(loss_fake, loss_rcn, args.lambda_r) if refiner else loss_fake  # eq. 4 / eq. 2: L_G
-        # discriminator step (eq. 2) and generator step (eq. 4): each gradient only into its own network
+        # discriminator step (eq. 2) and generator step (eq. 4): each gradient only into its own network (and,
+        # under torchrun, averaged over processes for that network alone when its backward reaches it)
         opt_d.zero_grad(set_to_none=True)
         opt_g.zero_grad(set_to_none=True)
         loss_d.backward(inputs=d_params, retain_graph=True)
@@ -143,11 +150,13 @@ def main(argv=None):
         opt_g.step()
         sched_d.step()
         sched_g.step()
-        # equilibrium (eq. 2): k_t moves towards γ·L(x) = L(G(z)), kept in [0, 1], on the device
-        k = update_k(k, loss_real.detach().float(), loss_fake.detach().float(), args.gamma, args.lambda_k)
+        # equilibrium (eq. 2): k_t moves towards γ·L(x) = L(G(z)), kept in [0, 1], on the device; from the
+        # losses averaged over processes, so k_t is the same number in every process
+        real, fake = distributed.average(loss_real, loss_fake)
+        k = update_k(k, real, fake, args.gamma, args.lambda_k)
 
         run.log(step, loss_real=loss_real, loss_fake=loss_fake, loss_rcn=loss_rcn, loss_D=loss_d, loss_G=loss_g, k=k,
-                M=convergence(loss_real.detach(), loss_fake.detach(), args.gamma))
+                M=convergence(real, fake, args.gamma))
         if run.due(step, args.fid_every):
             run.log_eval(step, **reference(generate(args.fid_faces)))
         if run.due(step, args.sample_every):

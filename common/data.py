@@ -28,6 +28,8 @@ import torch
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from common import distributed
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 CROPS = ("auto", "center", "celeba", "none")
 CELEBA_FRAME = (178, 218)   # width, height of every img_align_celeba image
@@ -302,6 +304,10 @@ class InMemoryBatches:
     here, so a step only indexes it and converts the batch to float on the device.
     ``state_dict`` / ``load_state_dict`` save and restore the position exactly, so
     a resumed run sees the same batches as one that never stopped.
+
+    Under torchrun, ``batch_size`` is the batch of all N processes together: every process
+    draws the same order and returns its own ``batch_size / N`` slice of each batch
+    (``common.distributed``), so the order and the position mean the same for any N.
     """
 
     def __init__(self, *tensors, batch_size, device="cpu", seed=0, channels_last=False):
@@ -318,6 +324,12 @@ class InMemoryBatches:
         if not 1 <= batch_size <= n:
             raise DataError(f"batch size {batch_size} does not fit a dataset of {n} images; "
                             f"use --batch-size between 1 and {n}")
+        processes = distributed.world()
+        if batch_size % processes:
+            raise DataError(f"--batch-size {batch_size} does not split over {processes} processes (it is the "
+                            f"batch of all of them together): give a multiple of {processes}")
+        share, me = batch_size // processes, distributed.rank()
+        self.mine = slice(me * share, (me + 1) * share)            # this process's part of every batch
         self.device = torch.device(device)
         self.tensors = [t.to(self.device) for t in tensors]
         self.batch_size = batch_size
@@ -343,7 +355,7 @@ class InMemoryBatches:
             self.epoch += 1
             self.position = 0
             self.permutation = self._shuffle()
-        index = self.permutation[self.position:self.position + self.batch_size]
+        index = self.permutation[self.position:self.position + self.batch_size][self.mine]
         self.position += self.batch_size
         batch = []
         for t in self.tensors:

@@ -32,9 +32,13 @@ What it does for the loop:
   the progress bar; evaluation time (FID) is counted neither in ``img_s`` nor in ``time_s``,
   the training time so far (which a resumed run carries on from its checkpoint);
 - atomic checkpoints with the networks' ``model_args``; Ctrl-C saves one, says how to
-  continue and exits with status 130 (so ``train && eval`` does not evaluate a partial run).
+  continue and exits with status 130 (so ``train && eval`` does not evaluate a partial run);
+- under torchrun (``common.distributed``): rank 0 alone claims the folder and writes config,
+  log.csv, samples, FID and checkpoints (``due`` is False elsewhere); logged values are averaged
+  over processes; a non-finite value or a Ctrl-C in any process stops all of them at the same step.
 """
 import math
+import os
 import signal
 import threading
 import time
@@ -42,9 +46,11 @@ import time
 import torch
 from tqdm import tqdm
 
+from common import distributed
 from common.csvlog import CsvLogger
 from common.plots import plot_losses
-from common.run import claim_folder, new_run_dir, non_finite, read_checkpoint, restore, save_checkpoint, write_config
+from common.run import (claim_folder, new_run_dir, non_finite, read_checkpoint, restore, save_checkpoint,
+                        seed_everything, write_config)
 
 
 COLLAPSED = 0.3     # sample diversity below this (1 = as diverse as real faces): most samples look alike
@@ -58,26 +64,34 @@ class Run:
                  resume_hint=None):
         self.args, self.paper, self.models, self.model_args = args, paper, models, model_args
         self.optimizers, self.schedulers = optimizers, schedulers or {}
+        self.writes = distributed.rank() == 0                    # under torchrun: rank 0 alone writes
         self.dir = new_run_dir(args.out, paper)
-        claim_folder(self.dir)                                   # before anything is written
         self.checkpoint = self.dir / "checkpoint.pt"
-        _check_unchanged(self.checkpoint, resumed)
+        if self.writes:
+            claim_folder(self.dir)                               # before anything is written
+            _check_unchanged(self.checkpoint, resumed)
         self.state, self.resumed = dict(state or {}), resumed is not None
         self.start = resumed["step"] if resumed else 0
         if resumed is not None:
             restore(resumed, models, optimizers, self.schedulers)
             self._restore_state(resumed["extra"])
-        (self.dir / "samples").mkdir(parents=True, exist_ok=True)
-        self.config = write_config(self.dir, args)
+            if not self.writes:                                  # the checkpoint holds rank 0's random state
+                seed_everything(args.seed + self.start)
+        self.config = vars(args)
+        if self.writes:
+            (self.dir / "samples").mkdir(parents=True, exist_ok=True)
+            self.config = write_config(self.dir, args)
         self.saved_step = self.start if resumed else None       # the last good checkpoint's step
         self.columns = list(columns)
         self.csv = CsvLogger(self.dir / "log.csv", resume_step=self.start if resumed else None,
-                             columns=[*self.columns, "lr", "img_s", "time_s"])
+                             columns=[*self.columns, "lr", "img_s", "time_s"]) if self.writes else None
         self.speed = ImagesPerSecond(images_per_step, self.start)
         self.speed.training_time = resumed["extra"].get("time_s", 0.0) if resumed else 0.0
-        self.bar = progress(args.steps, initial=self.start, desc=desc or paper)
+        self.bar = progress(args.steps, initial=self.start, desc=desc or paper, disable=not self.writes)
         self.bar_keys = bar_keys
-        self.resume_hint = resume_hint or f"python {paper}/train.py --resume --out {self.dir}"
+        launcher = (f"torchrun --standalone --nproc_per_node {distributed.world()}" if distributed.world() > 1
+                    else "python")
+        self.resume_hint = resume_hint or f"{launcher} {paper}/train.py --resume --out {self.dir}"
         self._column = {name: i for i, name in enumerate(self.columns)}
         self._index, self._first_bad, self._checked = {}, None, self.start
         self._stop, self._logged_at = None, time.perf_counter()
@@ -89,9 +103,13 @@ class Run:
     def steps(self):
         """Steps ``start + 1 … args.steps``. After a Ctrl-C the current step finishes,
         a checkpoint is written and the iteration ends (a second Ctrl-C aborts at once)."""
+        if distributed.world() > 1 and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._ended_elsewhere)
         with StopOnInterrupt() as self._stop:
             for step in range(self.start + 1, self.args.steps + 1):
                 yield step
+                if distributed.world() > 1:                     # every process stops at the same step
+                    self._stop.requested = distributed.any_process(self._stop.requested)
                 if self._stop.requested:
                     self.stopped = True
                     if self.saved_step != step:
@@ -99,7 +117,11 @@ class Run:
                     return
 
     def due(self, step: int, every: int) -> bool:
-        """True every ``every`` steps and at the last step."""
+        """True every ``every`` steps and at the last step, in the process that writes the run (FID and
+        samples are its work; under torchrun the others go on to the next step and wait for it there)."""
+        return self.writes and self._every(step, every)
+
+    def _every(self, step, every):
         return step % every == 0 or step == self.args.steps
 
     def log(self, step: int, **values) -> None:
@@ -113,10 +135,13 @@ class Run:
         if tensors:
             self._watch(step, tensors)
         self.bar.update()
-        if step % self.args.log_every and step != self.args.steps:
+        if not self._every(step, self.args.log_every):
             return
-        row = {name: (v.item() if isinstance(v, torch.Tensor) else v) for name, v in values.items()}
+        tensors = dict(zip(tensors, distributed.average(*tensors.values())))    # the mean over processes
+        row = {name: (tensors[name].item() if name in tensors else v) for name, v in values.items()}
         self._check_finite(step, row)
+        if not self.writes:
+            return
         lr = next(iter(self.optimizers.values())).param_groups[0]["lr"] if self.optimizers else None
         self.csv.log(step=step, **row, lr=lr, img_s=self.speed(step), time_s=self.speed.training_time)
         self.bar.set_postfix({**{k: f"{row[k]:.3g}" for k in self.bar_keys if k in row},
@@ -128,6 +153,8 @@ class Run:
         right after ``log``: the time since then is evaluation, not counted in ``img_s``.
         A ``diversity`` below ``COLLAPSED`` after step 0 (an untrained generator's samples
         may all look alike) puts a warning in the progress bar."""
+        if not self.writes:
+            return
         self.csv.log(step=step, **{k: v for k, v in metrics.items() if v is not None})
         if metrics.get("diversity") is not None:
             d = metrics["diversity"]
@@ -145,13 +172,17 @@ class Run:
         if unknown:
             raise ValueError(f"Run.save: {unknown[0]!r} is not declared in Run(state=...)")
         self.state.update(changed)
-        if self.due(step, self.args.ckpt_every) or self._stop.requested:
+        if self._every(step, self.args.ckpt_every) or self._stop.requested:
             self._write_checkpoint(step)
 
     def finish(self, plot_columns=None, title=None):
         """Close the bar, draw ``loss.png`` from ``log.csv`` and say where the outputs are.
         After a Ctrl-C: say how to continue, and exit with status 130 (interrupted)."""
         self.bar.close()
+        if not self.writes:
+            if self.stopped:
+                raise SystemExit(130)
+            return self.dir
         plot_losses(self.dir / "log.csv", self.dir / "loss.png", columns=plot_columns, title=title or self.paper)
         if self.stopped:
             print(f"\nstopped at step {self.saved_step}, saved in {self.checkpoint}; continue with: "
@@ -162,6 +193,15 @@ class Run:
         return self.dir
 
     # ----------------------------------------------------------- inside
+
+    def _ended_elsewhere(self, signum, frame):
+        """Under torchrun a SIGTERM means another process of the run ended (torchrun stops the others
+        within seconds): say so in one line and leave at once, never waiting for it."""
+        kept = (f"the last good checkpoint (step {self.saved_step}) stays in {self.checkpoint}"
+                if self.saved_step is not None else "no checkpoint was written")
+        print(f"\nprocess {distributed.rank()} stopped: another process of this run ended (its message is above); "
+              f"{kept}.", flush=True)
+        os._exit(143)
 
     def _restore_state(self, extra):
         """Bring back each declared ``state`` entry from a checkpoint's ``extra``."""
@@ -199,21 +239,24 @@ class Run:
     def _write_checkpoint(self, step):
         self._check_finite(step)
         bad = non_finite(self.models)
-        if bad:
-            self._fail(f"a weight of {', '.join(bad)} is not finite after step {step}")
+        if distributed.any_process(bool(bad)):
+            self._fail(f"a weight of {', '.join(bad) or 'a network (in another process)'} is not finite after "
+                       f"step {step}")
+        self.saved_step = step
+        if not self.writes:
+            return
         extra = {name: value.get_state() if isinstance(value, torch.Generator) else value
                  for name, value in self.state.items()}
         save_checkpoint(self.checkpoint, paper=self.paper, step=step, models=self.models,
                         model_args=self.model_args, optimizers=self.optimizers, schedulers=self.schedulers,
                         extra={**extra, "time_s": self.speed.elapsed()}, config=self.config)
-        self.saved_step = step
 
     def _check_finite(self, step, row=None):
         """Stop with one sentence if a value logged since the last check was not finite: the earliest
         step the device recorded, else a plain number of this row."""
         if self._checked != step and self._first_bad is not None:
             self._checked = step
-            bad = [(s, i) for i, s in enumerate(self._first_bad.tolist()) if s]
+            bad = [(s, i) for i, s in enumerate(distributed.earliest(self._first_bad).tolist()) if s]
             if bad:
                 s, i = min(bad)                 # the earliest step; at one step, the first column declared
                 name = self.columns[i]
@@ -265,12 +308,16 @@ class StopOnInterrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nCtrl-C: finishing this step, saving a checkpoint, then stopping "
-              "(press Ctrl-C again to abort at once).", flush=True)
+        if distributed.rank() == 0:                 # under torchrun every process gets it: one says so
+            print("\nCtrl-C: finishing this step, saving a checkpoint, then stopping "
+                  "(press Ctrl-C again to abort at once).", flush=True)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            # restart system calls the signal interrupts: under torchrun, gloo's socket reads in other
+            # threads would otherwise fail with EINTR and abort the process mid-step
+            signal.siginterrupt(signal.SIGINT, False)
             self._installed = True
         return self
 
@@ -283,9 +330,9 @@ class StopOnInterrupt:
         return False
 
 
-def progress(total: int, initial: int = 0, desc=None) -> tqdm:
+def progress(total: int, initial: int = 0, desc=None, disable=False) -> tqdm:
     """A tqdm bar over steps (rate and ETA); ``bar.update()``, ``bar.set_postfix(...)``."""
-    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, mininterval=0.5)
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, mininterval=0.5, disable=disable)
 
 
 class ImagesPerSecond:

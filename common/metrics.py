@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy.linalg import LinAlgWarning, sqrtm
 
+from common import distributed
 from common.data import to_float, to_uint8
 
 
@@ -70,8 +71,9 @@ _SAID = set()
 
 
 def _say_once(text: str) -> None:
-    """Print ``text`` the first time only (per process), so a note shown at every FID is read once."""
-    if text not in _SAID:
+    """Print ``text`` the first time only (and under torchrun in rank 0 only), so a note shown at every
+    FID is read once."""
+    if text not in _SAID and distributed.rank() == 0:
         _SAID.add(text)
         print(text)
 
@@ -92,7 +94,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
         # dimensions, or a constant feature), so add eps·I to both covariances and retry.
         _say_once(f"note: FID added {eps:g} to the diagonal of both covariances, as pytorch-fid does, because "
                   f"their product was singular (fewer images than feature dimensions, or a feature that never "
-                  f"changes, as in a collapsed generator's outputs); said once per run.")
+                  f"changes, as in a collapsed generator's outputs); said once.")
         offset = eps * np.eye(sigma1.shape[0])
         covmean = sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):

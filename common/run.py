@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import distributed
 from common.data import DataError
 from common.features import WeightsUnavailable
 
@@ -54,7 +55,8 @@ def pick_device(name: str = "auto") -> torch.device:
     """``"auto"`` -> CUDA if available, else CPU; ``"cpu"``; ``"cuda"`` / ``"cuda:N"``.
 
     On CUDA this also turns on ``cudnn.benchmark`` (fastest convolution algorithms
-    for our fixed input sizes).
+    for our fixed input sizes). Under torchrun, each process takes its own GPU and joins
+    the process group (``common.distributed.start``).
     """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -65,11 +67,13 @@ def pick_device(name: str = "auto") -> torch.device:
         torch.backends.cudnn.benchmark = True
     elif name != "cpu":
         raise SystemExit(f"Unknown --device {name!r}: use auto, cpu or cuda.")
-    return torch.device(name)
+    return distributed.start(torch.device(name))
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and PyTorch (CPU and every CUDA device)."""
+    """Seed Python's ``random``, NumPy and PyTorch (CPU and every CUDA device). Under torchrun each
+    process gets its own seed (rank 0 the one given), so each draws its own noise."""
+    seed = (seed + 1_000_003 * distributed.rank()) % 2 ** 32
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds all CUDA devices
@@ -136,6 +140,11 @@ def one_sentence_errors(main):
             return main(argv)
         except (DataError, WeightsUnavailable) as err:
             raise SystemExit(str(err)) from None
+        except RuntimeError as err:
+            if not distributed.lost_peer(err):
+                raise
+            raise SystemExit(f"\nprocess {distributed.rank()} stopped: another process of this run ended (its message "
+                             f"is above); the last good checkpoint stays in the run folder.") from None
         finally:                                # the folders this call claimed are free again
             release_folders(keep=held)
     return wrapper
@@ -210,7 +219,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="quick: ~10 min on a 2-core CPU; paper: the paper's setting (a GPU job); some scripts "
                         "add others (long). Explicit flags override it; --preset paper --help shows its values")
     p.add_argument("--size", type=positive_int, help="image side in pixels")
-    p.add_argument("--batch-size", type=positive_int, help="images per step")
+    p.add_argument("--batch-size", type=positive_int,
+                   help="images per step, in all processes together (under torchrun each of N takes batch/N)")
     p.add_argument("--steps", type=positive_int, help="last training step")
     p.add_argument("--lr", type=positive_float, help="learning rate (on --resume: applied from there on)")
     p.add_argument("--sample-every", type=positive_int, metavar="N", help="write samples/step_*.png every N steps")

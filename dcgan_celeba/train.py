@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 import torch
 
+from common import distributed
 from common.data import InMemoryBatches
 from common.loop import Run
 from common.metrics import FidReference
@@ -114,8 +115,8 @@ def dcgan_step(G, D, opt_g, opt_d, batches, args, device, amp):
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    # generator step (non-saturating): −log D(G(z))
-    with autocast(device, amp):
+    # generator step (non-saturating): −log D(G(z)); D frozen (no gradient, none exchanged under torchrun)
+    with autocast(device, amp), distributed.frozen(D):
         loss_g = dcgan_generator_loss(D(fake))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward(inputs=list(G.parameters()))
@@ -136,8 +137,8 @@ def wgan_step(G, D, opt_g, opt_d, batches, args, device, amp):
         opt_d.step()
         clip_weights(D, args.clip)
     # generator step (lines 9–11): −f(G(z)); only G's weights are updated
-    with autocast(device, amp):
-        loss_g = wgan_generator_loss(D(G(noise(args.batch_size, args.z_dim, device))))
+    with autocast(device, amp), distributed.frozen(D):
+        loss_g = wgan_generator_loss(D(G(noise(len(x), args.z_dim, device))))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward(inputs=list(G.parameters()))
     opt_g.step()
@@ -197,20 +198,22 @@ def main(argv=None):
               columns=["loss_D", "loss_G", "wasserstein", "loss_real", "loss_fake", "k", "M", "fid", "diversity"],
               desc=f"dcgan_celeba {args.model}")
     k = run.state["k"]
-    if not run.resumed:
+    if run.writes and not run.resumed:
         run.log_eval(0, **reference(outputs(G, fixed_z, device=device, amp=amp)))    # FID before any training
 
+    nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     for step in run.steps():
         if args.model == "dcgan":
-            losses = dcgan_step(G, D, opt_g, opt_d, batches, args, device, amp)
+            losses = dcgan_step(nets["G"], nets["D"], opt_g, opt_d, batches, args, device, amp)
         elif args.model == "wgan":
-            losses = wgan_step(G, D, opt_g, opt_d, batches, args, device, amp)
+            losses = wgan_step(nets["G"], nets["D"], opt_g, opt_d, batches, args, device, amp)
         else:
-            losses = began_step(G, D, opt_g, opt_d, batches, args, device, amp, k)
+            losses = began_step(nets["G"], nets["D"], opt_g, opt_d, batches, args, device, amp, k)
         sched_g.step()
         sched_d.step()
-        if args.model == "began":   # equilibrium (§3.3): k_t moves towards γ·L(x) = L(G(z_G)), clipped to [0, 1]
-            real, fake = losses["loss_real"].detach().float(), losses["loss_fake"].detach().float()
+        if args.model == "began":   # equilibrium (§3.3): k_t moves towards γ·L(x) = L(G(z_G)), clipped to [0, 1],
+            # from the losses averaged over processes (the same k_t in every process under torchrun)
+            real, fake = distributed.average(losses["loss_real"], losses["loss_fake"])
             k = update_k(k, real, fake, args.gamma, args.lambda_k)
             losses.update(k=k, M=convergence(real, fake, args.gamma))
 
@@ -218,8 +221,8 @@ def main(argv=None):
         if run.due(step, args.fid_every):
             run.log_eval(step, **reference(outputs(G, fixed_z, device=device, amp=amp)))
         if run.due(step, args.sample_every):
-            save_image_grid(outputs(G, fixed_z[:16], device=device, amp=amp), run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
-                            scale=max(1, 96 // args.size))
+            save_image_grid(outputs(G, fixed_z[:16], device=device, amp=amp),
+                            run.dir / "samples" / f"step_{step:07d}.png", nrow=8, scale=max(1, 96 // args.size))
         run.save(step, k=k)
     return run.finish(plot_columns=[("loss_D", "loss_G"), ("k", "M"), "fid", "diversity"],
                       title=f"dcgan_celeba {args.model}")

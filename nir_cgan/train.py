@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 import torch
 
+from common import distributed
 from common.data import InMemoryBatches, to_float
 from common.loop import Run
 from common.metrics import fid
@@ -276,12 +277,13 @@ def main(argv=None):
               columns=["loss_D", "loss_adv", *used, "loss_G", "fid"], images_per_step=args.batch_size,
               bar_keys=("loss_D", "loss_G"), desc=f"nir_cgan {args.config}")
     augment_rng = run.state["augment_rng"]
-    if extractor is not None and not run.resumed:
+    if extractor is not None and run.writes and not run.resumed:
         run.log_eval(0, fid=current_fid())                                  # FID before any training
 
     d_params = list(D.parameters())
     g_side = [name for name in models if name != "D"]                       # G, E, L learn together
     g_params = [p for name in g_side for p in models[name].parameters()]
+    nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     for step in run.steps():
         y, x = next(batches)                                                # source render, real NIR target
         if args.augment:
@@ -290,16 +292,17 @@ def main(argv=None):
         # discriminator step (Algorithm 2, first half): a fresh z, G frozen
         z = torch.randn(len(y), args.z_dim, device=device)
         with autocast(device, amp):
-            d_terms = compute_d_loss(models, config, y, x, z)
+            d_terms = compute_d_loss(nets, config, y, x, z)
         optimizers["D"].zero_grad(set_to_none=True)
         d_terms["loss_D"].backward(inputs=d_params)
         optimizers["D"].step()
 
-        # generator step (Algorithm 2, second half; eq. 3.5): a new z, and a second one for L_sd
+        # generator step (Algorithm 2, second half; eq. 3.5): a new z, and a second one for L_sd; D frozen
+        # (no gradient into it, and under torchrun none exchanged for it)
         z = torch.randn(len(y), args.z_dim, device=device)
         z2 = torch.randn(len(y), args.z_dim, device=device) if config.lambda_sd else None
-        with autocast(device, amp):
-            g_terms = compute_g_loss(models, config, y, x, z, z2, d_image, vgg, warmup_factor(step, warmup_steps))
+        with autocast(device, amp), distributed.frozen(nets["D"]):
+            g_terms = compute_g_loss(nets, config, y, x, z, z2, d_image, vgg, warmup_factor(step, warmup_steps))
         for name in g_side:
             optimizers[name].zero_grad(set_to_none=True)
         g_terms["loss_G"].backward(inputs=g_params)

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 import torch
 
+from common import distributed
 from common.data import InMemoryBatches
 from common.loop import Run
 from common.metrics import FidReference
@@ -77,20 +78,21 @@ def main(argv=None):
 
     # Models and optimisers (DCGAN: N(0, 0.02) initialisation, Adam with β = (0.5, 0.999)).
     models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
-    G, D = models["G"], models["D"]
-    opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
+    opt_d = torch.optim.Adam(models["D"].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
+    opt_g = torch.optim.Adam(models["G"].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
     reference = FidReference(held_out, SyntheticFeatures(device))    # FID and diversity against it
 
-    run = Run(args, "style_anime", {"D": D, "G": G}, model_args(args), {"D": opt_d, "G": opt_g}, resumed=resumed,
+    run = Run(args, "style_anime", models, model_args(args), {"D": opt_d, "G": opt_g}, resumed=resumed,
               state=dict(batches=batches,   # the same noise for every sample grid and FID:
                          fixed_q=torch.randn(args.fid_faces, args.z_dim, device=device)),
               images_per_step=args.batch_size, bar_keys=("loss_D", "loss_G"),
               columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity"], desc="style_anime DCGAN")
     fixed_q = run.state["fixed_q"]
-    if not run.resumed:
-        run.log_eval(0, **reference(outputs(G, fixed_q, device=device, amp=amp)))   # FID before any training
+    if run.writes and not run.resumed:
+        run.log_eval(0, **reference(outputs(models["G"], fixed_q, device=device, amp=amp)))  # before any training
 
+    nets = distributed.wrap(models)          # as the step calls them: under torchrun, DistributedDataParallel
+    G, D = nets["G"], nets["D"]
     for step in run.steps():
         x = next(batches)
         n = len(x)
@@ -108,21 +110,22 @@ def main(argv=None):
         loss_d.backward()
         opt_d.step()
 
-        # generator step (eq. 1, G's side): the combined model G → D with D frozen (§IV.H)
-        D.requires_grad_(False)
-        with autocast(device, amp):
-            d_fake_g = D(fake).float()
-        loss_g = generator_loss(d_fake_g)          # (binary cross-entropy is not autocast-safe)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        D.requires_grad_(True)
+        # generator step (eq. 1, G's side): the combined model G → D with D frozen (§IV.H; under torchrun
+        # D's gradients are not exchanged either)
+        with distributed.frozen(D):
+            with autocast(device, amp):
+                d_fake_g = D(fake).float()
+            loss_g = generator_loss(d_fake_g)          # (binary cross-entropy is not autocast-safe)
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
 
         run.log(step, loss_D=loss_d, loss_G=loss_g, D_real=d_real.detach().mean(), D_fake=d_fake.detach().mean())
         if run.due(step, args.fid_every):
-            run.log_eval(step, **reference(outputs(G, fixed_q, device=device, amp=amp)))
+            run.log_eval(step, **reference(outputs(models["G"], fixed_q, device=device, amp=amp)))
         if run.due(step, args.sample_every):
-            save_image_grid(outputs(G, fixed_q[:64], device=device, amp=amp), run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
+            save_image_grid(outputs(models["G"], fixed_q[:64], device=device, amp=amp),
+                            run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
                             scale=max(1, 64 // args.size))
         run.save(step)
     return run.finish(plot_columns=[("loss_D", "loss_G"), ("D_real", "D_fake"), "fid", "diversity"], title="style_anime DCGAN")

@@ -82,7 +82,7 @@ def test_each_refiner_uses_exactly_its_injected_inputs():
 
 # ----------------------------------------------------------------- train.py
 
-TINY = ["--steps", "6", "--train-faces", "40", "--n", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16",
+TINY = ["--steps", "6", "--train-faces", "40", "--width", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16",
         "--log-every", "3", "--fid-every", "6", "--sample-every", "6", "--ckpt-every", "3"]
 
 

@@ -83,7 +83,7 @@ def test_another_papers_run_is_refused_by_eval_and_resume(paper, tmp_path):
 
 # The smallest run of each train.py (the built-in faces; a few steps).
 TINY = {
-    "began_refiner": ["--train-faces", "40", "--n", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16"],
+    "began_refiner": ["--train-faces", "40", "--width", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16"],
     "dcgan_celeba": ["--size", "16", "--width", "8", "--z-dim", "8", "--h", "8", "--batch-size", "8",
                      "--train-faces", "32", "--fid-faces", "16"],
     "nir_cgan": ["--config", "ED-LS", "--pairs", "40", "--batch-size", "4", "--z-dim", "8", "--g-base", "4",

@@ -1,0 +1,121 @@
+"""Every train.py under torchrun: 2 CPU processes with gloo, a few steps each (seconds per test).
+
+What is checked: the processes hold the same weights after training (DistributedDataParallel
+averaged the gradients of each network); rank 0 alone writes one run folder, with each log.csv step
+once; without BatchNorm, 2 processes × b images equal 1 process × 2b images (``--batch-size`` is the
+batch of all processes together); a run resumes with another number of processes; Ctrl-C saves once
+and stops both.
+"""
+import importlib
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from common.csvlog import read_log
+from common.run import read_checkpoint
+from conftest import PAPERS, assert_same_checkpoint
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY = {
+    "began_refiner": ["--width", "8", "--z-dim", "8", "--train-faces", "64", "--fid-faces", "16"],
+    "dcgan_celeba": ["--model", "dcgan", "--size", "16", "--width", "8", "--z-dim", "8", "--train-faces", "64",
+                     "--fid-faces", "16"],
+    "nir_cgan": ["--config", "ED-LS-LR-2", "--pairs", "60", "--z-dim", "8", "--g-base", "4", "--g-max", "16",
+                 "--d-base", "8", "--e-base", "4", "--e-max", "8", "--fid-pairs", "4"],
+    "sr_degradation": ["--stage", "h2l", "--size", "16", "--high-faces", "24", "--low-faces", "24", "--fid-faces", "8",
+                       "--h2l-width", "4", "--h2l-blocks", "0", "1", "0", "--d-low-width", "4", "--d-steps", "1"],
+    "style_anime": ["--size", "16", "--width", "8", "--train-faces", "64", "--fid-faces", "16"],
+}
+EVERY = ["--batch-size", "8", "--log-every", "1", "--fid-every", "2", "--sample-every", "2", "--ckpt-every", "2"]
+EXACT = ["--generator", "B", "--no-amp"]         # began_refiner's refiner B in float32: no BatchNorm, no noise
+
+
+def torchrun(paper, argv, dump, processes=2, **popen):
+    """``torchrun --standalone --nproc_per_node N`` on tests/distributed_driver.py (the same launcher a user
+    types); returns the finished process (or, with ``popen``, the running one)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+               str(ROOT / "tests" / "distributed_driver.py"), paper, str(dump), "--", *argv]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    if popen:
+        return subprocess.Popen(command, cwd=ROOT, env=env, **popen)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+def both_ranks(dump):
+    return [torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_two_processes_keep_identical_weights_and_rank_0_alone_writes(paper, tmp_path):
+    run = tmp_path / "run"
+    torchrun(paper, [*TINY[paper], *EVERY, "--steps", "3", "--out", str(run)], tmp_path / "dump")
+    rank0, rank1 = both_ranks(tmp_path / "dump")
+    for name, weights in rank0.items():
+        for key, value in weights.items():
+            if "running" not in key and "num_batches" not in key:            # parameters: one model
+                assert torch.equal(value, rank1[name][key]), f"{name}.{key} differs between the processes"
+    steps = read_log(run / "log.csv")["step"]
+    assert len(steps) == len(set(steps)) and steps[-1] == 3
+    assert read_checkpoint(run / "checkpoint.pt")["step"] == 3
+    assert sorted(p.name for p in run.glob("samples/*.png")) == ["step_0000002.png", "step_0000003.png"]
+
+
+def test_batchnorm_on_the_cpu_normalises_each_process_by_its_own_slice(tmp_path):
+    """What holds for a BatchNorm network (DCGAN's D) on the CPU: the weights are the same in both
+    processes, but the running statistics are not, because SyncBatchNorm needs CUDA, so each process
+    normalises with its own half of the batch (and rank 0's statistics are the ones saved). So
+    2 × b is not 1 × 2b here, and the README says so."""
+    torchrun("dcgan_celeba", [*TINY["dcgan_celeba"], *EVERY, "--steps", "2", "--out", str(tmp_path / "run")],
+             tmp_path / "dump")
+    rank0, rank1 = both_ranks(tmp_path / "dump")
+    stats = [key for key in rank0["D"] if key.endswith("running_mean")]
+    assert stats and any(not torch.equal(rank0["D"][k], rank1["D"][k]) for k in stats)
+    assert all(torch.equal(rank0["D"][k], rank1["D"][k]) for k in rank0["D"] if k.endswith("weight"))
+
+
+def test_two_processes_times_b_equal_one_process_times_2b(tmp_path):
+    """--batch-size is the batch of all processes together: refiner B (no BatchNorm, no noise) in float32
+    trains the same with 1 and with 2 processes, to float tolerance (the sums are split differently)."""
+    flags = [*TINY["began_refiner"], *EXACT, *EVERY, "--steps", "4"]
+    torchrun("began_refiner", [*flags, "--out", str(tmp_path / "two")], tmp_path / "dump")
+    importlib.import_module("began_refiner.train").main([*flags, "--out", str(tmp_path / "one")])
+    assert_same_checkpoint(tmp_path / "one", tmp_path / "two", atol=1e-5)
+
+
+@pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
+def test_a_run_resumes_with_another_number_of_processes(first, then, tmp_path):
+    """2 steps with ``first`` processes, resumed to 4 with ``then``, equals 4 steps straight."""
+    flags = [*TINY["began_refiner"], *EXACT, *EVERY]
+    train = importlib.import_module("began_refiner.train").main
+    train([*flags, "--steps", "4", "--out", str(tmp_path / "straight")])
+    launch = {1: lambda argv: train(argv), 2: lambda argv: torchrun("began_refiner", argv, tmp_path / "dump")}
+    launch[first]([*flags, "--steps", "2", "--out", str(tmp_path / "resumed")])
+    launch[then](["--resume", "--steps", "4", "--out", str(tmp_path / "resumed")])
+    assert_same_checkpoint(tmp_path / "straight", tmp_path / "resumed", atol=1e-5)
+    assert read_log(tmp_path / "resumed" / "log.csv")["step"] == [0, 1, 2, 3, 4]
+
+
+def test_ctrl_c_under_torchrun_saves_once_and_stops_both_processes(tmp_path):
+    """torchrun passes Ctrl-C (SIGINT) on to every process; they agree on the step to stop at, rank 0
+    saves, both exit 130 (torchrun then reports the signal itself)."""
+    run = tmp_path / "run"
+    argv = [*TINY["began_refiner"], "--batch-size", "8", "--steps", "100000", "--log-every", "5",
+            "--ckpt-every", "100000", "--fid-every", "100000", "--sample-every", "100000", "--out", str(run)]
+    launcher = torchrun("began_refiner", argv, tmp_path / "dump", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        text=True)
+    deadline = time.time() + 120
+    while not ((run / "log.csv").exists() and len(read_log(run / "log.csv")["step"]) > 2) and time.time() < deadline:
+        time.sleep(0.5)
+    launcher.send_signal(signal.SIGINT)
+    output = launcher.communicate(timeout=120)[0]
+    assert output.count("saved in") == 1 and "continue with: torchrun --standalone --nproc_per_node 2" in output
+    step = read_checkpoint(run / "checkpoint.pt")["step"]
+    assert step > 0 and "Traceback (most recent call last):\n  File \"" + str(ROOT) not in output
