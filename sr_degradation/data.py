@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from common import synthetic
 from common.data import DataError, InMemoryBatches, load_image_folder, to_float
-from common.metrics import fid
+from common.metrics import fid, psnr
+from common.run import outputs
 from common.synthnet import SyntheticFeatures
 
 TRAIN_SEED = 0      # built-in training faces: seed 0
@@ -87,22 +88,28 @@ def augment(images, geometric):
                          torch.stack([sin * flip, cos, torch.zeros_like(cos)], 1)], 1)   # n×2×3
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     x = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    rand = lambda: torch.rand(n, 1, 1, 1, device=dev)                        # noqa: E731
+
+    def per_image():
+        """One uniform number in [0, 1) per image."""
+        return torch.rand(n, 1, 1, 1, device=dev)
+
     gray = x.mean(1, keepdim=True)
-    x = gray + (x - gray) * (0.9 + 0.2 * rand())                              # saturation
+    x = gray + (x - gray) * (0.9 + 0.2 * per_image())                         # saturation
     mean = x.mean((1, 2, 3), keepdim=True)
-    x = mean + (x - mean) * (0.9 + 0.2 * rand()) + (rand() * 0.2 - 0.1)       # contrast, brightness
+    x = mean + (x - mean) * (0.9 + 0.2 * per_image()) + (per_image() * 0.2 - 0.1)   # contrast, brightness
     return x.clamp(-1, 1)
 
 
 class Batches:
     """A stage's training data (§X): augmented HR faces, augmented real LR faces (``low``: for the stages
-    with High-to-Low's critic), fresh noise z ~ N(0, I). Resumable: ``state_dict`` holds the batch orders."""
+    with High-to-Low's critic), fresh noise z ~ N(0, I); in channels_last layout with --channels-last.
+    Resumable: ``state_dict`` holds the batch orders."""
 
     def __init__(self, faces, args, device, low=True):
-        self.high = InMemoryBatches(faces.high, batch_size=args.batch_size, device=device, seed=args.seed)
-        self.low = (InMemoryBatches(faces.low, batch_size=args.batch_size, device=device, seed=args.seed + 1)
-                    if low else None)
+        self.high = InMemoryBatches(faces.high, batch_size=args.batch_size, device=device, seed=args.seed,
+                                    channels_last=args.channels_last)
+        self.low = (InMemoryBatches(faces.low, batch_size=args.batch_size, device=device, seed=args.seed + 1,
+                                    channels_last=args.channels_last) if low else None)
         self.augment, self.z_dim, self.device = not args.no_augment, args.z_dim, device
 
     def next_high(self):
@@ -126,13 +133,33 @@ class Batches:
 
 
 class HeldOut:
-    """Fixed held-out faces (seed 1) and noise for samples and the FID in log.csv (built-in data only)."""
+    """Fixed held-out faces (seed 1) and noise for samples and the FID in log.csv (built-in data only):
+    High-to-Low's degradations of held-out HR faces, Low-to-High's super-resolutions of held-out real
+    LR faces, as eval.py sees them (``common.run.outputs``)."""
 
-    def __init__(self, faces, args, device):
+    def __init__(self, faces, args, device, amp):
         self.high, self.low = to_float(faces.test_high).to(device), to_float(faces.test_low).to(device)
         self.z = torch.randn(len(self.high), args.z_dim, generator=torch.Generator().manual_seed(args.seed)).to(device)
-        self.n = args.fid_faces
+        self.n, self.device, self.amp = args.fid_faces, device, amp
         self.extractor = SyntheticFeatures(device) if self.n and not (args.data_high or args.data_low) else None
 
-    def fid(self, images, real):
-        return fid(images, real[:self.n], self.extractor)
+    def degraded(self, H2L, n):
+        """High-to-Low(the first n held-out HR faces, their fixed noise)."""
+        return outputs(H2L, self.high[:n], self.z[:n], device=self.device, amp=self.amp)
+
+    def super_resolved(self, L2H, n):
+        """Low-to-High(the first n held-out real LR faces)."""
+        return outputs(L2H, self.low[:n], device=self.device, amp=self.amp)
+
+    def fid_degraded(self, H2L):
+        """Is the learned degradation real? FID of High-to-Low(held-out HR) against held-out real LR faces."""
+        return fid(self.degraded(H2L, self.n), self.low[:self.n], self.extractor)
+
+    def fid_super_resolved(self, L2H):
+        """Table 2(a): FID of super-resolved held-out real LR faces against held-out HR faces."""
+        return fid(self.super_resolved(L2H, self.n), self.high[:self.n], self.extractor)
+
+    def psnr_db(self, L2H):
+        """Table 2(b): PSNR (dB) of Low-to-High on bicubic-downsampled held-out HR faces, against them."""
+        high = self.high[:self.n]
+        return psnr(outputs(L2H, bicubic_down(high), device=self.device, amp=self.amp), high).mean()

@@ -1,11 +1,11 @@
 """sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, build(), the pipeline and each
-stage through train.main (smoke, resume, determinism, bad input), eval.py on a pipeline and on one stage."""
+stage through train.main (smoke, resume, determinism, bad input, Ctrl-C), eval.py on a pipeline and on one
+stage."""
 import csv
 import importlib.util
 import json
 import os
 import shutil
-import signal
 
 import pytest
 import torch
@@ -13,6 +13,7 @@ from PIL import Image
 
 from common.loop import Run
 from common.run import read_checkpoint, save_checkpoint
+from conftest import assert_same_checkpoint, check_one_sentence
 from sr_degradation import eval as evaluate
 from sr_degradation import train
 from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, bicubic_up, build, downsample_target,
@@ -123,17 +124,9 @@ def pipeline(tmp_path_factory):
     return train.main(PIPELINE + ["--out", str(tmp_path_factory.mktemp("sr") / "pipeline")])
 
 
-def same_weights(a, b):
-    a, b = read_checkpoint(a / "checkpoint.pt"), read_checkpoint(b / "checkpoint.pt")
-    assert a["step"] == b["step"] and set(a["models"]) == set(b["models"])
-    for name in a["models"]:
-        for key, tensor in a["models"][name].items():
-            assert torch.allclose(tensor.float(), b["models"][name][key].float(), atol=1e-6), (name, key)
-
-
 def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
-    args, resumed = train.parse([])
-    assert args.stage is None and resumed is None and args.with_bicubic
+    args, resumed, handed = train.parse([])
+    assert args.stage is None and resumed is None and handed is None and args.with_bicubic
     assert (args.h2l_steps, args.l2h_steps, args.finetune_steps) == (600, 2000, 100)
     assert args.l2h_residual and args.pixel_warmup == 2000                 # quick: l2h on the pixel loss alone
     assert train.parse(["--stage", "h2l"])[0].steps == 600
@@ -179,26 +172,31 @@ def test_one_stage_alone_resumed_equals_the_pipelines_stage(stage, pipeline, tmp
     assert ((half / "samples/step_0000001.png").read_bytes()
             == (pipeline / stage / "samples/step_0000001.png").read_bytes())
     train.main(args + ["--steps", "2", "--resume", "--out", str(half)])
-    same_weights(half, pipeline / stage)
+    assert_same_checkpoint(half, pipeline / stage)                # networks, optimisers, batch order, hand-over
 
 
-def test_resume_mid_pipeline_equals_the_uninterrupted_pipeline(pipeline, tmp_path, monkeypatch):
-    steps = Run.steps
+def test_ctrl_c_mid_pipeline_prints_one_resume_command_that_equals_the_uninterrupted_pipeline(
+        pipeline, tmp_path, monkeypatch, capsys):
+    log = Run.log
 
-    def ctrl_c_in_l2h(self):                                  # Ctrl-C during the l2h stage's first step
-        for step in steps(self):
-            if self.dir.name == "l2h" and step == 1:
-                os.kill(os.getpid(), signal.SIGINT)
-            yield step
+    def ctrl_c_in_l2h(self, step, **values):                  # Ctrl-C during the l2h stage's first step
+        if self.dir.name == "l2h" and step == 1:
+            self._stop.requested = True
+        log(self, step, **values)
 
-    monkeypatch.setattr(Run, "steps", ctrl_c_in_l2h)
+    monkeypatch.setattr(Run, "log", ctrl_c_in_l2h)
     out = tmp_path / "pipeline"
-    train.main(PIPELINE + ["--out", str(out)])
+    with pytest.raises(SystemExit) as stopped:
+        train.main(PIPELINE + ["--no-with-bicubic", "--sample-every", "9", "--out", str(out)])
+    assert stopped.value.code == 130                           # interrupted: `train && eval` does not evaluate
+    said = [line for line in capsys.readouterr().out.splitlines() if "--resume" in line]
+    assert len(said) == 1 and said[0].endswith(f"continue with: python sr_degradation/train.py --resume --out {out}")
     assert read_checkpoint(out / "l2h" / "checkpoint.pt")["step"] == 1 and not (out / "finetune").exists()
     monkeypatch.undo()
-    train.main(["--resume", "--out", str(out)])              # the pipeline's config.json brings back every flag
-    for stage in NETWORKS:
-        same_weights(out / stage, pipeline / stage)
+    train.main(said[0].split("train.py ")[1].split())         # the command it printed; config.json brings the flags
+    for stage in ("h2l", "l2h", "finetune"):
+        assert_same_checkpoint(out / stage, pipeline / stage)
+    assert not (out / "bicubic").exists()
 
 
 def test_d_steps_0_trains_no_critic_and_leaves_its_loss_cells_empty(tmp_path):
@@ -236,12 +234,23 @@ def test_pixel_warmup_trains_low_to_high_alone_then_adds_the_gan_term(tmp_path):
     (["--data", "faces/"], "--data-high and --data-low"), (["--steps", "5"], "one length per stage"),
     (["--stage", "h2l", "--h2l-steps", "5"], "belongs to the pipeline"), (["--stage", "l2h"], "needs --h2l-run"),
     (["--stage", "finetune"], "needs --l2h-run"), (["--stage", "h2l", "--h2l-run", "x"], "read by"),
-    (["--fid-faces", "1"], "at least 2"), (["--stage", "x"], "invalid choice")])
+    (["--fid-faces", "1"], "at least 2"), (["--stage", "x"], "invalid choice"),
+    (["--seed", "-1"], "from 0 to 4294967295"), (["--stage", "h2l", "--seed", "-1"], "from 0 to 4294967295")])
 def test_bad_flags_are_refused_with_one_sentence(flags, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as refused:
-        train.main(TINY + flags + ["--out", str(tmp_path / "run")])
-    assert refused.value.code == 2 and message in capsys.readouterr().err
+    check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "run")], message, capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_out_that_cannot_hold_a_run_is_refused_with_one_sentence(tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    for flags in ([], ["--stage", "h2l"]):
+        check_one_sentence(train.main, TINY + flags + ["--out", str(a_file)], "is a file, not a folder", capsys)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)          # as a folder this user cannot write
+    for flags in ([], ["--stage", "h2l"]):
+        check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "new" / "run")], "cannot be written",
+                           capsys)
+    assert a_file.read_text() == "not a folder" and not (tmp_path / "new").exists()
 
 
 def test_data_that_cannot_fill_a_batch_is_refused_with_one_sentence(tmp_path):
@@ -328,9 +337,7 @@ def test_eval_refuses_bad_runs_with_one_sentence_and_creates_nothing(pipeline, t
     with pytest.raises(SystemExit, match="two h2l stages"):
         evaluate.main(["--run", str(pipeline), str(pipeline / "h2l")])
     for faces in ("0", "1"):
-        with pytest.raises(SystemExit):
-            evaluate.main(["--run", str(pipeline), "--faces", faces])
-        assert "--faces" in capsys.readouterr().err
+        check_one_sentence(evaluate.main, ["--run", str(pipeline), "--faces", faces], "--faces", capsys)
     assert not (other / "figures").exists() and not (truncated / "figures").exists()
 
 
