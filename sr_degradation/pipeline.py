@@ -10,9 +10,12 @@ evaluation. ``train.py`` trains one stage; ``train(args, stage_functions)`` runs
       metrics.json, figures/           eval.py's, at the end
 
 The hand-over (``hand_over``) reads an earlier stage's folder with ``common.run.load_networks``. A later
-stage records the step of each stage it started from (``h2l_step``, ``l2h_step`` in its checkpoint).
+stage records the step of each stage it started from (``h2l_step``, ``l2h_step`` in its checkpoint), so
+that a pipeline continued with a longer earlier stage trains the later ones again from scratch (one
+line says so) instead of mixing networks trained on different inputs.
 """
 import argparse
+import shutil
 from typing import NamedTuple
 
 from common.run import claim_folder, load_networks, load_run, new_run_dir, write_config
@@ -42,7 +45,8 @@ class HandOver(NamedTuple):
 
 def hand_over(stage, h2l_run=None, l2h_run=None):
     """Stage hand-over (Fig. 2): l2h takes the High-to-Low of ``h2l_run`` (frozen, §X); finetune takes
-    the four networks of ``l2h_run`` and of the h2l folder it was trained on (or ``h2l_run``)."""
+    the four networks of ``l2h_run`` and of the h2l folder it was trained on (or ``h2l_run``), refused
+    with one sentence when that High-to-Low is not the one the l2h run was trained on."""
     if stage == "l2h":
         networks, h2l = earlier_stage(h2l_run, "h2l")
         return HandOver({"H2L": networks["H2L"]}, {"h2l": h2l["step"]}, {"h2l": h2l_run}, h2l["model_args"])
@@ -51,10 +55,10 @@ def hand_over(stage, h2l_run=None, l2h_run=None):
     l2h_networks, l2h = earlier_stage(l2h_run, "l2h")
     h2l_run = h2l_run or l2h["config"]["h2l_run"]
     h2l_networks, h2l = earlier_stage(h2l_run, "h2l")
-    if h2l["model_args"]["size"] != l2h["model_args"]["size"]:
-        raise SystemExit(f"{l2h_run} was trained at size {l2h['model_args']['size']} and {h2l_run} "
-                         f"at {h2l['model_args']['size']}: fine-tune an l2h run with the h2l run it was "
-                         f"trained on.")
+    if h2l["model_args"]["size"] != l2h["model_args"]["size"] or l2h["extra"]["h2l_step"] != h2l["step"]:
+        raise SystemExit(f"{l2h_run} was trained on a High-to-Low of size {l2h['model_args']['size']} at step "
+                         f"{l2h['extra']['h2l_step']}, and {h2l_run} holds one of size {h2l['model_args']['size']} "
+                         f"at step {h2l['step']}: fine-tune an l2h run with the h2l run it was trained on.")
     return HandOver({**h2l_networks, **l2h_networks}, {"h2l": h2l["step"], "l2h": l2h["step"]},
                     {"h2l": h2l_run, "l2h": l2h_run}, {**h2l["model_args"], **l2h["model_args"]})
 
@@ -100,7 +104,7 @@ def with_sizes_of(args, handed):
 def train(args, stage_functions):
     """Fig. 2: h2l, then l2h on h2l's outputs, then finetune, then (--with-bicubic) the baseline, each in
     its own folder under the pipeline folder; then eval.py on all of them. Finished stages are skipped,
-    an unfinished one is continued (``plan``).
+    an unfinished one is continued, and one whose earlier stage changed is trained again (``plan``).
     ``stage_functions``: train.py's ``{stage: train_<stage>}``."""
     root = new_run_dir(args.out, PAPER)
     args = argparse.Namespace(**{**vars(args), "out": str(root)})
@@ -109,7 +113,10 @@ def train(args, stage_functions):
     claim_folder(root)                                       # one process per pipeline folder, before writing
     write_config(root, args)
     for stage, action in todo:
-        resumed = load_run(root / stage, PAPER) if action == "resume" else None
+        folder = root / stage
+        if action == "retrain":
+            clear(folder)
+        resumed = load_run(folder, PAPER) if action == "resume" else None
         handed = hand_over(stage, str(root / "h2l"), str(root / "l2h"))
         stage_functions[stage](stage_args(args, root, stage, resumed is not None), resumed, faces, handed,
                                resume_hint=f"python {PAPER}/train.py --resume --out {root}")
@@ -122,20 +129,43 @@ def train(args, stage_functions):
 
 
 def plan(args, root):
-    """``[(stage, action)]`` for the stages this command trains: "new", or "resume" (stopped before its
-    length). Finished stages are skipped, with one line each."""
-    todo = []
+    """``[(stage, action)]`` for the stages this command trains: "new", "resume" (stopped before its
+    length) or "retrain" (from scratch: a stage it starts from trains now, or stands at another step
+    than the one it was trained on, so its input changed). Finished stages are skipped; one line for
+    each skipped or retrained stage."""
+    todo, reached = [], {}                                   # reached: each stage's step after this command
     for stage in [s for s in STAGES if s != "bicubic" or args.with_bicubic]:
         length, folder = getattr(args, STEPS_OF[stage]), root / stage
-        done = load_run(folder, PAPER)["step"] if (folder / "checkpoint.pt").exists() else None
-        if done is None or done < length:
-            todo.append((stage, "new" if done is None else "resume"))
+        checkpoint = load_run(folder, PAPER) if (folder / "checkpoint.pt").exists() else None
+        trained_now = [s for s, _ in todo]
+        changed = [s for s in STARTS_FROM[stage] if checkpoint is not None
+                   and (s in trained_now or checkpoint["extra"].get(f"{s}_step") != reached[s])]
+        if changed:
+            was = checkpoint["extra"].get(f"{changed[0]}_step", "an unrecorded step")
+            print(f"{stage}: {changed[0]}/ changed (step {was} → {reached[changed[0]]}), so {stage}/ is "
+                  f"trained again from scratch")
+            todo.append((stage, "retrain"))
+        elif checkpoint is None or checkpoint["step"] < length:
+            todo.append((stage, "new" if checkpoint is None else "resume"))
         else:
-            print(f"{stage}: finished at step {done}, skipped")
+            print(f"{stage}: finished at step {checkpoint['step']}, skipped")
+            reached[stage] = checkpoint["step"]
+            continue
+        reached[stage] = length
     if not todo:
         raise SystemExit(f"every stage of {root} is finished: give larger --h2l-steps, --l2h-steps or "
                          f"--finetune-steps{'' if args.with_bicubic else ' (or --with-bicubic)'} to continue it.")
     return todo
+
+
+def clear(folder):
+    """Empty a stage folder whose input changed (claimed first: no other process is writing into it)."""
+    claim_folder(folder)
+    for path in folder.iterdir():
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def stage_args(args, root, stage, resume):

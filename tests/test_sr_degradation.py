@@ -1,7 +1,8 @@
 """sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, build(), the pipeline and each
-stage through train.main (smoke, resume, determinism, bad input, Ctrl-C), eval.py on a pipeline and on one
-stage."""
+stage through train.main (smoke, resume, determinism, bad input, a longer earlier stage, Ctrl-C), eval.py on
+a pipeline and on one stage."""
 import csv
+import hashlib
 import importlib.util
 import json
 import os
@@ -124,6 +125,12 @@ def pipeline(tmp_path_factory):
     return train.main(PIPELINE + ["--out", str(tmp_path_factory.mktemp("sr") / "pipeline")])
 
 
+def files(folder):
+    """{relative path: sha256} of every file under ``folder``: a run folder byte for byte."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
     args, resumed, handed = train.parse([])
     assert args.stage is None and resumed is None and handed is None and args.with_bicubic
@@ -197,6 +204,29 @@ def test_ctrl_c_mid_pipeline_prints_one_resume_command_that_equals_the_uninterru
     for stage in ("h2l", "l2h", "finetune"):
         assert_same_checkpoint(out / stage, pipeline / stage)
     assert not (out / "bicubic").exists()
+
+
+def test_a_longer_earlier_stage_trains_the_later_ones_again_from_scratch(pipeline, tmp_path, capsys):
+    """--resume --h2l-steps 3: h2l goes on to step 3; l2h and finetune were trained on its step-2 outputs,
+    so each is trained again from scratch (one line says so); the baseline does not read h2l and stays."""
+    out, old_l2h = tmp_path / "pipeline", tmp_path / "old_l2h"
+    shutil.copytree(pipeline, out)
+    shutil.copytree(pipeline / "l2h", old_l2h)
+    bicubic = files(out / "bicubic")
+    train.main(["--resume", "--out", str(out), "--h2l-steps", "3", "--sample-every", "9"])
+    said = capsys.readouterr().out
+    assert "l2h: h2l/ changed (step 2 → 3), so l2h/ is trained again from scratch" in said
+    assert "finetune: h2l/ changed (step 2 → 3), so finetune/ is trained again from scratch" in said
+    assert read_checkpoint(out / "h2l" / "checkpoint.pt")["step"] == 3 and files(out / "bicubic") == bicubic
+    assert read_checkpoint(out / "finetune" / "checkpoint.pt")["extra"]["h2l_step"] == 3
+    assert [r["step"] for r in csv.DictReader(open(out / "l2h" / "log.csv"))] == ["1", "2"]     # a new log
+    alone = train.main(TINY + ["--stage", "l2h", "--h2l-run", str(out / "h2l"), "--steps", "2", "--sample-every", "9",
+                               "--out", str(tmp_path / "l2h_alone")])
+    assert_same_checkpoint(out / "l2h", alone)                 # = l2h trained from scratch on the new High-to-Low
+    check_one_sentence(train.main, TINY + ["--stage", "finetune", "--l2h-run", str(old_l2h), "--h2l-run",
+                                           str(out / "h2l"), "--out", str(tmp_path / "ft")],
+                       "at step 2, and", capsys)              # an l2h run trained on the old High-to-Low
+    assert not (tmp_path / "ft").exists()
 
 
 def test_d_steps_0_trains_no_critic_and_leaves_its_loss_cells_empty(tmp_path):
