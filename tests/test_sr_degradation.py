@@ -317,8 +317,10 @@ def test_wrong_stage_folders_and_refused_resumes_change_nothing(pipeline, tmp_pa
 
 # ----------------------------------------------------------------- eval.py on any run
 
-def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipeline):
-    metrics = evaluate.main(["--run", str(pipeline), "--faces", "6"])
+def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipeline, tmp_path):
+    before, out = files(pipeline), tmp_path / "eval"
+    metrics = evaluate.main(["--run", str(pipeline), "--faces", "6", "--out", str(out)])
+    assert files(pipeline) == before                                      # --out: nothing written into the run
     assert list(metrics["stages"]) == ["h2l", "l2h", "finetune", "bicubic"]
     assert metrics["not_shown"] == []
     table2 = metrics["table2"]
@@ -332,10 +334,10 @@ def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipe
     assert len(fid_checks) == 2 and all(set(c) >= {evaluate.LABELS["bicubic"], "holds"} for c in fid_checks)
     assert metrics["failures"]["method"] == evaluate.LABELS["finetune"] and 0 <= metrics["failures"]["fraction"] <= 1
     assert len(metrics["degradation_fid"]) == 4 and set(metrics["table1"]) == set(NETWORKS)
-    assert json.loads((pipeline / "metrics.json").read_text())["shown"] == metrics["shown"]
+    assert json.loads((out / "metrics.json").read_text())["shown"] == metrics["shown"]
     for name in ("degradation.png", "table2.png", "super_resolution.png", "table1_fig5_curves.png", "failures.png"):
-        assert (pipeline / "figures" / name).exists(), name
-    results = (pipeline / "figures" / "results.md").read_text()
+        assert (out / "figures" / name).exists(), name
+    results = (out / "figures" / "results.md").read_text()
     assert "15.20" in results and "85.59" in results                     # the paper's numbers beside ours
 
 
@@ -368,7 +370,11 @@ def test_eval_refuses_bad_runs_with_one_sentence_and_creates_nothing(pipeline, t
         evaluate.main(["--run", str(pipeline), str(pipeline / "h2l")])
     for faces in ("0", "1"):
         check_one_sentence(evaluate.main, ["--run", str(pipeline), "--faces", faces], "--faces", capsys)
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    check_one_sentence(evaluate.main, ["--run", str(pipeline), "--out", str(a_file)], "is a file, not a folder", capsys)
     assert not (other / "figures").exists() and not (truncated / "figures").exists()
+    assert not (pipeline / "figures").exists() and a_file.read_text() == "not a folder"
 
 
 def test_the_pipeline_ends_with_the_super_resolution_figure_and_the_numbers(tmp_path, capsys):
