@@ -4,8 +4,10 @@
     python sr_degradation/eval.py --run runs/sr_degradation/<time>/h2l          # one stage: what it can show
     python sr_degradation/eval.py --run H2L_DIR L2H_DIR FT_DIR BICUBIC_DIR --out DIR   # stages trained alone
 
-On held-out built-in faces (seed 1: 500 clean HR faces and 500 real LR faces of other people),
-for the stages it finds (h2l, l2h, finetune, bicubic):
+On held-out faces, never trained on: built in, 500 clean HR faces and 500 real LR faces of other
+people (seed 1); for runs trained on --data-high / --data-low folders, the last images of those
+folders, which training held out (``data.held_out_count``). For the stages it finds (h2l, l2h,
+finetune, bicubic):
 - the degradation check, when there is a High-to-Low (h2l or finetune): its outputs next to real LR
   faces, and FID(High-to-Low(HR), real LR) against FID(bicubic(HR), real LR) (``degradation.png``);
 - Table 2, when there is a Low-to-High (l2h, finetune or the bicubic baseline): FID (synthetic-v1)
@@ -41,7 +43,7 @@ from common.metrics import (MetricUnavailable, detect_faces, extract_features, f
 from common.plots import grouped_bars, markdown_table, save_image_rows
 from common.run import eval_folder, load_networks, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures
-from sr_degradation.data import bicubic_down, held_out_sets, training_high, training_low
+from sr_degradation.data import bicubic_down, held_out_count, held_out_set, training_set
 from sr_degradation.model import bicubic_up, build
 
 PAPER = "sr_degradation"
@@ -90,18 +92,34 @@ def find_stages(runs):
 
 
 class EvalFaces:
-    """The faces eval.py measures on, as float [−1, 1]: n held-out HR faces, n held-out real LR faces
-    (other people; both seed 1) and bicubic(held-out HR), Table 2(b)'s input; ``training(kind)``: n
-    training faces (seed 0), the references of the floors and of the failure threshold."""
+    """The faces eval.py measures on, as float [−1, 1]: held-out HR faces, held-out real LR faces (other
+    people) and bicubic(held-out HR), Table 2(b)'s input; ``training(kind)``: training faces, the
+    references of the floors and of the failure threshold. Built in: n of each (held out: seed 1,
+    training: seed 0). Runs trained on --data-high / --data-low folders: the last images of those
+    folders, which every stage held out from training (at most n), and their first images."""
 
-    def __init__(self, size, n):
-        self.size, self.n = size, n
-        self.high, self.real_low = (to_float(images) for images in held_out_sets(size, n))
+    def __init__(self, checkpoints, size, n):
+        configs = [c["config"] for c in checkpoints]
+        data = {(c.get("data_high"), c.get("data_low")) for c in configs}
+        if len(data) > 1:
+            raise SystemExit(f"these stages were trained on different data (--data-high, --data-low: "
+                             f"{', '.join(map(str, sorted(data, key=str)))}): evaluate stages of one data set together.")
+        (high, low), = data
+        self.folders, self.size, self.n = {"HR": high, "real LR": low}, size, n
+        self.held = min(held_out_count(c["fid_faces"]) for c in configs)     # what every stage held out
+        self.high, self.real_low = (to_float(held_out_set(kind, folder, size, min(n, self.held) if folder else n))
+                                    for kind, folder in self.folders.items())
         self.bicubic_low = bicubic_down(self.high)          # the paired, synthetic LR of Table 2(b)
 
     def training(self, kind):
-        """n training faces of ``kind`` ("HR" or "real LR")."""
-        return to_float((training_high if kind == "HR" else training_low)(None, self.size, self.n))
+        """At most n training faces of ``kind`` ("HR" or "real LR")."""
+        return to_float(training_set(kind, self.folders[kind], self.size, self.n, self.held, 1)[:self.n])
+
+    def described(self):
+        """Where the held-out faces come from, for metrics.json and one printed line."""
+        return {kind: f"the last {len(images)} images of {folder}, held out from training" if folder
+                else f"{len(images)} built-in test faces (seed 1), never trained on"
+                for (kind, folder), images in zip(self.folders.items(), (self.high, self.real_low))}
 
 
 class Report:
@@ -347,7 +365,8 @@ def parse(argv):
                     help="a pipeline folder, or stage folders (h2l, l2h, finetune, bicubic; one of each at most)")
     ap.add_argument("--out", help="where metrics.json and figures/ go (default: the --run folder, or "
                                   "runs/sr_degradation/compare for several); nothing is written into the runs")
-    ap.add_argument("--faces", type=positive_int, default=500, help="held-out HR faces and real LR faces")
+    ap.add_argument("--faces", type=positive_int, default=500,
+                    help="held-out HR faces and real LR faces (--data runs: at most the number they held out)")
     args = ap.parse_args(argv)
     if args.faces < 2:
         ap.error("--faces must be at least 2: FID compares two sets of faces")
@@ -363,11 +382,13 @@ def main(argv=None):
     if len(sizes) > 1:
         raise SystemExit(f"these stages were trained at different sizes {sorted(sizes)}: evaluate stages of one "
                          f"size together.")
-    faces = EvalFaces(sizes.pop(), args.faces)
+    faces = EvalFaces([stage.checkpoint for stage in stages.values()], sizes.pop(), args.faces)
     out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else Path("runs") / PAPER / "compare")
     (out / "figures").mkdir(exist_ok=True)
+    print("held-out faces: " + "; ".join(f"{kind}: {where}" for kind, where in faces.described().items()))
     extractor = SyntheticFeatures()
-    report = Report({"feature_extractor": extractor.name, "faces": args.faces,
+    report = Report({"feature_extractor": extractor.name,
+                     "faces": {"HR": len(faces.high), "real LR": len(faces.real_low)}, "held_out": faces.described(),
                      "stages": {s: {"folder": str(stage.folder), "step": stage.checkpoint["step"]}
                                 for s, stage in stages.items()}})
     generators = {kind: {s: stage.generators[kind] for s, stage in stages.items() if kind in stage.generators}

@@ -121,7 +121,7 @@ def train(args, stage_functions):
         stage_functions[stage](stage_args(args, root, stage, resumed is not None), resumed, faces, handed,
                                resume_hint=f"python {PAPER}/train.py --resume --out {root}")
     print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())})")
-    if args.data_high or args.data_low or not args.fid_faces:     # eval.py measures on built-in held-out faces
+    if not args.fid_faces:
         print(f"evaluate with: python {PAPER}/eval.py --run {root}")
     else:                                                    # the super-resolution figure and Table 2
         evaluate.main(["--run", str(root), "--faces", str(args.fid_faces)])

@@ -1,6 +1,6 @@
 """sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, build(), the pipeline and each
-stage through train.main (smoke, resume, determinism, bad input, a longer earlier stage, Ctrl-C), eval.py on
-a pipeline and on one stage."""
+stage through train.main (smoke, resume, determinism, bad input, a longer earlier stage, Ctrl-C, your own
+faces), eval.py on a pipeline, on one stage and on a --data run's held-out faces."""
 import csv
 import hashlib
 import importlib.util
@@ -12,11 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
+from common.data import load_image_folder, to_float
 from common.loop import Run
+from common.metrics import psnr
 from common.run import read_checkpoint, save_checkpoint
 from conftest import assert_same_checkpoint, check_one_sentence
 from sr_degradation import eval as evaluate
 from sr_degradation import train
+from sr_degradation.data import bicubic_down
 from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, bicubic_up, build, downsample_target,
                                   generator_loss, hinge_d_loss, hinge_g_loss, pixel_loss)
 
@@ -289,7 +292,7 @@ def test_data_that_cannot_fill_a_batch_is_refused_with_one_sentence(tmp_path):
     folder = tmp_path / "one_low_image"
     folder.mkdir()
     Image.new("RGB", (8, 8), "gray").save(folder / "face.png")
-    with pytest.raises(SystemExit, match="does not fit the 1 real LR training face:"):
+    with pytest.raises(SystemExit, match="holds 1 images: too few to hold out its last 8"):
         train.main(TINY + ["--stage", "h2l", "--data-low", str(folder), "--out", str(tmp_path / "h2l")])
     assert not (tmp_path / "pipeline").exists() and not (tmp_path / "h2l").exists()
 
@@ -377,8 +380,29 @@ def test_eval_refuses_bad_runs_with_one_sentence_and_creates_nothing(pipeline, t
     assert not (pipeline / "figures").exists() and a_file.read_text() == "not a folder"
 
 
-def test_the_pipeline_ends_with_the_super_resolution_figure_and_the_numbers(tmp_path, capsys):
-    out = train.main(PIPELINE + ["--fid-faces", "4", "--out", str(tmp_path / "pipeline")])
+def face_folder(folder, n, side):
+    """n random-noise PNG faces of side×side pixels, 00.png … in sorted order."""
+    folder.mkdir()
+    generator = torch.Generator().manual_seed(side)
+    for i in range(n):
+        pixels = torch.randint(0, 256, (side, side, 3), generator=generator, dtype=torch.uint8)
+        Image.fromarray(pixels.numpy()).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def test_a_pipeline_on_your_own_faces_holds_out_their_last_images_and_ends_measuring_on_them(tmp_path, capsys):
+    """--data-high / --data-low: the last max(--fid-faces, 8) = 8 images of each folder are never trained
+    on; the pipeline's closing eval measures on them (Table 2's bicubic row, by hand, on the last 4)."""
+    high, low = face_folder(tmp_path / "high", 14, 16), face_folder(tmp_path / "low", 14, 4)
+    out = train.main(TINY + ["--h2l-steps", "1", "--l2h-steps", "1", "--finetune-steps", "1", "--fid-faces", "4",
+                             "--data-high", str(high), "--data-low", str(low), "--out", str(tmp_path / "pipeline")])
+    batches = read_checkpoint(out / "finetune" / "checkpoint.pt")["extra"]["batches"]
+    assert len(batches["high"]["permutation"]) == len(batches["low"]["permutation"]) == 14 - 8
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["faces"] == 4 and len(metrics["checks"]) == 3
+    assert metrics["faces"] == {"HR": 4, "real LR": 4} and len(metrics["checks"]) == 3
+    assert metrics["held_out"]["HR"] == f"the last 4 images of {high}, held out from training"
+    held_out = to_float(load_image_folder(high, 16, last=4).images)
+    bicubic = psnr(bicubic_up(bicubic_down(held_out)).clamp(-1, 1), held_out).mean().item()
+    assert metrics["table2"]["bicubic upsampling"]["psnr_db_bicubic_lr"] == pytest.approx(bicubic, rel=1e-5)
+    assert float(next(csv.DictReader(open(out / "l2h" / "log.csv")))["fid_sr"]) > 0     # FID in the log too
     assert (out / "figures" / "super_resolution.png").exists() and "The two checks" in capsys.readouterr().out
