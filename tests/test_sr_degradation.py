@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from common.data import load_image_folder, to_float
+from common import loop
 from common.loop import Run
 from common.metrics import psnr
 from common.run import read_checkpoint, save_checkpoint
@@ -128,6 +129,13 @@ def pipeline(tmp_path_factory):
     return train.main(PIPELINE + ["--out", str(tmp_path_factory.mktemp("sr") / "pipeline")])
 
 
+@pytest.fixture
+def no_loss_png(monkeypatch):
+    """No loss.png at the end of each stage (matplotlib: most of a tiny stage's time); the tests using
+    this read checkpoints and log.csv, and the pipeline test checks that every stage writes one."""
+    monkeypatch.setattr(loop, "plot_losses", lambda *args, **kwargs: None)
+
+
 def files(folder):
     """{relative path: sha256} of every file under ``folder``: a run folder byte for byte."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -186,7 +194,7 @@ def test_one_stage_alone_resumed_equals_the_pipelines_stage(stage, pipeline, tmp
 
 
 def test_ctrl_c_mid_pipeline_prints_one_resume_command_that_equals_the_uninterrupted_pipeline(
-        pipeline, tmp_path, monkeypatch, capsys):
+        pipeline, tmp_path, monkeypatch, capsys, no_loss_png):
     log = Run.log
 
     def ctrl_c_in_l2h(self, step, **values):                  # Ctrl-C during the l2h stage's first step
@@ -202,14 +210,14 @@ def test_ctrl_c_mid_pipeline_prints_one_resume_command_that_equals_the_uninterru
     said = [line for line in capsys.readouterr().out.splitlines() if "--resume" in line]
     assert len(said) == 1 and said[0].endswith(f"continue with: python sr_degradation/train.py --resume --out {out}")
     assert read_checkpoint(out / "l2h" / "checkpoint.pt")["step"] == 1 and not (out / "finetune").exists()
-    monkeypatch.undo()
+    monkeypatch.setattr(Run, "log", log)
     train.main(said[0].split("train.py ")[1].split())         # the command it printed; config.json brings the flags
     for stage in ("h2l", "l2h", "finetune"):
         assert_same_checkpoint(out / stage, pipeline / stage)
     assert not (out / "bicubic").exists()
 
 
-def test_a_longer_earlier_stage_trains_the_later_ones_again_from_scratch(pipeline, tmp_path, capsys):
+def test_a_longer_earlier_stage_trains_the_later_ones_again_from_scratch(pipeline, tmp_path, capsys, no_loss_png):
     """--resume --h2l-steps 3: h2l goes on to step 3; l2h and finetune were trained on its step-2 outputs,
     so each is trained again from scratch (one line says so); the baseline does not read h2l and stays."""
     out, old_l2h = tmp_path / "pipeline", tmp_path / "old_l2h"
@@ -390,7 +398,8 @@ def face_folder(folder, n, side):
     return folder
 
 
-def test_a_pipeline_on_your_own_faces_holds_out_their_last_images_and_ends_measuring_on_them(tmp_path, capsys):
+def test_a_pipeline_on_your_own_faces_holds_out_their_last_images_and_ends_measuring_on_them(tmp_path, capsys,
+                                                                                            no_loss_png):
     """--data-high / --data-low: the last max(--fid-faces, 8) = 8 images of each folder are never trained
     on; the pipeline's closing eval measures on them (Table 2's bicubic row, by hand, on the last 4)."""
     high, low = face_folder(tmp_path / "high", 14, 16), face_folder(tmp_path / "low", 14, 4)
