@@ -141,9 +141,9 @@ def plan(args, root):
         changed = [s for s in STARTS_FROM[stage] if checkpoint is not None
                    and (s in trained_now or checkpoint["extra"].get(f"{s}_step") != reached[s])]
         if changed:
-            was = checkpoint["extra"].get(f"{changed[0]}_step", "an unrecorded step")
-            print(f"{stage}: {changed[0]}/ changed (step {was} → {reached[changed[0]]}), so {stage}/ is "
-                  f"trained again from scratch")
+            first, recorded = changed[0], checkpoint["extra"].get(f"{changed[0]}_step")
+            since = f"step {recorded} → {reached[first]}" if recorded is not None else f"now step {reached[first]}"
+            print(f"{stage}: {first}/ changed ({since}), so {stage}/ is trained again from scratch")
             todo.append((stage, "retrain"))
         elif checkpoint is None or checkpoint["step"] < length:
             todo.append((stage, "new" if checkpoint is None else "resume"))
