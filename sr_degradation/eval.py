@@ -4,8 +4,10 @@
     python sr_degradation/eval.py --run runs/sr_degradation/<time>/h2l          # one stage: what it can show
     python sr_degradation/eval.py --run H2L_DIR L2H_DIR FT_DIR BICUBIC_DIR --out DIR   # stages trained alone
 
-On held-out built-in faces (seed 1: 500 clean HR faces and 500 real LR faces of other people),
-for the stages it finds (h2l, l2h, finetune, bicubic):
+On held-out faces, never trained on: built in, 500 clean HR faces and 500 real LR faces of other
+people (seed 1); for runs trained on --data-high / --data-low folders, the last images of those
+folders, which training held out (``data.held_out_count``). For the stages it finds (h2l, l2h,
+finetune, bicubic):
 - the degradation check, when there is a High-to-Low (h2l or finetune): its outputs next to real LR
   faces, and FID(High-to-Low(HR), real LR) against FID(bicubic(HR), real LR) (``degradation.png``);
 - Table 2, when there is a Low-to-High (l2h, finetune or the bicubic baseline): FID (synthetic-v1)
@@ -19,26 +21,29 @@ for the stages it finds (h2l, l2h, finetune, bicubic):
 - Table 1 / Fig. 5: generator loss against iterations and iterations against training time, from
   each stage's log.csv (``table1_fig5_curves.png``).
 It prints what it could show and what it could not, and writes both into ``metrics.json``
-(``shown``, ``not_shown``) beside ``figures/results.md``.
+(``shown``, ``not_shown``) beside ``figures/results.md``, in ``--out`` (default: the --run folder);
+nothing else is written, so ``--out`` leaves the runs as they were.
 """
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import matplotlib.pyplot as plt
 import torch
 
-from common.data import to_float
 from common.csvlog import read_log
+from common.data import to_float
 from common.metrics import (MetricUnavailable, detect_faces, extract_features, fid, fid_from_features,
                             mahalanobis_distances, psnr, ssim)
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import load_models, load_run, positive_int
+from common.run import eval_folder, load_networks, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures
-from sr_degradation.data import bicubic_down, held_out_sets, training_high, training_low
+from sr_degradation.data import bicubic_down, held_out_count, held_out_set, training_set
 from sr_degradation.model import bicubic_up, build
 
 PAPER = "sr_degradation"
@@ -61,35 +66,211 @@ TABLE2_COLUMNS = {
                         "(upsampled to 256 px)",
 }
 DEGRADED = {"h2l": "High-to-Low(HR), stage 1", "finetune": "High-to-Low(HR) after the fine-tune"}
+ROW = 8                      # faces per figure row
+
+
+class Stage(NamedTuple):
+    folder: Path
+    checkpoint: dict
+    generators: dict         # {"H2L": …} and / or {"L2H": …}, in eval mode
 
 
 def find_stages(runs):
-    """``{stage: (folder, checkpoint)}``: the stage folders of each pipeline folder given (its h2l/,
-    l2h/, finetune/, bicubic/ that hold a checkpoint), and each single stage folder given."""
+    """``{stage: Stage}``: the stage folders of each pipeline folder given (its h2l/, l2h/, finetune/,
+    bicubic/ that hold a checkpoint), and each single stage folder given, read with
+    ``common.run.load_networks`` (one sentence for a missing, damaged or other paper's folder)."""
     stages = {}
     for run in runs:
-        inside = [s for s in STAGES if (run / s / "checkpoint.pt").is_file()]
-        found = {s: (run / s, load_run(run / s, PAPER)) for s in inside}
-        if not found:                                        # a stage folder (or one sentence: none, other paper…)
-            checkpoint = load_run(run, PAPER)
-            found = {checkpoint["config"]["stage"]: (run, checkpoint)}
-        for stage, (folder, checkpoint) in found.items():
+        for folder in [run / s for s in STAGES if (run / s / "checkpoint.pt").is_file()] or [run]:
+            networks, checkpoint = load_networks(folder, PAPER, build)
+            stage = checkpoint["config"]["stage"]
             if stage in stages:
-                raise SystemExit(f"two {stage} stages were given ({stages[stage][0]} and {folder}): "
+                raise SystemExit(f"two {stage} stages were given ({stages[stage].folder} and {folder}): "
                                  f"evaluate them one at a time.")
-            stages[stage] = (folder, checkpoint)
+            stages[stage] = Stage(folder, checkpoint, {n: net for n, net in networks.items() if n in ("H2L", "L2H")})
     return {s: stages[s] for s in STAGES if s in stages}
 
 
-def generators(checkpoint):
-    """The run's High-to-Low and/or Low-to-High, in eval mode: ``{"H2L": …, "L2H": …}``."""
-    names = [n for n in ("H2L", "L2H") if n in checkpoint["model_args"]["networks"]]
-    nets = load_models(build(**{**checkpoint["model_args"], "networks": names}), checkpoint)
-    return {name: net.eval() for name, net in nets.items()}
+class EvalFaces:
+    """The faces eval.py measures on, as float [−1, 1]: held-out HR faces, held-out real LR faces (other
+    people) and bicubic(held-out HR), Table 2(b)'s input; ``training(kind)``: training faces, the
+    references of the floors and of the failure threshold. Built in: n of each (held out: seed 1,
+    training: seed 0). Runs trained on --data-high / --data-low folders: the last images of those
+    folders, which every stage held out from training (at most n), and their first images."""
+
+    def __init__(self, checkpoints, size, n):
+        configs = [c["config"] for c in checkpoints]
+        data = {(c.get("data_high"), c.get("data_low")) for c in configs}
+        if len(data) > 1:
+            raise SystemExit(f"these stages were trained on different data (--data-high, --data-low: "
+                             f"{', '.join(map(str, sorted(data, key=str)))}): evaluate stages of one data set together.")
+        (high, low), = data
+        self.folders, self.size, self.n = {"HR": high, "real LR": low}, size, n
+        self.held = min(held_out_count(c["fid_faces"]) for c in configs)     # what every stage held out
+        self.high, self.real_low = (to_float(held_out_set(kind, folder, size, min(n, self.held) if folder else n))
+                                    for kind, folder in self.folders.items())
+        self.bicubic_low = bicubic_down(self.high)          # the paired, synthetic LR of Table 2(b)
+
+    def training(self, kind):
+        """At most n training faces of ``kind`` ("HR" or "real LR")."""
+        return to_float(training_set(kind, self.folders[kind], self.size, self.n, self.held, 1)[:self.n])
+
+    def described(self):
+        """Where the held-out faces come from, for metrics.json and one printed line."""
+        return {kind: f"the last {len(images)} images of {folder}, held out from training" if folder
+                else f"{len(images)} built-in test faces (seed 1), never trained on"
+                for (kind, folder), images in zip(self.folders.items(), (self.high, self.real_low))}
+
+
+class Report:
+    """What eval.py found, section by section: metrics.json's entries, results.md's text, and what each
+    section could show (``shown``) and could not (``not_shown``)."""
+
+    def __init__(self, metrics):
+        self.metrics, self.text, self.shown, self.not_shown = metrics, [], [], []
+
+    def write(self, out, stages):
+        """metrics.json and figures/results.md in ``out``; the summary is printed too."""
+        self.metrics.update(shown=self.shown, not_shown=self.not_shown)
+        (out / "metrics.json").write_text(json.dumps(self.metrics, indent=2))
+        summary = (["## Stages found", "\n".join(f"- {s}: {stage.folder} (step {stage.checkpoint['step']})"
+                                                 for s, stage in stages.items())]
+                   + self.text + ["## Shown", "\n".join(f"- {x}" for x in self.shown) or "- nothing",
+                                  "## Not shown", "\n".join(f"- {x}" for x in self.not_shown) or "- nothing missing"])
+        (out / "figures" / "results.md").write_text("\n\n".join(summary) + "\n")
+        print("\n\n".join(summary))
+        print(f"\nwrote {out / 'metrics.json'} and {out / 'figures'}/")
+        return self.metrics
 
 
 def noise(n, z_dim, seed):
     return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------- is the degradation real?
+
+
+def degradation_check(report, h2ls, faces, extractor, figures):
+    """§VII: High-to-Low learns the real degradation from unpaired real LR faces. FID of High-to-Low(held-out
+    HR) against held-out real LR faces, beside bicubic(HR) and a floor (real LR faces of the training
+    people); ``degradation.png`` shows them, and a second noise for the same faces."""
+    if not h2ls:
+        report.not_shown.append("the degradation check: it needs a High-to-Low (an h2l or finetune stage; give its "
+                                "folder as one more --run)")
+        return
+    high, real_low = faces.high, faces.real_low
+    degraded = {stage: H2L(high, noise(len(high), H2L.z_dim, 0)).clamp(-1, 1) for stage, H2L in h2ls.items()}
+    measured = {"bicubic(HR) vs real LR": fid(faces.bicubic_low, real_low, extractor),
+                "real LR of the training people vs real LR": fid(faces.training("real LR"), real_low, extractor)}
+    measured.update({f"{DEGRADED[s]} vs real LR": fid(images, real_low, extractor) for s, images in degraded.items()})
+    first = next(iter(h2ls))
+    k = min(ROW, len(high), len(real_low))
+    again = h2ls[first](high[:k], noise(k, h2ls[first].z_dim, 1)).clamp(-1, 1)
+    rows = [high[:k]] + [degraded[s][:k] for s in h2ls] + [again, faces.bicubic_low[:k], real_low[:k]]
+    save_image_rows(rows, figures / "degradation.png", scale=2,
+                    row_labels=["HR (held out)"] + [f"High-to-Low, {s}" for s in h2ls]
+                    + [f"High-to-Low, {first}, noise 2", "bicubic(HR)", "real LR (other people)"],
+                    title="Learned degradation vs real LR faces")
+    report.metrics["degradation_fid"] = measured
+    report.shown.append("the degradation check: FID of High-to-Low(HR) against real LR faces (degradation.png)")
+    report.text += ["## Degradation: FID against real LR faces",
+                    markdown_table([{"pair": n, f"fid_{extractor.name}": v} for n, v in measured.items()])]
+
+
+# ----------------------------------------------------------------------------- Table 2 and the failures
+
+
+class SuperResolved(NamedTuple):
+    rows: dict               # {method: Table 2's numbers}
+    images: dict             # {method: its outputs on the held-out real LR faces}
+    distances: dict          # {method: each output's feature distance from the HR faces (§XII)}
+    threshold: float         # a failure lies further than 99% of real HR training faces
+
+
+def super_resolve(methods, faces, extractor):
+    """Every method on held-out real LR faces (FID against held-out HR faces, failures) and on
+    bicubic-downsampled held-out HR faces (PSNR, SSIM against them)."""
+    high_features = extract_features(faces.high, extractor)
+    train_high = faces.training("HR")
+    threshold = mahalanobis_distances(extract_features(train_high, extractor), high_features).quantile(0.99)
+    found = SuperResolved({}, {}, {}, threshold)
+    for name, method in methods.items():
+        found.images[name] = method(faces.real_low).clamp(-1, 1)
+        features = extract_features(found.images[name], extractor)
+        found.distances[name] = mahalanobis_distances(features, high_features)
+        from_bicubic = method(faces.bicubic_low).clamp(-1, 1)
+        found.rows[name] = {"fid_real_lr": fid_from_features(features, high_features),
+                            "psnr_db_bicubic_lr": psnr(from_bicubic, faces.high).mean().item(),
+                            "ssim_bicubic_lr": ssim(from_bicubic, faces.high).mean().item(),
+                            "failure_fraction": (found.distances[name] > threshold).float().mean().item()}
+    return found, fid(train_high, faces.high, extractor)
+
+
+def table2(report, l2hs, ours, faces, extractor, figures):
+    """Table 2 (§XI) with every Low-to-High found and bicubic upsampling: (a) FID of super-resolved real LR
+    faces, (b) PSNR / SSIM on bicubic LR faces; the paper's two checks; then the failures (§XII)."""
+    if not l2hs:
+        report.not_shown.append("Table 2 and the failures: they need a Low-to-High (an l2h, finetune or bicubic "
+                                "stage; give its folder as one more --run)")
+        return
+    methods = {"bicubic upsampling": bicubic_up, **{LABELS[s]: net for s, net in l2hs.items()}}
+    found, fid_floor = super_resolve(methods, faces, extractor)
+    grouped_bars({"FID (synthetic-v1), real LR": {n: found.rows[n]["fid_real_lr"] for n in methods},
+                  "PSNR (dB), bicubic LR": {n: found.rows[n]["psnr_db_bicubic_lr"] for n in methods}},
+                 figures / "table2.png", ylabel="value", title="Table 2 on the held-out faces")
+    k = min(ROW, len(faces.high), len(faces.real_low))
+    save_image_rows([faces.real_low[:k]] + [found.images[n][:k] for n in methods] + [faces.high[:k]],
+                    figures / "super_resolution.png", scale=2,
+                    row_labels=["real LR input"] + list(methods) + ["HR (other people)"],
+                    title="Super-resolving real LR faces")
+    report.shown.append("Table 2: FID on super-resolved real LR faces, PSNR/SSIM on bicubic LR (table2.png, "
+                        "super_resolution.png)")
+    if not ours:
+        report.not_shown.append("Table 2's row for the method itself: it needs an l2h or finetune stage")
+    if "bicubic" not in l2hs:
+        report.not_shown.append("Table 2's baseline, Low-to-High trained on bicubic pairs: train it with "
+                                "--with-bicubic (pipeline) or --stage bicubic")
+    misses = no_face({"HR test faces": faces.high, **found.images})       # dlib: floored by 16-px inputs
+    for name, miss in misses.items():
+        if miss is not None:
+            found.rows.setdefault(name, {})["no_face_fraction"] = miss.float().mean().item()
+    report.metrics.update(table2=found.rows, table2_columns=TABLE2_COLUMNS, fid_floor_hr_training_vs_hr_test=fid_floor,
+                          checks=checks(found.rows, ours),
+                          paper_table2={n: {"fid": f, "psnr_db": p} for n, (f, p) in PAPER_TABLE2.items()})
+    failures(report, found, LABELS[ours[-1]] if ours else LABELS["bicubic"], methods, faces, figures)
+    report.text += table2_text(found.rows, fid_floor, report.metrics["checks"])
+
+
+def failures(report, found, name, methods, faces, figures):
+    """§XII: the outputs of ``name`` (our final model) furthest from real HR faces in feature space, with
+    what every other method makes of the same inputs (``failures.png``), and how many are failures."""
+    k = min(ROW, len(faces.real_low))
+    worst = found.distances[name].argsort(descending=True)[:k]
+    report.metrics["failures"] = {"method": name, "fraction": found.rows[name]["failure_fraction"],
+                                  "threshold": found.threshold.item(), "paper_fraction": PAPER_FAILURES,
+                                  "measure": TABLE2_COLUMNS["failure_fraction"]}
+    save_image_rows([faces.real_low[worst]] + [found.images[n][worst] for n in methods], figures / "failures.png",
+                    scale=2, row_labels=["real LR input"] + list(methods),
+                    title=f"The {k} outputs of {name} furthest from real HR faces")
+    report.shown.append("failures (§XII): the outputs furthest from real HR faces in feature space (failures.png)")
+
+
+def table2_text(rows, fid_floor, answers):
+    """results.md's Table 2, the two checks answered, and the paper's Table 2."""
+    answered = "\n".join(f"- {question}: " + ", ".join(f"{n} {v:.3g}" for n, v in answer.items() if n != "holds")
+                         + (" → holds" if answer["holds"] else " → does not hold")
+                         for question, answer in answers.items())
+    return ["## Table 2 on the held-out faces",
+            markdown_table([{"method": n, **r} for n, r in rows.items()]
+                           + [{"method": "HR training faces against HR test faces (FID floor)", "fid_real_lr": fid_floor}],
+                           ["method", "fid_real_lr", "psnr_db_bicubic_lr", "ssim_bicubic_lr", "failure_fraction",
+                            "no_face_fraction"]),
+            "\n".join(f"- `{k}`: {v}" for k, v in TABLE2_COLUMNS.items()),
+            "## The two checks",
+            answered or "- neither can be answered: both need the bicubic stage (and the FID check an l2h or finetune one)",
+            "## Table 2 of the paper",
+            markdown_table([{"method": n, "fid": f, "psnr_db": p} for n, (f, p) in PAPER_TABLE2.items()],
+                           floatfmt=".2f")]
 
 
 def no_face(sets):
@@ -119,12 +300,32 @@ def checks(table2, ours):
     return found
 
 
+# ----------------------------------------------------------------------------- Table 1 / Fig. 5
+
+
+def table1_fig5(report, stages, figures):
+    """Table 1 / Fig. 5 from each stage's log.csv (a folder holding only checkpoint.pt has none)."""
+    logs = {}
+    for stage, found in stages.items():
+        log = read_log(found.folder / "log.csv") if (found.folder / "log.csv").exists() else {}
+        if log.get("step"):
+            label = stage if found.folder.name == stage else f"{stage}: {found.folder.name}"
+            logs[label] = (log, training_minutes(log))
+        else:
+            report.not_shown.append(f"the {stage} stage's curves: {found.folder} has no log.csv (or no row in it)")
+    if logs:
+        curves(logs, figures / "table1_fig5_curves.png")
+        report.metrics["table1"] = {label: table1(log, minutes) for label, (log, minutes) in logs.items()}
+        report.shown.append("Table 1 / Fig. 5: generator loss and training time against iterations "
+                            "(table1_fig5_curves.png)")
+
+
 def training_minutes(log):
     """Training time (minutes) at each logged step: log.csv's ``time_s`` (evaluation left out); rows
     holding only an FID carry the time of the row before."""
     minutes, last = [], 0.0
     for seconds in log.get("time_s") or [float("nan")] * len(log["step"]):
-        last = seconds / 60 if seconds == seconds else last
+        last = last if math.isnan(seconds) else seconds / 60
         minutes.append(last)
     return minutes
 
@@ -133,7 +334,8 @@ def curves(logs, path):
     """Table 1 / Fig. 5: generator loss against iterations, iterations against training time."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, (log, minutes) in logs.items():
-        axes[0].plot(*zip(*[(s, g) for s, g in zip(log["step"], log.get("loss_G", [])) if g == g]), label=label)
+        axes[0].plot(*zip(*[(s, g) for s, g in zip(log["step"], log.get("loss_G", [])) if not math.isnan(g)]),
+                     label=label)
         axes[1].plot(minutes, log["step"], label=label)
     axes[0].set(title="Table 1: generator loss α·pixel + β·GAN", xlabel="generator iteration", ylabel="loss_G")
     axes[1].set(title="Fig. 5: iterations against training time", xlabel="minutes", ylabel="generator iteration")
@@ -147,167 +349,55 @@ def curves(logs, path):
 
 def table1(log, minutes, rows=6):
     """The paper's Table 1 columns (iteration, loss, time) at evenly spaced logged steps."""
-    logged = [(s, g, t) for s, g, t in zip(log["step"], log.get("loss_G", []), minutes) if g == g]
+    logged = [(s, g, t) for s, g, t in zip(log["step"], log.get("loss_G", []), minutes) if not math.isnan(g)]
     if not logged:
         return []
     picks = sorted({round(i * (len(logged) - 1) / (rows - 1)) for i in range(rows)})
     return [{"iteration": int(logged[i][0]), "loss_G": logged[i][1], "time_min": logged[i][2]} for i in picks]
 
 
-@torch.no_grad()
-def main(argv=None):
+# ----------------------------------------------------------------------------- main
+
+
+def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+", required=True,
                     help="a pipeline folder, or stage folders (h2l, l2h, finetune, bicubic; one of each at most)")
-    ap.add_argument("--out", type=Path, help="where metrics.json and figures/ go (default: the --run folder, "
-                                             "or runs/sr_degradation/compare for several)")
-    ap.add_argument("--faces", type=positive_int, default=500, help="held-out HR faces and real LR faces")
+    ap.add_argument("--out", help="where metrics.json and figures/ go (default: the --run folder, or "
+                                  "runs/sr_degradation/compare for several); nothing is written into the runs")
+    ap.add_argument("--faces", type=positive_int, default=500,
+                    help="held-out HR faces and real LR faces (--data runs: at most the number they held out)")
     args = ap.parse_args(argv)
     if args.faces < 2:
         ap.error("--faces must be at least 2: FID compares two sets of faces")
+    return args
 
+
+@one_sentence_errors
+@torch.no_grad()
+def main(argv=None):
+    args = parse(argv)
     stages = find_stages(args.run)                           # one sentence for a missing or foreign folder
-    sizes = {checkpoint["model_args"]["size"] for _, checkpoint in stages.values()}
+    sizes = {stage.checkpoint["model_args"]["size"] for stage in stages.values()}
     if len(sizes) > 1:
         raise SystemExit(f"these stages were trained at different sizes {sorted(sizes)}: evaluate stages of one "
                          f"size together.")
-    size, = sizes
-    nets = {stage: generators(checkpoint) for stage, (_, checkpoint) in stages.items()}
-    h2ls = {stage: n["H2L"] for stage, n in nets.items() if "H2L" in n}            # h2l, finetune
-    l2hs = {stage: n["L2H"] for stage, n in nets.items() if "L2H" in n}            # l2h, finetune, bicubic
-    ours = [s for s in ("l2h", "finetune") if s in l2hs]
-
-    out = args.out or (args.run[0] if len(args.run) == 1 else Path("runs") / PAPER / "compare")
-    figures = out / "figures"
-    figures.mkdir(parents=True, exist_ok=True)
-    high_u8, low_u8 = held_out_sets(size, args.faces)
-    high, real_low = to_float(high_u8), to_float(low_u8)
-    bicubic_low = bicubic_down(high)                         # the paired, synthetic LR of Table 2(b)
+    faces = EvalFaces([stage.checkpoint for stage in stages.values()], sizes.pop(), args.faces)
+    out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else Path("runs") / PAPER / "compare")
+    (out / "figures").mkdir(exist_ok=True)
+    print("held-out faces: " + "; ".join(f"{kind}: {where}" for kind, where in faces.described().items()))
     extractor = SyntheticFeatures()
-    fid_name = f"fid_{extractor.name}"
-    shown, not_shown, text = [], [], []
-    metrics = {"feature_extractor": extractor.name, "faces": args.faces,
-               "stages": {s: {"folder": str(folder), "step": checkpoint["step"]}
-                          for s, (folder, checkpoint) in stages.items()}}
-
-    # Is the learned degradation real? FID of degraded HR faces against real LR faces.
-    if h2ls:
-        degraded = {stage: H2L(high, noise(args.faces, H2L.z_dim, 0)).clamp(-1, 1) for stage, H2L in h2ls.items()}
-        degradation = {"bicubic(HR) vs real LR": fid(bicubic_low, real_low, extractor),
-                       "real LR of the training people vs real LR":
-                           fid(to_float(training_low(None, size, args.faces)), real_low, extractor)}
-        degradation.update({f"{DEGRADED[s]} vs real LR": fid(images, real_low, extractor)
-                            for s, images in degraded.items()})
-        first = next(iter(h2ls))
-        k = min(8, args.faces)                               # faces per figure row
-        again = h2ls[first](high[:k], noise(k, h2ls[first].z_dim, 1)).clamp(-1, 1)
-        rows = [high[:k]] + [degraded[s][:k] for s in h2ls] + [again, bicubic_low[:k], real_low[:k]]
-        save_image_rows(rows, figures / "degradation.png", scale=2,
-                        row_labels=["HR (held out)"] + [f"High-to-Low, {s}" for s in h2ls]
-                        + [f"High-to-Low, {first}, noise 2", "bicubic(HR)", "real LR (other people)"],
-                        title="Learned degradation vs real LR faces")
-        metrics["degradation_fid"] = degradation
-        shown.append("the degradation check: FID of High-to-Low(HR) against real LR faces (degradation.png)")
-        text += ["## Degradation: FID against real LR faces",
-                 markdown_table([{"pair": n, fid_name: v} for n, v in degradation.items()])]
-    else:
-        not_shown.append("the degradation check: it needs a High-to-Low (an h2l or finetune stage; give its "
-                         "folder as one more --run)")
-
-    # Table 2: super-resolve real LR (FID) and bicubic LR (PSNR, SSIM) with every Low-to-High found.
-    if l2hs:
-        methods = {"bicubic upsampling": bicubic_up, **{LABELS[s]: net for s, net in l2hs.items()}}
-        high_features = extract_features(high, extractor)
-        train_high = to_float(training_high(None, size, args.faces))
-        # a failure (§XII) = an output further from the HR faces' feature Gaussian than 99% of real HR faces
-        threshold = mahalanobis_distances(extract_features(train_high, extractor), high_features).quantile(0.99)
-        table2, super_resolved, distances = {}, {}, {}
-        for name, method in methods.items():
-            super_resolved[name] = method(real_low).clamp(-1, 1)
-            features = extract_features(super_resolved[name], extractor)
-            distances[name] = mahalanobis_distances(features, high_features)
-            from_bicubic = method(bicubic_low).clamp(-1, 1)
-            table2[name] = {"fid_real_lr": fid_from_features(features, high_features),
-                            "psnr_db_bicubic_lr": psnr(from_bicubic, high).mean().item(),
-                            "ssim_bicubic_lr": ssim(from_bicubic, high).mean().item(),
-                            "failure_fraction": (distances[name] > threshold).float().mean().item()}
-        fid_floor = fid(train_high, high, extractor)
-        grouped_bars({"FID (synthetic-v1), real LR": {n: table2[n]["fid_real_lr"] for n in methods},
-                      "PSNR (dB), bicubic LR": {n: table2[n]["psnr_db_bicubic_lr"] for n in methods}},
-                     figures / "table2.png", ylabel="value", title="Table 2 on the built-in faces")
-        k = min(8, args.faces)
-        save_image_rows([real_low[:k]] + [super_resolved[n][:k] for n in methods] + [high[:k]],
-                        figures / "super_resolution.png", scale=2,
-                        row_labels=["real LR input"] + list(methods) + ["HR (other people)"],
-                        title="Super-resolving real LR faces")
-        shown.append("Table 2: FID on super-resolved real LR faces, PSNR/SSIM on bicubic LR (table2.png, "
-                     "super_resolution.png)")
-        if not ours:
-            not_shown.append("Table 2's row for the method itself: it needs an l2h or finetune stage")
-        if "bicubic" not in l2hs:
-            not_shown.append("Table 2's baseline, Low-to-High trained on bicubic pairs: train it with --with-bicubic (pipeline) or "
-                             "--stage bicubic")
-        misses = no_face({"HR test faces": high, **super_resolved})       # dlib: floored by 16-px inputs
-        for name, miss in misses.items():
-            if miss is not None:
-                table2.setdefault(name, {})["no_face_fraction"] = miss.float().mean().item()
-        metrics.update(table2=table2, table2_columns=TABLE2_COLUMNS, fid_floor_hr_training_vs_hr_test=fid_floor,
-                       checks=checks(table2, ours),
-                       paper_table2={n: {"fid": f, "psnr_db": p} for n, (f, p) in PAPER_TABLE2.items()})
-
-        # Failures (§XII): the outputs furthest from real HR faces, with what the others make of the same input.
-        name = LABELS[ours[-1]] if ours else LABELS["bicubic"]
-        worst = distances[name].argsort(descending=True)[:k]
-        metrics["failures"] = {"method": name, "fraction": table2[name]["failure_fraction"],
-                               "threshold": threshold.item(), "paper_fraction": PAPER_FAILURES,
-                               "measure": TABLE2_COLUMNS["failure_fraction"]}
-        save_image_rows([real_low[worst]] + [super_resolved[n][worst] for n in methods], figures / "failures.png",
-                        scale=2, row_labels=["real LR input"] + list(methods),
-                        title=f"The {k} outputs of {name} furthest from real HR faces")
-        shown.append("failures (§XII): the outputs furthest from real HR faces in feature space (failures.png)")
-        text += ["## Table 2 on the built-in faces",
-                 markdown_table([{"method": n, **r} for n, r in table2.items()]
-                                + [{"method": "HR training faces against HR test faces (FID floor)",
-                                    "fid_real_lr": fid_floor}],
-                                ["method", "fid_real_lr", "psnr_db_bicubic_lr", "ssim_bicubic_lr",
-                                 "failure_fraction", "no_face_fraction"]),
-                 "\n".join(f"- `{k}`: {v}" for k, v in TABLE2_COLUMNS.items()),
-                 "## The two checks", "\n".join(f"- {question}: " + ", ".join(f"{n} {v:.3g}" for n, v in answer.items()
-                                                                       if n != "holds")
-                                                 + (" → holds" if answer["holds"] else " → does not hold")
-                                                 for question, answer in metrics["checks"].items())
-                 or "- neither can be answered: both need the bicubic stage (and the FID check an l2h or finetune one)",
-                 "## Table 2 of the paper",
-                 markdown_table([{"method": n, "fid": f, "psnr_db": p} for n, (f, p) in PAPER_TABLE2.items()],
-                                floatfmt=".2f")]
-    else:
-        not_shown.append("Table 2 and the failures: they need a Low-to-High (an l2h, finetune or bicubic stage; "
-                         "give its folder as one more --run)")
-
-    # Table 1 / Fig. 5 from the stages' logs (a folder holding only checkpoint.pt has none).
-    logs = {}
-    for stage, (folder, _) in stages.items():
-        log = read_log(folder / "log.csv") if (folder / "log.csv").exists() else {}
-        if log.get("step"):
-            label = stage if folder.name == stage else f"{stage}: {folder.name}"
-            logs[label] = (log, training_minutes(log))
-        else:
-            not_shown.append(f"the {stage} stage's curves: {folder} has no log.csv (or no row in it)")
-    if logs:
-        curves(logs, figures / "table1_fig5_curves.png")
-        metrics["table1"] = {label: table1(log, minutes) for label, (log, minutes) in logs.items()}
-        shown.append("Table 1 / Fig. 5: generator loss and training time against iterations (table1_fig5_curves.png)")
-
-    metrics.update(shown=shown, not_shown=not_shown)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    summary = (["## Stages found", "\n".join(f"- {s}: {folder} (step {checkpoint['step']})"
-                                             for s, (folder, checkpoint) in stages.items())]
-               + text + ["## Shown", "\n".join(f"- {x}" for x in shown) or "- nothing",
-                         "## Not shown", "\n".join(f"- {x}" for x in not_shown) or "- nothing missing"])
-    (figures / "results.md").write_text("\n\n".join(summary) + "\n")
-    print("\n\n".join(summary))
-    print(f"\nwrote {out / 'metrics.json'} and {figures}/")
-    return metrics
+    report = Report({"feature_extractor": extractor.name,
+                     "faces": {"HR": len(faces.high), "real LR": len(faces.real_low)}, "held_out": faces.described(),
+                     "stages": {s: {"folder": str(stage.folder), "step": stage.checkpoint["step"]}
+                                for s, stage in stages.items()}})
+    generators = {kind: {s: stage.generators[kind] for s, stage in stages.items() if kind in stage.generators}
+                  for kind in ("H2L", "L2H")}                # H2L: h2l, finetune; L2H: l2h, finetune, bicubic
+    degradation_check(report, generators["H2L"], faces, extractor, out / "figures")
+    table2(report, generators["L2H"], [s for s in ("l2h", "finetune") if s in generators["L2H"]], faces, extractor,
+           out / "figures")
+    table1_fig5(report, stages, out / "figures")
+    return report.write(out, stages)
 
 
 if __name__ == "__main__":

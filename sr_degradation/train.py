@@ -20,7 +20,8 @@ The pipeline (Fig. 2) writes runs/sr_degradation/<time>/ with one run folder per
   bicubic/   (--with-bicubic) Low-to-High on (bicubic(HR), HR) pairs: the baseline of Table 2;
 Every generator loss is α·pixel + β·GAN (eq. 1, α = 1, β = 0.05) with a hinge GAN loss.
 Each stage folder is a complete run (config.json, log.csv, samples/, checkpoint.pt, loss.png);
---resume --out <pipeline> skips the finished stages and continues the unfinished one.
+--resume --out <pipeline> skips the finished stages, continues the unfinished one, and trains a stage
+again from scratch when a stage it starts from was made longer (sr_degradation/pipeline.py).
 """
 import argparse
 import json
@@ -32,15 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 import torch
 
 from common.loop import Run
-from common.metrics import psnr
 from common.plots import save_image_rows
-from common.run import (HelpFormatter, add_common_args, autocast, load_models, load_run,
-                        new_run_dir, one_sentence_errors, parse_args, parse_with_preset, peek_flag, pick_device, positive_int,
-                        outputs, resume_config, seed_everything, to_device, use_amp, write_config)
-from sr_degradation import eval as evaluate
+from common.run import (HelpFormatter, add_common_args, autocast, check_out, data_folders, new_run_dir,
+                        one_sentence_errors, parse_args, parse_with_preset, peek_flag, pick_device, positive_int,
+                        resume_config, seed_everything, to_device, use_amp)
+from sr_degradation import pipeline
 from sr_degradation.data import Batches, HeldOut, bicubic_down, load_faces
 from sr_degradation.model import (ARGUMENTS, NETWORKS, build, downsample_target, generator_loss, hinge_d_loss,
                                   hinge_g_loss, pixel_loss)
+from sr_degradation.pipeline import PIPELINE_ONLY, REAL_LOW, STAGES, STEPS_OF
 
 PAPER = "sr_degradation"
 # §X: Adam lr 1e-4, β = (0, 0.9), D:G = 5:1, ~570k generator updates per network, 2k to fine-tune.
@@ -59,11 +60,8 @@ PRESETS = {
                   amp=False, sample_every=5000, ckpt_every=5000, log_every=100, fid_every=5000),
 }
 ALPHA, BETA = 1.0, 0.05     # eq. 1 weights (§X)
-STAGES = ("h2l", "l2h", "finetune", "bicubic")              # the pipeline's order
 STAGE_NETWORKS = {"h2l": ("H2L", "D_low"), "l2h": ("L2H", "D_high"), "finetune": NETWORKS,
                   "bicubic": ("L2H", "D_high"), None: NETWORKS}
-STEPS_OF = {"h2l": "h2l_steps", "l2h": "l2h_steps", "finetune": "finetune_steps", "bicubic": "l2h_steps"}
-PIPELINE_ONLY = ("h2l_steps", "l2h_steps", "finetune_steps", "with_bicubic")
 
 
 def non_negative_int(text):
@@ -76,8 +74,7 @@ def non_negative_int(text):
     return value
 
 
-def parse(argv):
-    """``(args, resumed)`` for one ``--stage``; ``(args, None)`` with ``args.stage = None`` for the pipeline."""
+def parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--stage", choices=STAGES,
                     help="train one stage alone: h2l (the degradation), l2h (super-resolution on h2l's outputs), "
@@ -91,8 +88,10 @@ def parse(argv):
     pipe.add_argument("--finetune-steps", type=positive_int, help="generator updates of the joint fine-tune")
     pipe.add_argument("--with-bicubic", action=argparse.BooleanOptionalAction,
                       help="also train the baseline: Low-to-High on bicubic pairs (bicubic/)")
-    ap.add_argument("--data-high", metavar="PATH", help="folder of high-resolution faces (default: built-in photos)")
-    ap.add_argument("--data-low", metavar="PATH", help="folder of real low-resolution faces (default: built-in)")
+    ap.add_argument("--data-high", metavar="PATH", help="folder of high-resolution faces (default: built-in photos); "
+                                                        "its last max(--fid-faces, 8) images are held out")
+    ap.add_argument("--data-low", metavar="PATH", help="folder of real low-resolution faces (default: built-in); "
+                                                       "its last max(--fid-faces, 8) images are held out")
     ap.add_argument("--no-augment", action="store_true", help="no §X flip/scale/rotation/colour augmentation")
     ap.add_argument("--z-dim", type=positive_int, help="High-to-Low's noise size")
     ap.add_argument("--h2l-width", type=positive_int, help="High-to-Low's channels")
@@ -113,43 +112,58 @@ def parse(argv):
     ap.add_argument("--fid-faces", type=non_negative_int, default=500,
                     help="held-out faces for the FID in log.csv (0: no FID)")
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
-    add_common_args(ap)
+    return add_common_args(ap)
 
+
+def parse(argv):
+    """``(args, resumed, handed)``: the command line of one ``--stage`` (``resumed``: the checkpoint it
+    continues; ``handed``: what it starts from, ``pipeline.hand_over``), or of the pipeline
+    (``args.stage`` None, ``resumed`` and ``handed`` None)."""
+    ap = parser()
     stage = peek_flag(argv, "--stage", None)
-    if stage is None:
-        args, resumed = parse_pipeline(ap, argv), None
-    elif stage not in STAGES:
+    if stage is not None and stage not in STAGES:
         ap.parse_args(argv)                                   # argparse names the valid stages and exits
-    else:
-        presets = {name: {**{k: v for k, v in p.items() if k not in PIPELINE_ONLY}, "steps": p[STEPS_OF[stage]]}
-                   for name, p in PRESETS.items()}
-        args, resumed = parse_args(ap, argv, presets, PAPER)
-        given = [k for k in PIPELINE_ONLY if getattr(args, k, None) is not None]
-        if given:
-            ap.error(f"--{given[0].replace('_', '-')} belongs to the pipeline; with --stage, --steps sets "
-                     f"the stage's length")
-        for k in PIPELINE_ONLY:
-            vars(args).pop(k, None)
-        needs = {"l2h": ("h2l_run",), "finetune": ("l2h_run", "h2l_run")}.get(args.stage, ())
-        for k in ("h2l_run", "l2h_run"):
-            if getattr(args, k) and k not in needs:
-                ap.error(f"--{k.replace('_', '-')} is read by "
-                         f"{'--stage l2h and finetune' if k == 'h2l_run' else '--stage finetune'} only")
-        if args.stage == "l2h" and not args.h2l_run:
-            ap.error("--stage l2h needs --h2l-run DIR: the h2l stage folder whose High-to-Low makes its inputs "
-                     "(or use --stage bicubic for the baseline)")
-        if args.stage == "finetune" and not args.l2h_run:
-            ap.error("--stage finetune needs --l2h-run DIR: an l2h stage folder (trained on High-to-Low)")
+    args, resumed = parse_stage(ap, argv, stage) if stage else (parse_pipeline(ap, argv), None)
     if args.data:
         ap.error("this paper has two unpaired sets: give --data-high and --data-low instead of --data")
     if args.fid_faces == 1:
         ap.error("--fid-faces must be 0 (no FID) or at least 2: FID compares two sets of faces")
-    args.h2l_blocks, args.l2h_blocks = list(args.h2l_blocks), list(args.l2h_blocks)
     try:
         build(**model_args(args))
     except ValueError as err:
         ap.error(str(err))
-    return args, resumed
+    if stage is None:
+        return args, None, None
+    handed = pipeline.hand_over(stage, args.h2l_run, args.l2h_run)
+    if resumed is not None:
+        pipeline.check_started_from(handed, resumed, args.out)
+    elif handed.steps:
+        args = pipeline.with_sizes_of(args, handed)
+    return args, resumed, handed
+
+
+def parse_stage(ap, argv, stage):
+    """One --stage's command line: the preset's values for that stage (``--steps``: its length), and
+    --resume as for any run. Without --out, the run folder is named now, for the resume command."""
+    presets = {name: {**{k: v for k, v in p.items() if k not in PIPELINE_ONLY}, "steps": p[STEPS_OF[stage]]}
+               for name, p in PRESETS.items()}
+    args, resumed = parse_args(ap, argv, presets, PAPER)
+    given = [k for k in PIPELINE_ONLY if getattr(args, k, None) is not None]
+    if given:
+        ap.error(f"--{given[0].replace('_', '-')} belongs to the pipeline; with --stage, --steps sets "
+                 f"the stage's length")
+    needs = {"l2h": ("h2l_run",), "finetune": ("l2h_run", "h2l_run")}.get(stage, ())
+    for k in ("h2l_run", "l2h_run"):
+        if getattr(args, k) and k not in needs:
+            ap.error(f"--{k.replace('_', '-')} is read by "
+                     f"{'--stage l2h and finetune' if k == 'h2l_run' else '--stage finetune'} only")
+    if stage == "l2h" and not args.h2l_run:
+        ap.error("--stage l2h needs --h2l-run DIR: the h2l stage folder whose High-to-Low makes its inputs "
+                 "(or use --stage bicubic for the baseline)")
+    if stage == "finetune" and not args.l2h_run:
+        ap.error("--stage finetune needs --l2h-run DIR: an l2h stage folder (trained on High-to-Low)")
+    values = {k: v for k, v in vars(args).items() if k not in PIPELINE_ONLY}
+    return argparse.Namespace(**{**values, "out": str(new_run_dir(args.out, PAPER))}), resumed
 
 
 def parse_pipeline(ap, argv):
@@ -161,7 +175,7 @@ def parse_pipeline(ap, argv):
                  "(--steps is for one --stage)")
     if args.h2l_run or args.l2h_run:
         ap.error("the pipeline trains its own stages: --h2l-run and --l2h-run are for --stage l2h / finetune")
-    out = Path(args.out) if args.out else None
+    out = check_out(args.out, data_folders(args))
     if not args.resume:
         if out is not None and (out / "checkpoint.pt").exists():
             raise SystemExit(f"{out} is the run folder of one stage: continue it with --stage and --resume, "
@@ -206,56 +220,61 @@ def update(optimizers, loss):
         opt.step()
 
 
-def hand_over(args, run, stage):
-    """Stage hand-over (Fig. 2): the checkpoint of an earlier ``stage`` folder, read with load_run.
-    Its networks' sizes become this run's (one line says so where a flag asked for others)."""
-    checkpoint = load_run(run, PAPER)
-    found = checkpoint["config"].get("stage")
-    if found != stage:
-        raise SystemExit(f"{run} is a {found} stage folder, not the {stage} stage folder that "
-                         f"--{stage}-run needs.")
-    if checkpoint["step"] < checkpoint["config"]["steps"]:
-        print(f"note: {run} stopped at step {checkpoint['step']} of {checkpoint['config']['steps']}; "
-              f"this stage starts from that.")
-    taken = {k: v for k, v in checkpoint["model_args"].items() if k != "networks" and getattr(args, k) != v}
-    if taken:
-        print(f"from {run}: " + ", ".join(f"--{k.replace('_', '-')} {v} (not {getattr(args, k)})"
-                                          for k, v in taken.items()))
-        vars(args).update(taken)
-    return checkpoint
+def critic_steps(n, batch, critics, optimizers, device, amp):
+    """§X: ``n`` critic updates per generator update (D:G = 5:1), each on a fresh batch: ``batch()``
+    gives ``{critic name: (real images, fakes made without gradients)}``, and every critic named there
+    takes one step on its hinge loss (their sum). Returns the last update's losses ({} when n = 0)."""
+    losses = {}
+    for _ in range(n):
+        pairs = batch()
+        with autocast(device, amp):
+            losses = {name: hinge_d_loss(critics[name](real), critics[name](fake)) for name, (real, fake) in pairs.items()}
+        update([optimizers[name] for name in losses], sum(losses.values()))
+    return losses
+
+
+def setup(args, faces, start_from=None):
+    """What every stage starts with: the device, whether --amp runs, the training batches and the
+    held-out faces, and this stage's networks (seeded; ``start_from``: trained weights to begin with)
+    on the device with their optimisers."""
+    device = pick_device(args.device)
+    amp = use_amp(args.amp, device)
+    data, test = Batches(faces, args, device, low=args.stage in REAL_LOW), HeldOut(faces, args, device, amp)
+    seed_everything(args.seed)
+    models = build(**model_args(args))
+    for name, net in (start_from or {}).items():
+        models[name].load_state_dict(net.state_dict())
+    models = {name: to_device(net, device, args.channels_last) for name, net in models.items()}
+    return device, amp, data, test, models, adam(models, args.lr)
+
+
+def start_run(args, models, optimizers, resumed, state, columns, resume_hint):
+    """The stage's ``common.loop.Run``: its folder, log.csv columns, checkpoints and Ctrl-C."""
+    return Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, state=state,
+               images_per_step=args.batch_size, columns=columns, bar_keys=("loss_G",), desc=f"{PAPER} {args.stage}",
+               resume_hint=resume_hint)
 
 
 # ----------------------------------------------------------------------------- stage 1: High-to-Low
 
 
-def train_h2l(args, resumed=None, faces=None):
+def train_h2l(args, resumed, faces, handed, resume_hint=None):
     """Stage 1 (§VII, Fig. 2): High-to-Low learns to degrade HR faces from unpaired real LR faces."""
-    device = pick_device(args.device)
-    amp = use_amp(args.amp, device)
-    faces = faces or load_faces(args)
-    data, test = Batches(faces, args, device), HeldOut(faces, args, device)
-    seed_everything(args.seed)
-    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
+    device, amp, data, test, models, optimizers = setup(args, faces)
     H2L, D_low = models["H2L"], models["D_low"]
-    optimizers = adam(models, args.lr)
-    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, state=dict(batches=data),
-              images_per_step=args.batch_size,
-              columns=["loss_D_low", "pixel_h2l", "gan_h2l", "loss_G", "fid_h2l"], bar_keys=("loss_G",),
-              desc="sr_degradation h2l")
-    degraded = lambda n: outputs(H2L, test.high[:n], test.z[:n], device=device, amp=amp)   # noqa: E731
+    run = start_run(args, models, optimizers, resumed, dict(batches=data),
+                    ["loss_D_low", "pixel_h2l", "gan_h2l", "loss_G", "fid_h2l"], resume_hint)
     if test.extractor and not run.resumed:
-        run.log_eval(0, fid_h2l=test.fid(degraded(test.n), test.low))          # before any training
+        run.log_eval(0, fid_h2l=test.fid_degraded(H2L))                   # before any training
+
+    def critic_batch():
+        """Real LR faces (other people) against High-to-Low's degradations of HR faces."""
+        high, low = data.next_high(), data.next_low()
+        with autocast(device, amp), torch.no_grad():
+            return {"D_low": (low, H2L(high, data.noise(len(high))))}
 
     for step in run.steps():
-        # critic steps (hinge loss), d_steps per generator step (§X: 5:1): real LR faces vs degraded HR faces
-        loss_d = None
-        for _ in range(args.d_steps):
-            high, low = data.next_high(), data.next_low()
-            with autocast(device, amp):
-                with torch.no_grad():
-                    fake_low = H2L(high, data.noise(len(high)))
-                loss_d = hinge_d_loss(D_low(low), D_low(fake_low))
-            update([optimizers["D_low"]], loss_d)
+        loss_d = critic_steps(args.d_steps, critic_batch, models, optimizers, device, amp).get("D_low")
 
         # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the average-pooled HR face
         high = data.next_high()
@@ -268,9 +287,10 @@ def train_h2l(args, resumed=None, faces=None):
 
         run.log(step, loss_D_low=loss_d, pixel_h2l=pixel, gan_h2l=gan, loss_G=loss_g)
         if test.extractor and run.due(step, args.fid_every):
-            run.log_eval(step, fid_h2l=test.fid(degraded(test.n), test.low))      # degradation realism
+            run.log_eval(step, fid_h2l=test.fid_degraded(H2L))            # degradation realism
         if run.due(step, args.sample_every):
-            save_image_rows([test.high[:8], degraded(8), test.low[:8]], run.dir / "samples" / f"step_{step:07d}.png",
+            save_image_rows([test.high[:8], test.degraded(H2L, 8), test.low[:8]],
+                            run.dir / "samples" / f"step_{step:07d}.png",
                             row_labels=["HR (held out)", "High-to-Low(HR)", "real LR (others)"], scale=2)
         run.save(step)
     return run.finish(title="sr_degradation h2l: High-to-Low")
@@ -279,32 +299,18 @@ def train_h2l(args, resumed=None, faces=None):
 # ----------------------------------------------------------------------------- stage 2: Low-to-High
 
 
-def train_l2h(args, resumed=None, faces=None):
+def train_l2h(args, resumed, faces, handed, resume_hint=None):
     """Stage 2 (§X): Low-to-High learns 16→64 super-resolution on pairs (High-to-Low(HR, fresh z), HR),
-    with the High-to-Low of --h2l-run frozen. ``--stage bicubic``: on pairs (bicubic(HR), HR) instead,
-    the baseline of Table 2 (its "Low-to-High trained on bicubic pairs")."""
-    device = pick_device(args.device)
-    amp = use_amp(args.amp, device)
-    frozen, extra = None, {}
-    if args.stage == "l2h":                                  # stage hand-over: the frozen High-to-Low
-        h2l = hand_over(args, args.h2l_run, "h2l")
-        extra = {"h2l_step": h2l["step"]}
-        if resumed is not None and resumed["extra"]["h2l_step"] != h2l["step"]:
-            raise SystemExit(f"--resume refused, nothing was changed: this l2h run was trained on the High-to-Low "
-                             f"of {args.h2l_run} at step {resumed['extra']['h2l_step']}, which is now at step "
-                             f"{h2l['step']}; start a new l2h run.")
-        frozen = load_models(build(**{**h2l["model_args"], "networks": ["H2L"]}), h2l, where=args.h2l_run)["H2L"]
-        frozen = to_device(frozen, device, args.channels_last).eval().requires_grad_(False)
-    faces = faces or load_faces(args, low=False)
-    data, test = Batches(faces, args, device, low=False), HeldOut(faces, args, device)
-    seed_everything(args.seed)
-    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
+    with the High-to-Low handed over from the h2l stage frozen. ``--stage bicubic`` (nothing handed
+    over): on pairs (bicubic(HR), HR) instead, the baseline of Table 2 ("Low-to-High trained on bicubic
+    pairs")."""
+    device, amp, data, test, models, optimizers = setup(args, faces)
     L2H, D_high = models["L2H"], models["D_high"]
-    optimizers = adam(models, args.lr)
-    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, state=dict(batches=data, **extra),
-              images_per_step=args.batch_size,
-              columns=["loss_D_high", "pixel_l2h", "gan_l2h", "loss_G", "fid_sr", "psnr_db"], bar_keys=("loss_G",),
-              desc=f"sr_degradation {args.stage}")
+    frozen = handed.networks.get("H2L")
+    if frozen is not None:
+        frozen = to_device(frozen, device, args.channels_last).requires_grad_(False)    # eval mode (§X)
+    run = start_run(args, models, optimizers, resumed, dict(batches=data, **handed.recorded()),
+                    ["loss_D_high", "pixel_l2h", "gan_l2h", "loss_G", "fid_sr", "psnr_db"], resume_hint)
 
     def degrade(high):
         """The LR half of a training pair: High-to-Low(HR, fresh noise) (§X), or bicubic(HR) for the baseline."""
@@ -313,28 +319,18 @@ def train_l2h(args, resumed=None, faces=None):
         with torch.no_grad():
             return frozen(high, data.noise(len(high)))
 
-    super_resolved = lambda n: outputs(L2H, test.low[:n], device=device, amp=amp)     # noqa: E731
-
-    def scores():
-        """FID of super-resolved real LR faces against HR faces; PSNR on bicubic-downsampled HR faces."""
-        high = test.high[:test.n]
-        return dict(fid_sr=test.fid(super_resolved(test.n), test.high),
-                    psnr_db=psnr(outputs(L2H, bicubic_down(high), device=device, amp=amp), high).mean())
+    def critic_batch():
+        """HR faces against Low-to-High's super-resolutions of their degradations."""
+        high = data.next_high()
+        with autocast(device, amp), torch.no_grad():
+            return {"D_high": (high, L2H(degrade(high)))}
 
     if test.extractor and not run.resumed:
-        run.log_eval(0, **scores())
-
+        run.log_eval(0, fid_sr=test.fid_super_resolved(L2H), psnr_db=test.psnr_db(L2H))
     for step in run.steps():
         gan_phase = step > args.pixel_warmup       # before: pixel loss alone, no critic (--pixel-warmup)
-        # critic steps (hinge loss), d_steps per generator step (§X: 5:1): HR faces vs super-resolved ones
-        loss_d = None
-        for _ in range(args.d_steps if gan_phase else 0):
-            high = data.next_high()
-            with autocast(device, amp):
-                with torch.no_grad():
-                    fake_high = L2H(degrade(high))
-                loss_d = hinge_d_loss(D_high(high), D_high(fake_high))
-            update([optimizers["D_high"]], loss_d)
+        loss_d = critic_steps(args.d_steps if gan_phase else 0, critic_batch, models, optimizers, device,
+                              amp).get("D_high")
 
         # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the HR face
         high = data.next_high()
@@ -347,9 +343,9 @@ def train_l2h(args, resumed=None, faces=None):
 
         run.log(step, loss_D_high=loss_d, pixel_l2h=pixel, gan_l2h=gan, loss_G=loss_g)
         if test.extractor and run.due(step, args.fid_every):
-            run.log_eval(step, **scores())
+            run.log_eval(step, fid_sr=test.fid_super_resolved(L2H), psnr_db=test.psnr_db(L2H))
         if run.due(step, args.sample_every):
-            save_image_rows([test.low[:8], super_resolved(8)], run.dir / "samples" / f"step_{step:07d}.png",
+            save_image_rows([test.low[:8], test.super_resolved(L2H, 8)], run.dir / "samples" / f"step_{step:07d}.png",
                             row_labels=["real LR input", "Low-to-High"], scale=2)
         run.save(step)
     return run.finish(title=f"sr_degradation {args.stage}: Low-to-High"
@@ -359,54 +355,27 @@ def train_l2h(args, resumed=None, faces=None):
 # ----------------------------------------------------------------------------- stage 3: fine-tune both
 
 
-def train_finetune(args, resumed=None, faces=None):
+def train_finetune(args, resumed, faces, handed, resume_hint=None):
     """Stage 3 (§X: "fine-tuned them together for another 2,000 generator updates"): both generators
-    and both critics, end to end (Low-to-High's loss flows back into High-to-Low); fresh optimisers."""
-    device = pick_device(args.device)
-    amp = use_amp(args.amp, device)
-    if resumed is None:                                      # stage hand-over: both earlier stages
-        l2h = hand_over(args, args.l2h_run, "l2h")
-        args.h2l_run = args.h2l_run or l2h["config"]["h2l_run"]
-        h2l = hand_over(args, args.h2l_run, "h2l")
-        if h2l["model_args"]["size"] != l2h["model_args"]["size"]:
-            raise SystemExit(f"{args.l2h_run} was trained at size {l2h['model_args']['size']} and {args.h2l_run} "
-                             f"at {h2l['model_args']['size']}: fine-tune an l2h run with the h2l run it was "
-                             f"trained on.")
-    faces = faces or load_faces(args)
-    data, test = Batches(faces, args, device), HeldOut(faces, args, device)
-    seed_everything(args.seed)
-    models = build(**model_args(args))
-    if resumed is None:
-        load_models({k: models[k] for k in ("H2L", "D_low")}, h2l, where=args.h2l_run)
-        load_models({k: models[k] for k in ("L2H", "D_high")}, l2h, where=args.l2h_run)
-    models = {name: to_device(net, device, args.channels_last) for name, net in models.items()}
+    and both critics, starting from the h2l and l2h stages' networks (``handed``), end to end
+    (Low-to-High's loss flows back into High-to-Low); fresh optimisers."""
+    device, amp, data, test, models, optimizers = setup(args, faces, start_from=handed.networks)
     H2L, D_low, L2H, D_high = (models[k] for k in NETWORKS)
-    optimizers = adam(models, args.lr)
-    run = Run(args, PAPER, models, model_args(args), optimizers, resumed=resumed, state=dict(batches=data),
-              images_per_step=args.batch_size,
-              columns=["loss_D_low", "loss_D_high", "pixel_h2l", "gan_h2l", "pixel_l2h", "gan_l2h", "loss_G",
-                       "fid_h2l", "fid_sr"], bar_keys=("loss_G",), desc="sr_degradation finetune")
-    degraded = lambda n: outputs(H2L, test.high[:n], test.z[:n], device=device, amp=amp)  # noqa: E731
-    super_resolved = lambda n: outputs(L2H, test.low[:n], device=device, amp=amp)         # noqa: E731
-
-    def fids():
-        return dict(fid_h2l=test.fid(degraded(test.n), test.low), fid_sr=test.fid(super_resolved(test.n), test.high))
-
+    run = start_run(args, models, optimizers, resumed, dict(batches=data, **handed.recorded()),
+                    ["loss_D_low", "loss_D_high", "pixel_h2l", "gan_h2l", "pixel_l2h", "gan_l2h", "loss_G",
+                     "fid_h2l", "fid_sr"], resume_hint)
     if test.extractor and not run.resumed:
-        run.log_eval(0, **fids())
+        run.log_eval(0, fid_h2l=test.fid_degraded(H2L), fid_sr=test.fid_super_resolved(L2H))
+
+    def critic_batch():
+        """Both critics at once: real LR vs degraded HR faces, HR faces vs super-resolved degradations."""
+        high, low = data.next_high(), data.next_low()
+        with autocast(device, amp), torch.no_grad():
+            fake_low = H2L(high, data.noise(len(high)))
+            return {"D_low": (low, fake_low), "D_high": (high, L2H(fake_low))}
 
     for step in run.steps():
-        # critic steps (hinge loss), d_steps per generator step (§X: 5:1), both critics at once
-        loss_d_low = loss_d_high = None
-        for _ in range(args.d_steps):
-            high, low = data.next_high(), data.next_low()
-            with autocast(device, amp):
-                with torch.no_grad():
-                    fake_low = H2L(high, data.noise(len(high)))
-                    fake_high = L2H(fake_low)
-                loss_d_low = hinge_d_loss(D_low(low), D_low(fake_low))            # real LR vs degraded HR
-                loss_d_high = hinge_d_loss(D_high(high), D_high(fake_high))       # HR vs super-resolved
-            update([optimizers["D_low"], optimizers["D_high"]], loss_d_low + loss_d_high)
+        loss_d = critic_steps(args.d_steps, critic_batch, models, optimizers, device, amp)
 
         # generator step: eq. 1 for each generator, summed; Low-to-High reads High-to-Low's output
         high = data.next_high()
@@ -420,12 +389,12 @@ def train_finetune(args, resumed=None, faces=None):
             loss_g = generator_loss(pixel_h2l, gan_h2l, ALPHA, BETA) + generator_loss(pixel_l2h, gan_l2h, ALPHA, BETA)
         update([optimizers["H2L"], optimizers["L2H"]], loss_g)
 
-        run.log(step, loss_D_low=loss_d_low, loss_D_high=loss_d_high, pixel_h2l=pixel_h2l, gan_h2l=gan_h2l,
-                pixel_l2h=pixel_l2h, gan_l2h=gan_l2h, loss_G=loss_g)
+        run.log(step, loss_D_low=loss_d.get("D_low"), loss_D_high=loss_d.get("D_high"), pixel_h2l=pixel_h2l,
+                gan_h2l=gan_h2l, pixel_l2h=pixel_l2h, gan_l2h=gan_l2h, loss_G=loss_g)
         if test.extractor and run.due(step, args.fid_every):
-            run.log_eval(step, **fids())
+            run.log_eval(step, fid_h2l=test.fid_degraded(H2L), fid_sr=test.fid_super_resolved(L2H))
         if run.due(step, args.sample_every):
-            save_image_rows([test.high[:8], degraded(8), test.low[:8], super_resolved(8)],
+            save_image_rows([test.high[:8], test.degraded(H2L, 8), test.low[:8], test.super_resolved(L2H, 8)],
                             run.dir / "samples" / f"step_{step:07d}.png", scale=2,
                             row_labels=["HR (held out)", "High-to-Low(HR)", "real LR input", "Low-to-High"])
         run.save(step)
@@ -435,60 +404,15 @@ def train_finetune(args, resumed=None, faces=None):
 STAGE_FUNCTIONS = {"h2l": train_h2l, "l2h": train_l2h, "finetune": train_finetune, "bicubic": train_l2h}
 
 
-# ----------------------------------------------------------------------------- the pipeline
-
-
-def stage_args(args, root, stage):
-    """One stage's command line inside the pipeline: the same as running it alone with --stage."""
-    values = {k: v for k, v in vars(args).items() if k not in PIPELINE_ONLY}
-    values.update(stage=stage, steps=getattr(args, STEPS_OF[stage]), out=str(root / stage),
-                  resume=(root / stage / "checkpoint.pt").exists(),
-                  h2l_run=str(root / "h2l") if stage in ("l2h", "finetune") else None,
-                  l2h_run=str(root / "l2h") if stage == "finetune" else None)
-    return argparse.Namespace(**values)
-
-
-def train_pipeline(args):
-    """Fig. 2: h2l, then l2h on h2l's outputs, then finetune, then (--with-bicubic) the baseline, each in
-    its own folder under the pipeline folder. Finished stages are skipped, an unfinished one resumed."""
-    root = new_run_dir(args.out, PAPER)
-    args.out = str(root)
-    todo = []
-    for stage in [s for s in STAGES if s != "bicubic" or args.with_bicubic]:
-        steps, folder = getattr(args, STEPS_OF[stage]), root / stage
-        done = load_run(folder, PAPER)["step"] if (folder / "checkpoint.pt").exists() else 0
-        if done >= steps:
-            print(f"{stage}: finished at step {done}, skipped")
-        else:
-            todo.append(stage)
-    if not todo:
-        raise SystemExit(f"every stage of {root} is finished: give larger --h2l-steps, --l2h-steps or "
-                         f"--finetune-steps{'' if args.with_bicubic else ' (or --with-bicubic)'} to continue it.")
-    faces = load_faces(args, low="h2l" in todo or "finetune" in todo)     # once, for every stage
-    root.mkdir(parents=True, exist_ok=True)
-    write_config(root, args)
-    for stage in todo:
-        sargs = stage_args(args, root, stage)
-        resumed = load_run(sargs.out, PAPER) if sargs.resume else None
-        STAGE_FUNCTIONS[stage](sargs, resumed, faces)
-        reached = load_run(sargs.out, PAPER)["step"]
-        if reached < sargs.steps:                            # stopped (Ctrl-C): the later stages need this one
-            print(f"pipeline stopped in stage {stage} at step {reached}; continue with --resume --out {root}")
-            return root
-    print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())})")
-    if args.data_high or args.data_low or args.fid_faces < 2:     # eval.py measures on built-in held-out faces
-        print(f"evaluate with: python {PAPER}/eval.py --run {root}")
-    else:                                                         # the super-resolution figure and Table 2
-        evaluate.main(["--run", str(root), "--faces", str(args.fid_faces)])
-    return root
-
-
 @one_sentence_errors
 def main(argv=None):
-    args, resumed = parse(argv)
+    args, resumed, handed = parse(argv)
     if args.stage is None:
-        return train_pipeline(args)
-    return STAGE_FUNCTIONS[args.stage](args, resumed)
+        return pipeline.train(args, STAGE_FUNCTIONS)
+    faces = load_faces(args, low=args.stage in REAL_LOW)
+    return STAGE_FUNCTIONS[args.stage](args, resumed, faces, handed,
+                                       resume_hint=f"python {PAPER}/train.py --stage {args.stage} --resume "
+                                                   f"--out {args.out}")
 
 
 if __name__ == "__main__":

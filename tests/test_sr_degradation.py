@@ -1,20 +1,26 @@
 """sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, build(), the pipeline and each
-stage through train.main (smoke, resume, determinism, bad input), eval.py on a pipeline and on one stage."""
+stage through train.main (smoke, resume, determinism, bad input, a longer earlier stage, Ctrl-C, your own
+faces), eval.py on a pipeline, on one stage and on a --data run's held-out faces."""
 import csv
+import hashlib
 import importlib.util
 import json
 import os
 import shutil
-import signal
 
 import pytest
 import torch
 from PIL import Image
 
+from common.data import load_image_folder, to_float
+from common import loop
 from common.loop import Run
+from common.metrics import psnr
 from common.run import read_checkpoint, save_checkpoint
+from conftest import assert_same_checkpoint, check_one_sentence
 from sr_degradation import eval as evaluate
 from sr_degradation import train
+from sr_degradation.data import bicubic_down
 from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, bicubic_up, build, downsample_target,
                                   generator_loss, hinge_d_loss, hinge_g_loss, pixel_loss)
 
@@ -123,17 +129,22 @@ def pipeline(tmp_path_factory):
     return train.main(PIPELINE + ["--out", str(tmp_path_factory.mktemp("sr") / "pipeline")])
 
 
-def same_weights(a, b):
-    a, b = read_checkpoint(a / "checkpoint.pt"), read_checkpoint(b / "checkpoint.pt")
-    assert a["step"] == b["step"] and set(a["models"]) == set(b["models"])
-    for name in a["models"]:
-        for key, tensor in a["models"][name].items():
-            assert torch.allclose(tensor.float(), b["models"][name][key].float(), atol=1e-6), (name, key)
+@pytest.fixture
+def no_loss_png(monkeypatch):
+    """No loss.png at the end of each stage (matplotlib: most of a tiny stage's time); the tests using
+    this read checkpoints and log.csv, and the pipeline test checks that every stage writes one."""
+    monkeypatch.setattr(loop, "plot_losses", lambda *args, **kwargs: None)
+
+
+def files(folder):
+    """{relative path: sha256} of every file under ``folder``: a run folder byte for byte."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
-    args, resumed = train.parse([])
-    assert args.stage is None and resumed is None and args.with_bicubic
+    args, resumed, handed = train.parse([])
+    assert args.stage is None and resumed is None and handed is None and args.with_bicubic
     assert (args.h2l_steps, args.l2h_steps, args.finetune_steps) == (600, 2000, 100)
     assert args.l2h_residual and args.pixel_warmup == 2000                 # quick: l2h on the pixel loss alone
     assert train.parse(["--stage", "h2l"])[0].steps == 600
@@ -179,26 +190,54 @@ def test_one_stage_alone_resumed_equals_the_pipelines_stage(stage, pipeline, tmp
     assert ((half / "samples/step_0000001.png").read_bytes()
             == (pipeline / stage / "samples/step_0000001.png").read_bytes())
     train.main(args + ["--steps", "2", "--resume", "--out", str(half)])
-    same_weights(half, pipeline / stage)
+    assert_same_checkpoint(half, pipeline / stage)                # networks, optimisers, batch order, hand-over
 
 
-def test_resume_mid_pipeline_equals_the_uninterrupted_pipeline(pipeline, tmp_path, monkeypatch):
-    steps = Run.steps
+def test_ctrl_c_mid_pipeline_prints_one_resume_command_that_equals_the_uninterrupted_pipeline(
+        pipeline, tmp_path, monkeypatch, capsys, no_loss_png):
+    log = Run.log
 
-    def ctrl_c_in_l2h(self):                                  # Ctrl-C during the l2h stage's first step
-        for step in steps(self):
-            if self.dir.name == "l2h" and step == 1:
-                os.kill(os.getpid(), signal.SIGINT)
-            yield step
+    def ctrl_c_in_l2h(self, step, **values):                  # Ctrl-C during the l2h stage's first step
+        if self.dir.name == "l2h" and step == 1:
+            self._stop.requested = True
+        log(self, step, **values)
 
-    monkeypatch.setattr(Run, "steps", ctrl_c_in_l2h)
+    monkeypatch.setattr(Run, "log", ctrl_c_in_l2h)
     out = tmp_path / "pipeline"
-    train.main(PIPELINE + ["--out", str(out)])
+    with pytest.raises(SystemExit) as stopped:
+        train.main(PIPELINE + ["--no-with-bicubic", "--sample-every", "9", "--out", str(out)])
+    assert stopped.value.code == 130                           # interrupted: `train && eval` does not evaluate
+    said = [line for line in capsys.readouterr().out.splitlines() if "--resume" in line]
+    assert len(said) == 1 and said[0].endswith(f"continue with: python sr_degradation/train.py --resume --out {out}")
     assert read_checkpoint(out / "l2h" / "checkpoint.pt")["step"] == 1 and not (out / "finetune").exists()
-    monkeypatch.undo()
-    train.main(["--resume", "--out", str(out)])              # the pipeline's config.json brings back every flag
-    for stage in NETWORKS:
-        same_weights(out / stage, pipeline / stage)
+    monkeypatch.setattr(Run, "log", log)
+    train.main(said[0].split("train.py ")[1].split())         # the command it printed; config.json brings the flags
+    for stage in ("h2l", "l2h", "finetune"):
+        assert_same_checkpoint(out / stage, pipeline / stage)
+    assert not (out / "bicubic").exists()
+
+
+def test_a_longer_earlier_stage_trains_the_later_ones_again_from_scratch(pipeline, tmp_path, capsys, no_loss_png):
+    """--resume --h2l-steps 3: h2l goes on to step 3; l2h and finetune were trained on its step-2 outputs,
+    so each is trained again from scratch (one line says so); the baseline does not read h2l and stays."""
+    out, old_l2h = tmp_path / "pipeline", tmp_path / "old_l2h"
+    shutil.copytree(pipeline, out)
+    shutil.copytree(pipeline / "l2h", old_l2h)
+    bicubic = files(out / "bicubic")
+    train.main(["--resume", "--out", str(out), "--h2l-steps", "3", "--sample-every", "9"])
+    said = capsys.readouterr().out
+    assert "l2h: h2l/ changed (step 2 → 3), so l2h/ is trained again from scratch" in said
+    assert "finetune: h2l/ changed (step 2 → 3), so finetune/ is trained again from scratch" in said
+    assert read_checkpoint(out / "h2l" / "checkpoint.pt")["step"] == 3 and files(out / "bicubic") == bicubic
+    assert read_checkpoint(out / "finetune" / "checkpoint.pt")["extra"]["h2l_step"] == 3
+    assert [r["step"] for r in csv.DictReader(open(out / "l2h" / "log.csv"))] == ["1", "2"]     # a new log
+    alone = train.main(TINY + ["--stage", "l2h", "--h2l-run", str(out / "h2l"), "--steps", "2", "--sample-every", "9",
+                               "--out", str(tmp_path / "l2h_alone")])
+    assert_same_checkpoint(out / "l2h", alone)                 # = l2h trained from scratch on the new High-to-Low
+    check_one_sentence(train.main, TINY + ["--stage", "finetune", "--l2h-run", str(old_l2h), "--h2l-run",
+                                           str(out / "h2l"), "--out", str(tmp_path / "ft")],
+                       "at step 2, and", capsys)              # an l2h run trained on the old High-to-Low
+    assert not (tmp_path / "ft").exists()
 
 
 def test_d_steps_0_trains_no_critic_and_leaves_its_loss_cells_empty(tmp_path):
@@ -236,12 +275,23 @@ def test_pixel_warmup_trains_low_to_high_alone_then_adds_the_gan_term(tmp_path):
     (["--data", "faces/"], "--data-high and --data-low"), (["--steps", "5"], "one length per stage"),
     (["--stage", "h2l", "--h2l-steps", "5"], "belongs to the pipeline"), (["--stage", "l2h"], "needs --h2l-run"),
     (["--stage", "finetune"], "needs --l2h-run"), (["--stage", "h2l", "--h2l-run", "x"], "read by"),
-    (["--fid-faces", "1"], "at least 2"), (["--stage", "x"], "invalid choice")])
+    (["--fid-faces", "1"], "at least 2"), (["--stage", "x"], "invalid choice"),
+    (["--seed", "-1"], "from 0 to 4294967295"), (["--stage", "h2l", "--seed", "-1"], "from 0 to 4294967295")])
 def test_bad_flags_are_refused_with_one_sentence(flags, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as refused:
-        train.main(TINY + flags + ["--out", str(tmp_path / "run")])
-    assert refused.value.code == 2 and message in capsys.readouterr().err
+    check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "run")], message, capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_an_out_that_cannot_hold_a_run_is_refused_with_one_sentence(tmp_path, capsys, monkeypatch):
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    for flags in ([], ["--stage", "h2l"]):
+        check_one_sentence(train.main, TINY + flags + ["--out", str(a_file)], "is a file, not a folder", capsys)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)          # as a folder this user cannot write
+    for flags in ([], ["--stage", "h2l"]):
+        check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "new" / "run")], "cannot be written",
+                           capsys)
+    assert a_file.read_text() == "not a folder" and not (tmp_path / "new").exists()
 
 
 def test_data_that_cannot_fill_a_batch_is_refused_with_one_sentence(tmp_path):
@@ -250,7 +300,7 @@ def test_data_that_cannot_fill_a_batch_is_refused_with_one_sentence(tmp_path):
     folder = tmp_path / "one_low_image"
     folder.mkdir()
     Image.new("RGB", (8, 8), "gray").save(folder / "face.png")
-    with pytest.raises(SystemExit, match="does not fit the 1 real LR training face:"):
+    with pytest.raises(SystemExit, match="holds 1 images: too few to hold out its last 8"):
         train.main(TINY + ["--stage", "h2l", "--data-low", str(folder), "--out", str(tmp_path / "h2l")])
     assert not (tmp_path / "pipeline").exists() and not (tmp_path / "h2l").exists()
 
@@ -278,8 +328,10 @@ def test_wrong_stage_folders_and_refused_resumes_change_nothing(pipeline, tmp_pa
 
 # ----------------------------------------------------------------- eval.py on any run
 
-def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipeline):
-    metrics = evaluate.main(["--run", str(pipeline), "--faces", "6"])
+def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipeline, tmp_path):
+    before, out = files(pipeline), tmp_path / "eval"
+    metrics = evaluate.main(["--run", str(pipeline), "--faces", "6", "--out", str(out)])
+    assert files(pipeline) == before                                      # --out: nothing written into the run
     assert list(metrics["stages"]) == ["h2l", "l2h", "finetune", "bicubic"]
     assert metrics["not_shown"] == []
     table2 = metrics["table2"]
@@ -293,10 +345,10 @@ def test_eval_on_the_pipeline_shows_table2_the_degradation_and_every_figure(pipe
     assert len(fid_checks) == 2 and all(set(c) >= {evaluate.LABELS["bicubic"], "holds"} for c in fid_checks)
     assert metrics["failures"]["method"] == evaluate.LABELS["finetune"] and 0 <= metrics["failures"]["fraction"] <= 1
     assert len(metrics["degradation_fid"]) == 4 and set(metrics["table1"]) == set(NETWORKS)
-    assert json.loads((pipeline / "metrics.json").read_text())["shown"] == metrics["shown"]
+    assert json.loads((out / "metrics.json").read_text())["shown"] == metrics["shown"]
     for name in ("degradation.png", "table2.png", "super_resolution.png", "table1_fig5_curves.png", "failures.png"):
-        assert (pipeline / "figures" / name).exists(), name
-    results = (pipeline / "figures" / "results.md").read_text()
+        assert (out / "figures" / name).exists(), name
+    results = (out / "figures" / "results.md").read_text()
     assert "15.20" in results and "85.59" in results                     # the paper's numbers beside ours
 
 
@@ -328,14 +380,38 @@ def test_eval_refuses_bad_runs_with_one_sentence_and_creates_nothing(pipeline, t
     with pytest.raises(SystemExit, match="two h2l stages"):
         evaluate.main(["--run", str(pipeline), str(pipeline / "h2l")])
     for faces in ("0", "1"):
-        with pytest.raises(SystemExit):
-            evaluate.main(["--run", str(pipeline), "--faces", faces])
-        assert "--faces" in capsys.readouterr().err
+        check_one_sentence(evaluate.main, ["--run", str(pipeline), "--faces", faces], "--faces", capsys)
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    check_one_sentence(evaluate.main, ["--run", str(pipeline), "--out", str(a_file)], "is a file, not a folder", capsys)
     assert not (other / "figures").exists() and not (truncated / "figures").exists()
+    assert not (pipeline / "figures").exists() and a_file.read_text() == "not a folder"
 
 
-def test_the_pipeline_ends_with_the_super_resolution_figure_and_the_numbers(tmp_path, capsys):
-    out = train.main(PIPELINE + ["--fid-faces", "4", "--out", str(tmp_path / "pipeline")])
+def face_folder(folder, n, side):
+    """n random-noise PNG faces of side×side pixels, 00.png … in sorted order."""
+    folder.mkdir()
+    generator = torch.Generator().manual_seed(side)
+    for i in range(n):
+        pixels = torch.randint(0, 256, (side, side, 3), generator=generator, dtype=torch.uint8)
+        Image.fromarray(pixels.numpy()).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def test_a_pipeline_on_your_own_faces_holds_out_their_last_images_and_ends_measuring_on_them(tmp_path, capsys,
+                                                                                            no_loss_png):
+    """--data-high / --data-low: the last max(--fid-faces, 8) = 8 images of each folder are never trained
+    on; the pipeline's closing eval measures on them (Table 2's bicubic row, by hand, on the last 4)."""
+    high, low = face_folder(tmp_path / "high", 14, 16), face_folder(tmp_path / "low", 14, 4)
+    out = train.main(TINY + ["--h2l-steps", "1", "--l2h-steps", "1", "--finetune-steps", "1", "--fid-faces", "4",
+                             "--data-high", str(high), "--data-low", str(low), "--out", str(tmp_path / "pipeline")])
+    batches = read_checkpoint(out / "finetune" / "checkpoint.pt")["extra"]["batches"]
+    assert len(batches["high"]["permutation"]) == len(batches["low"]["permutation"]) == 14 - 8
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["faces"] == 4 and len(metrics["checks"]) == 3
+    assert metrics["faces"] == {"HR": 4, "real LR": 4} and len(metrics["checks"]) == 3
+    assert metrics["held_out"]["HR"] == f"the last 4 images of {high}, held out from training"
+    held_out = to_float(load_image_folder(high, 16, last=4).images)
+    bicubic = psnr(bicubic_up(bicubic_down(held_out)).clamp(-1, 1), held_out).mean().item()
+    assert metrics["table2"]["bicubic upsampling"]["psnr_db_bicubic_lr"] == pytest.approx(bicubic, rel=1e-5)
+    assert float(next(csv.DictReader(open(out / "l2h" / "log.csv")))["fid_sr"]) > 0     # FID in the log too
     assert (out / "figures" / "super_resolution.png").exists() and "The two checks" in capsys.readouterr().out
