@@ -286,7 +286,7 @@ def hold_out(images: torch.Tensor, n: int, batch_size: int, where) -> tuple:
     if len(images) < n + batch_size:
         raise DataError(f"{where} holds {len(images)} images: too few to hold out {n} for FID (--fid-faces) "
                         f"and still fill a batch of {batch_size}; give more images or a smaller --fid-faces")
-    return images[:-n], images[-n:]
+    return images[:len(images) - n], images[len(images) - n:]
 
 
 # ---------------------------------------------------------------- batches

@@ -39,11 +39,13 @@ def launched() -> bool:
 
 
 def rank() -> int:
-    return dist.get_rank() if dist.is_initialized() else 0
+    """This process's number (torchrun's ``RANK``; 0 alone), also before the process group is joined."""
+    return dist.get_rank() if dist.is_initialized() else int(os.environ.get("RANK", "0"))
 
 
 def world() -> int:
-    return dist.get_world_size() if dist.is_initialized() else 1
+    """How many processes train together (torchrun's ``WORLD_SIZE``; 1 alone)."""
+    return dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def start(device: torch.device) -> torch.device:
@@ -131,6 +133,12 @@ def earliest(first_bad: torch.Tensor) -> torch.Tensor:
     steps = torch.where(first_bad == 0, never, first_bad)
     dist.all_reduce(steps, op=dist.ReduceOp.MIN)
     return torch.where(steps == never, 0, steps)
+
+
+def barrier() -> None:
+    """Wait until every process gets here (e.g. before reading what rank 0 just wrote)."""
+    if dist.is_initialized():
+        dist.barrier(group=_CONTROL)
 
 
 def lost_peer(err: BaseException) -> bool:

@@ -18,7 +18,8 @@ import argparse
 import shutil
 from typing import NamedTuple
 
-from common.run import claim_folder, load_networks, load_run, new_run_dir, write_config
+from common import distributed
+from common.run import claim_folder, load_networks, load_run, new_run_dir, pick_device, write_config
 from sr_degradation import eval as evaluate
 from sr_degradation.data import load_faces
 from sr_degradation.model import build
@@ -110,16 +111,23 @@ def train(args, stage_functions):
     args = argparse.Namespace(**{**vars(args), "out": str(root)})
     todo = plan(args, root)
     faces = load_faces(args, low=any(stage in REAL_LOW for stage, _ in todo))      # once, for every stage
-    claim_folder(root)                                       # one process per pipeline folder, before writing
-    write_config(root, args)
+    pick_device(args.device)                                 # under torchrun: join the process group now
+    writes = distributed.rank() == 0                         # under torchrun, rank 0 alone writes
+    if writes:
+        claim_folder(root)                                   # one process per pipeline folder, before writing
+        write_config(root, args)
     for stage, action in todo:
         folder = root / stage
-        if action == "retrain":
+        if action == "retrain" and writes:
             clear(folder)
+        distributed.barrier()                                # every process reads what rank 0 wrote
         resumed = load_run(folder, PAPER) if action == "resume" else None
         handed = hand_over(stage, str(root / "h2l"), str(root / "l2h"))
         stage_functions[stage](stage_args(args, root, stage, resumed is not None), resumed, faces, handed,
                                resume_hint=f"python {PAPER}/train.py --resume --out {root}")
+        distributed.barrier()                                # rank 0's last checkpoint of the stage is written
+    if not writes:
+        return root
     print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())})")
     if not args.fid_faces:
         print(f"evaluate with: python {PAPER}/eval.py --run {root}")

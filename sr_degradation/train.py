@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 import torch
 
+from common import distributed
 from common.loop import Run
 from common.plots import save_image_rows
 from common.run import (HelpFormatter, add_common_args, autocast, check_out, data_folders, new_run_dir,
@@ -228,7 +229,8 @@ def critic_steps(n, batch, critics, optimizers, device, amp):
     for _ in range(n):
         pairs = batch()
         with autocast(device, amp):
-            losses = {name: hinge_d_loss(critics[name](real), critics[name](fake)) for name, (real, fake) in pairs.items()}
+            losses = {name: hinge_d_loss(critics[name](real), critics[name](fake))
+                      for name, (real, fake) in pairs.items()}
         update([optimizers[name] for name in losses], sum(losses.values()))
     return losses
 
@@ -261,24 +263,26 @@ def start_run(args, models, optimizers, resumed, state, columns, resume_hint):
 def train_h2l(args, resumed, faces, handed, resume_hint=None):
     """Stage 1 (§VII, Fig. 2): High-to-Low learns to degrade HR faces from unpaired real LR faces."""
     device, amp, data, test, models, optimizers = setup(args, faces)
-    H2L, D_low = models["H2L"], models["D_low"]
     run = start_run(args, models, optimizers, resumed, dict(batches=data),
                     ["loss_D_low", "pixel_h2l", "gan_h2l", "loss_G", "fid_h2l"], resume_hint)
-    if test.extractor and not run.resumed:
-        run.log_eval(0, fid_h2l=test.fid_degraded(H2L))                   # before any training
+    if test.extractor and run.writes and not run.resumed:
+        run.log_eval(0, fid_h2l=test.fid_degraded(models["H2L"]))         # before any training
 
     def critic_batch():
         """Real LR faces (other people) against High-to-Low's degradations of HR faces."""
         high, low = data.next_high(), data.next_low()
         with autocast(device, amp), torch.no_grad():
-            return {"D_low": (low, H2L(high, data.noise(len(high))))}
+            return {"D_low": (low, models["H2L"](high, data.noise(len(high))))}
 
+    nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
+    H2L, D_low = nets["H2L"], nets["D_low"]
     for step in run.steps():
-        loss_d = critic_steps(args.d_steps, critic_batch, models, optimizers, device, amp).get("D_low")
+        loss_d = critic_steps(args.d_steps, critic_batch, nets, optimizers, device, amp).get("D_low")
 
-        # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the average-pooled HR face
+        # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the average-pooled HR face; the
+        # critic frozen (no gradient into it, none exchanged for it under torchrun)
         high = data.next_high()
-        with autocast(device, amp):
+        with autocast(device, amp), distributed.frozen(D_low):
             fake_low = H2L(high, data.noise(len(high)))
             pixel = pixel_loss(fake_low, downsample_target(high))
             gan = hinge_g_loss(D_low(fake_low))
@@ -287,9 +291,9 @@ def train_h2l(args, resumed, faces, handed, resume_hint=None):
 
         run.log(step, loss_D_low=loss_d, pixel_h2l=pixel, gan_h2l=gan, loss_G=loss_g)
         if test.extractor and run.due(step, args.fid_every):
-            run.log_eval(step, fid_h2l=test.fid_degraded(H2L))            # degradation realism
+            run.log_eval(step, fid_h2l=test.fid_degraded(models["H2L"]))  # degradation realism
         if run.due(step, args.sample_every):
-            save_image_rows([test.high[:8], test.degraded(H2L, 8), test.low[:8]],
+            save_image_rows([test.high[:8], test.degraded(models["H2L"], 8), test.low[:8]],
                             run.dir / "samples" / f"step_{step:07d}.png",
                             row_labels=["HR (held out)", "High-to-Low(HR)", "real LR (others)"], scale=2)
         run.save(step)
@@ -305,7 +309,6 @@ def train_l2h(args, resumed, faces, handed, resume_hint=None):
     over): on pairs (bicubic(HR), HR) instead, the baseline of Table 2 ("Low-to-High trained on bicubic
     pairs")."""
     device, amp, data, test, models, optimizers = setup(args, faces)
-    L2H, D_high = models["L2H"], models["D_high"]
     frozen = handed.networks.get("H2L")
     if frozen is not None:
         frozen = to_device(frozen, device, args.channels_last).requires_grad_(False)    # eval mode (§X)
@@ -323,18 +326,20 @@ def train_l2h(args, resumed, faces, handed, resume_hint=None):
         """HR faces against Low-to-High's super-resolutions of their degradations."""
         high = data.next_high()
         with autocast(device, amp), torch.no_grad():
-            return {"D_high": (high, L2H(degrade(high)))}
+            return {"D_high": (high, models["L2H"](degrade(high)))}
 
-    if test.extractor and not run.resumed:
-        run.log_eval(0, fid_sr=test.fid_super_resolved(L2H), psnr_db=test.psnr_db(L2H))
+    if test.extractor and run.writes and not run.resumed:
+        run.log_eval(0, fid_sr=test.fid_super_resolved(models["L2H"]), psnr_db=test.psnr_db(models["L2H"]))
+    nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
+    L2H, D_high = nets["L2H"], nets["D_high"]
     for step in run.steps():
         gan_phase = step > args.pixel_warmup       # before: pixel loss alone, no critic (--pixel-warmup)
-        loss_d = critic_steps(args.d_steps if gan_phase else 0, critic_batch, models, optimizers, device,
+        loss_d = critic_steps(args.d_steps if gan_phase else 0, critic_batch, nets, optimizers, device,
                               amp).get("D_high")
 
-        # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the HR face
+        # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the HR face; the critic frozen
         high = data.next_high()
-        with autocast(device, amp):
+        with autocast(device, amp), distributed.frozen(D_high):
             fake_high = L2H(degrade(high))
             pixel = pixel_loss(fake_high, high)
             gan = hinge_g_loss(D_high(fake_high)) if gan_phase else None
@@ -343,10 +348,11 @@ def train_l2h(args, resumed, faces, handed, resume_hint=None):
 
         run.log(step, loss_D_high=loss_d, pixel_l2h=pixel, gan_l2h=gan, loss_G=loss_g)
         if test.extractor and run.due(step, args.fid_every):
-            run.log_eval(step, fid_sr=test.fid_super_resolved(L2H), psnr_db=test.psnr_db(L2H))
+            run.log_eval(step, fid_sr=test.fid_super_resolved(models["L2H"]), psnr_db=test.psnr_db(models["L2H"]))
         if run.due(step, args.sample_every):
-            save_image_rows([test.low[:8], test.super_resolved(L2H, 8)], run.dir / "samples" / f"step_{step:07d}.png",
-                            row_labels=["real LR input", "Low-to-High"], scale=2)
+            save_image_rows([test.low[:8], test.super_resolved(models["L2H"], 8)],
+                            run.dir / "samples" / f"step_{step:07d}.png", row_labels=["real LR input", "Low-to-High"],
+                            scale=2)
         run.save(step)
     return run.finish(title=f"sr_degradation {args.stage}: Low-to-High"
                             + (" on bicubic pairs" if frozen is None else " on High-to-Low's outputs"))
@@ -360,26 +366,28 @@ def train_finetune(args, resumed, faces, handed, resume_hint=None):
     and both critics, starting from the h2l and l2h stages' networks (``handed``), end to end
     (Low-to-High's loss flows back into High-to-Low); fresh optimisers."""
     device, amp, data, test, models, optimizers = setup(args, faces, start_from=handed.networks)
-    H2L, D_low, L2H, D_high = (models[k] for k in NETWORKS)
     run = start_run(args, models, optimizers, resumed, dict(batches=data, **handed.recorded()),
                     ["loss_D_low", "loss_D_high", "pixel_h2l", "gan_h2l", "pixel_l2h", "gan_l2h", "loss_G",
                      "fid_h2l", "fid_sr"], resume_hint)
-    if test.extractor and not run.resumed:
-        run.log_eval(0, fid_h2l=test.fid_degraded(H2L), fid_sr=test.fid_super_resolved(L2H))
+    if test.extractor and run.writes and not run.resumed:
+        run.log_eval(0, fid_h2l=test.fid_degraded(models["H2L"]), fid_sr=test.fid_super_resolved(models["L2H"]))
 
     def critic_batch():
         """Both critics at once: real LR vs degraded HR faces, HR faces vs super-resolved degradations."""
         high, low = data.next_high(), data.next_low()
         with autocast(device, amp), torch.no_grad():
-            fake_low = H2L(high, data.noise(len(high)))
-            return {"D_low": (low, fake_low), "D_high": (high, L2H(fake_low))}
+            fake_low = models["H2L"](high, data.noise(len(high)))
+            return {"D_low": (low, fake_low), "D_high": (high, models["L2H"](fake_low))}
 
+    nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
+    H2L, D_low, L2H, D_high = (nets[k] for k in NETWORKS)
     for step in run.steps():
-        loss_d = critic_steps(args.d_steps, critic_batch, models, optimizers, device, amp)
+        loss_d = critic_steps(args.d_steps, critic_batch, nets, optimizers, device, amp)
 
-        # generator step: eq. 1 for each generator, summed; Low-to-High reads High-to-Low's output
+        # generator step: eq. 1 for each generator, summed; Low-to-High reads High-to-Low's output; both
+        # critics frozen
         high = data.next_high()
-        with autocast(device, amp):
+        with autocast(device, amp), distributed.frozen(D_low), distributed.frozen(D_high):
             fake_low = H2L(high, data.noise(len(high)))
             pixel_h2l = pixel_loss(fake_low, downsample_target(high))
             gan_h2l = hinge_g_loss(D_low(fake_low))
@@ -392,9 +400,10 @@ def train_finetune(args, resumed, faces, handed, resume_hint=None):
         run.log(step, loss_D_low=loss_d.get("D_low"), loss_D_high=loss_d.get("D_high"), pixel_h2l=pixel_h2l,
                 gan_h2l=gan_h2l, pixel_l2h=pixel_l2h, gan_l2h=gan_l2h, loss_G=loss_g)
         if test.extractor and run.due(step, args.fid_every):
-            run.log_eval(step, fid_h2l=test.fid_degraded(H2L), fid_sr=test.fid_super_resolved(L2H))
+            run.log_eval(step, fid_h2l=test.fid_degraded(models["H2L"]), fid_sr=test.fid_super_resolved(models["L2H"]))
         if run.due(step, args.sample_every):
-            save_image_rows([test.high[:8], test.degraded(H2L, 8), test.low[:8], test.super_resolved(L2H, 8)],
+            save_image_rows([test.high[:8], test.degraded(models["H2L"], 8), test.low[:8],
+                             test.super_resolved(models["L2H"], 8)],
                             run.dir / "samples" / f"step_{step:07d}.png", scale=2,
                             row_labels=["HR (held out)", "High-to-Low(HR)", "real LR input", "Low-to-High"])
         run.save(step)

@@ -281,3 +281,14 @@ def test_batch_errors():
     saved = InMemoryBatches(numbered(10), batch_size=2).state_dict()
     with pytest.raises(DataError, match="same --data"):
         InMemoryBatches(numbered(8), batch_size=2).load_state_dict(saved)
+
+
+def test_hold_out_keeps_the_last_n_images_apart_and_needs_a_batch_beside_them():
+    from common.data import hold_out
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
+    train, held = hold_out(images, 3, 2, "folder")
+    assert train.flatten().tolist() == list(range(7)) and held.flatten().tolist() == [7, 8, 9]
+    train, held = hold_out(images, 0, 2, "folder")                 # nothing held out: every image trains
+    assert len(train) == 10 and len(held) == 0
+    with pytest.raises(DataError, match="folder holds 10 images: too few to hold out 9 for FID"):
+        hold_out(images, 9, 2, "folder")
