@@ -90,6 +90,18 @@ def test_eval_all_writes_every_figure_and_metrics(tiny_run):
     assert metrics["fid"] == saved["fid"]
 
 
+def test_eval_of_a_run_with_one_test_pair_says_what_it_cannot_measure(tmp_path, capsys):
+    """12 pairs leave 1 for the test: FID (two sets of at least 2) and the variance over sources are not
+    measured, and eval says so in one line instead of a traceback; the rest is written."""
+    run = train.main(TINY + ["--config", "ED-LS", "--pairs", "12", "--batch-size", "2", "--out", str(tmp_path / "run")])
+    capsys.readouterr()
+    metrics = nir_eval.main(["--run", str(run), "--all", "--distance", "synthetic", "--out", str(tmp_path / "eval")])
+    printed = capsys.readouterr().out
+    assert metrics["fid"] is None and metrics["output_variance"]["over_sources"] is None
+    assert "FID not measured: the run has 1 test pair" in printed and "diversity " in printed and "LPIPS" not in printed
+    assert (tmp_path / "eval" / "figures" / "fig4_12_head_yaw.png").exists()
+
+
 def test_slope_reads_following_and_ignoring():
     x = torch.linspace(-20, 20, 9)
     assert nir_eval.slope(x, 0.5 * x + 3) == pytest.approx(0.5)

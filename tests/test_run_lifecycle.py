@@ -2,6 +2,7 @@
 another paper is refused by eval.py and by --resume; a folder in use by one process is refused to
 another; --out never lands where it mixes with data; Ctrl-C exits 130 with the command that
 continues; every eval writes where --out says. Plus the conventions every entry point keeps."""
+import ast
 import contextlib
 import fcntl
 import importlib
@@ -139,10 +140,10 @@ def test_two_trainings_into_one_folder_the_second_is_refused(tmp_path):
     first = subprocess.Popen(argv, cwd=pathlib.Path(__file__).parents[1], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.time() + 60
-        while not (out / "config.json").exists() and time.time() < deadline:      # written once it holds the folder
+        deadline = time.time() + 60                          # until it holds the folder and trains
+        while not ((out / "log.csv").exists() and len(read_log(out / "log.csv")["step"]) > 1) and time.time() < deadline:
             time.sleep(0.2)
-        assert (out / "config.json").exists(), "the first training never started"
+        assert (out / "log.csv").exists(), "the first training never started"
         with pytest.raises(SystemExit, match="is in use by another process"):
             _train("began_refiner", out, "--seed", "7", steps=100)
     finally:
@@ -295,3 +296,29 @@ def test_a_batch_larger_than_the_data_or_one_fid_image_is_one_sentence(paper, tm
     check_one_sentence(_script(paper, "train").main, [*TINY[paper], fid_flag, "1", "--out", str(tmp_path / "bad")],
                        "at least 2", capsys)
     assert not (tmp_path / "bad").exists()
+
+
+def test_common_never_imports_a_paper_folder_and_has_no_import_cycle():
+    """common/ stands below the papers: benchmarks/ and the paper folders import it, never the other way,
+    and its modules import each other without a cycle (a cycle breaks whichever is imported first)."""
+    root = pathlib.Path(__file__).parents[1]
+    graph = {}
+    for path in (root / "common").glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any(n.split(".")[0] in [*PAPERS, "benchmarks"] for n in names), f"{path.name} imports {names}"
+            imported |= {n.split(".")[1] for n in names if n.startswith("common.")}
+        graph[path.stem] = imported & {p.stem for p in (root / "common").glob("*.py")}
+
+    def visit(module, path):
+        assert module not in path, f"import cycle: {' -> '.join([*path, module])}"
+        for other in graph[module]:
+            visit(other, [*path, module])
+    for module in graph:
+        visit(module, [])
