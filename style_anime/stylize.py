@@ -241,7 +241,9 @@ def save_figure(records, path, title):
         row[3].semilogy([s["content"] for s in h], "k", label="α·L_content (eq. 2)")
         for layer in r["layers"]:
             row[3].semilogy([s[layer] * r["beta"] / len(r["layers"]) for s in h], label=f"β·w·E {layer}")
-        row[3].set(xlabel="step (loss evaluation)", title=f"losses, α = {r['alpha']:g}, β = {r['beta']:g}")
+        lowest = min(s[layer] for s in h for layer in r["layers"]) * r["beta"] / len(r["layers"])
+        row[3].set(xlabel="step (loss evaluation)", title=f"losses, α = {r['alpha']:g}, β = {r['beta']:g}",
+                   ylim=(lowest / 10, None))                      # α·L_content starts at 0 from the content image
         row[3].title.set_fontsize(9)
         row[3].legend(fontsize=7, ncol=2)
         row[3].grid(alpha=0.3)

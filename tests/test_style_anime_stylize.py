@@ -97,13 +97,15 @@ def test_eqs_2_to_5_equal_a_line_by_line_computation_on_vgg19_features(fake_imag
     for i in range(P.shape[0]):
         for j in range(P.shape[1]):
             l_content += (F["conv4_2"][i, j] - P[i, j]) ** 2
-    E = {}
+    E, ours_features = {}, net(x, loss_networks.STYLE_LAYERS)
     for l in loss_networks.STYLE_LAYERS:                         # eq. 3
         n, m = F[l].shape
         G, A = np.zeros((n, n)), np.zeros((n, n))
         for k in range(m):                                       # G^l_ij = Σ_k F^l_ik·F^l_jk, position by position
             G += np.outer(F[l][:, k], F[l][:, k])
             A += np.outer(S[l][:, k], S[l][:, k])                # A^l: the same for the style image
+        np.testing.assert_allclose(stylize.gram_matrix(ours_features[l]).double().numpy(), G, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(a[l].double().numpy(), A, rtol=1e-4, atol=1e-6)
         total = 0.0
         for i in range(n):
             for j in range(n):
