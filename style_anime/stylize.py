@@ -158,6 +158,9 @@ def check_output(path):
     Image.init()
     if path.is_dir() or Image.registered_extensions().get(path.suffix.lower()) not in Image.SAVE:
         raise SystemExit(f"-o {path}: give an image file name ending in .png or .jpg")
+    existing = next(folder for folder in (path.parent, *path.parent.parents) if folder.exists())
+    if not existing.is_dir():
+        raise SystemExit(f"-o {path}: {existing} is a file, not a folder; choose another -o")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=path.parent).close()
@@ -283,6 +286,27 @@ def output_path(out, pairs, content, style):
     return out if len(pairs) == 1 else out.with_name(f"{out.stem}_{content.split(':')[1]}+{style.split(':')[1]}.png")
 
 
+def transfer(net, content, style, args, beta, desc):
+    """stylize() with a progress bar; then the style loss per layer on the start and the result (eq. 3),
+    and the measures of ``measures.py``. Returns (result, history, numbers)."""
+    bar = progress(args.steps, desc=desc)
+
+    def on_step(terms):
+        bar.update()
+        bar.set_postfix(total=f"{terms['total']:.3g}", content=f"{terms['content']:.3g}", style=f"{terms['style']:.3g}")
+
+    out, history = stylize(net, content, style, args.steps, args.content_weight, beta, args.optimizer, args.lr,
+                           args.init, on_step)
+    bar.close()
+    p, a = targets(net, content, style)
+    with torch.no_grad():
+        before, after = (losses(net, x, p, a, args.content_weight, beta) for x in (content, out))
+    return out, history, dict(steps=len(history), style_loss_before={l: before[l].item() for l in net.style_layers},
+                              style_loss_after={l: after[l].item() for l in net.style_layers},
+                              content_loss_after=after["content"].item(),
+                              **style_measures(content.cpu(), style.cpu(), out.cpu()))
+
+
 @one_sentence_errors
 def main(argv=None):
     args = parse(argv)
@@ -299,32 +323,16 @@ def main(argv=None):
     for (content_spec, style_spec), (content, style) in zip(pairs, images):
         content, style = content.to(device), style.to(device)
         net = (imagenet or random_vgg19(torch.cat([content, style]), args.seed)).to(device)  # He et al.: per pair
-        bar = progress(args.steps, desc=f"{content_spec} + {style_spec}")
-
-        def on_step(terms):
-            bar.update()
-            bar.set_postfix(total=f"{terms['total']:.3g}", content=f"{terms['content']:.3g}",
-                            style=f"{terms['style']:.3g}")
-
-        out, history = stylize(net, content, style, args.steps, args.content_weight, beta, args.optimizer,
-                               args.lr, args.init, on_step)
-        bar.close()
-        p, a = targets(net, content, style)
-        with torch.no_grad():
-            before, after = (losses(net, x, p, a, args.content_weight, beta) for x in (content, out))
+        out, history, numbers = transfer(net, content, style, args, beta, f"{content_spec} + {style_spec}")
         path = output_path(args.out, pairs, content_spec, style_spec)
         Image.fromarray((out[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)).save(path)
-        record = dict(content=content_spec, style=style_spec, result=str(path), weights=weights,
-                      alpha=args.content_weight, beta=beta, steps=len(history), layers=net.style_layers,
-                      style_loss_before={l: before[l].item() for l in net.style_layers},
-                      style_loss_after={l: after[l].item() for l in net.style_layers},
-                      content_loss_after=after["content"].item(),
-                      **style_measures(content.cpu(), style.cpu(), out.cpu()))
-        print(f"{content_spec} + {style_spec}: colour distance to the style {record['colour_content']:.3f} → "
-              f"{record['colour_result']:.3f}, texture {record['texture_content']:.4f} → "
-              f"{record['texture_result']:.4f}, edge SSIM with the content {record['edge_ssim_result']:.3f} "
-              f"(style image: {record['edge_ssim_style']:.3f}); wrote {path}")
-        records.append(dict(record, history=history, images=[content, style, out]))
+        print(f"{content_spec} + {style_spec}: colour distance to the style {numbers['colour_content']:.3f} → "
+              f"{numbers['colour_result']:.3f}, texture {numbers['texture_content']:.4f} → "
+              f"{numbers['texture_result']:.4f}, edge SSIM with the content {numbers['edge_ssim_result']:.3f} "
+              f"(style image: {numbers['edge_ssim_style']:.3f}); wrote {path}")
+        records.append(dict(content=content_spec, style=style_spec, result=str(path), weights=weights,
+                            alpha=args.content_weight, beta=beta, layers=net.style_layers, **numbers,
+                            history=history, images=[content, style, out]))
 
     stem = args.out.with_suffix("")
     figure, measures = Path(f"{stem}_figure.png"), Path(f"{stem}_measures.json")

@@ -66,7 +66,8 @@ def torchvision_features(state, x, layer):
     """The ReLU output at ``layer`` of torchvision's own VGG-19 features, for x in [0, 1]."""
     features = make_layers(cfgs["E"])
     features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")})
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)          # torchvision's ImageNet normalisation
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
         return features[:TORCHVISION_RELU[layer] + 1]((x - mean) / std)[0].double()   # N_l × H × W
 
@@ -92,7 +93,8 @@ def test_eqs_2_to_5_equal_a_line_by_line_computation_on_vgg19_features(fake_imag
     F = {l: torchvision_features(fake_imagenet_download, x, l).flatten(1).numpy()                   # N_l × M_l
          for l in TORCHVISION_RELU}
     P = torchvision_features(fake_imagenet_download, content, "conv4_2").flatten(1).numpy()
-    S = {l: torchvision_features(fake_imagenet_download, style, l).flatten(1).numpy() for l in loss_networks.STYLE_LAYERS}
+    S = {l: torchvision_features(fake_imagenet_download, style, l).flatten(1).numpy()
+         for l in loss_networks.STYLE_LAYERS}
     l_content = 0.0                                             # eq. 2 at conv4_2, no ½
     for i in range(P.shape[0]):
         for j in range(P.shape[1]):
@@ -264,7 +266,8 @@ def no_optimisation(monkeypatch):
 
 def test_a_bad_output_path_stops_before_the_optimisation(tmp_path, no_optimisation):
     (tmp_path / "file.txt").write_text("")
-    for out, message in [(tmp_path / "file.txt" / "out.png", "cannot write into"),
+    for out, message in [(tmp_path / "file.txt" / "sub" / "out.png", "file.txt is a file, not a folder"),
+                         ("/proc/out.png", "cannot write into /proc"),
                          (tmp_path / "out.xyz", "ending in .png or .jpg"),
                          (tmp_path, "ending in .png or .jpg")]:
         with pytest.raises(SystemExit, match=message):
