@@ -76,7 +76,7 @@ def imagenet_vgg19():
 def random_vgg19(calibration, seed=0, width=4):
     """He et al.'s random VGG-19: Gaussian weights, zero biases, each layer rescaled to unit-size activations.
 
-    In forward order, each convolution's weights and bias are divided by the root mean square of its
+    In forward order, each convolution's weights (its bias is zero) are divided by the root mean square of its
     rectified output on ``calibration`` (a batch of images in [0, 1]: the content and style images), so
     every layer's features, and so every E_l of eq. 3, are of comparable size and eq. 5's equal weights
     mean what they say. Seeded: the same seed and images give the same network.
