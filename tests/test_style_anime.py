@@ -1,7 +1,5 @@
-"""style_anime: Gram matrix and eqs. 2–5 by hand, style transfer, DCGAN shapes and labels, train.py, eval.py."""
+"""style_anime: DCGAN shapes and labels, eq. 1, data.py, train.py, eval.py (style transfer: test_style_anime_stylize.py)."""
 import json
-import socket
-import urllib.error
 
 import numpy as np
 import pytest
@@ -9,105 +7,12 @@ import torch
 from PIL import Image
 
 from common.data import DataError
-from common.features import WeightsUnavailable
 from common.run import read_checkpoint, save_checkpoint
 from conftest import check_one_sentence, check_resume, check_same_seed_same_run
 from style_anime import eval as evaluate
-from style_anime import stylize, train
+from style_anime import train
 from style_anime.data import load_faces
 from style_anime.model import Discriminator, Generator, build, discriminator_loss, generator_loss, noisy_labels
-
-# ----------------------------------------------------------------- style transfer equations, by hand
-
-# Two feature maps (N_l = 2) of 1×2 positions (M_l = 2): rows are the vectorised maps F_1 = (1, 2), F_2 = (3, 0).
-F_X = torch.tensor([[[1.0, 2.0]], [[3.0, 0.0]]])
-
-
-def test_gram_matrix_is_inner_products_of_vectorised_maps():
-    # G_11 = 1·1 + 2·2 = 5, G_12 = G_21 = 1·3 + 2·0 = 3, G_22 = 9
-    torch.testing.assert_close(stylize.gram_matrix(F_X), torch.tensor([[5.0, 3.0], [3.0, 9.0]]))
-    torch.testing.assert_close(stylize.gram_matrix(F_X[None]), stylize.gram_matrix(F_X))   # batch of one
-
-
-def test_eq2_content_loss_is_the_summed_squared_difference():
-    p = torch.tensor([[[0.0, 2.0]], [[1.0, 1.0]]])
-    # (1 − 0)² + 0² + (3 − 1)² + (0 − 1)² = 6
-    assert stylize.content_loss(F_X, p).item() == pytest.approx(6.0)
-
-
-def test_eq3_layer_style_loss_normalisation():
-    a = torch.tensor([[4.0, 3.0], [3.0, 7.0]])
-    # Σ (G − A)² = (5 − 4)² + 0 + 0 + (9 − 7)² = 5; 1/(4·N²·M²) = 1/(4·4·4) = 1/64
-    assert stylize.layer_style_loss(F_X, a).item() == pytest.approx(5 / 64)
-
-
-def test_eq4_and_eq5_style_loss_weights_layers_equally():
-    targets = {"conv1_1": torch.tensor([[4.0, 3.0], [3.0, 7.0]]),          # E = 5/64, as above
-               "conv2_1": torch.tensor([[5.0, 3.0], [3.0, 9.0]])}          # E = 0: the same Gram matrix
-    features = {"conv1_1": F_X, "conv2_1": F_X}
-    # w_l = 1/|L| = 1/2: L_style = (5/64 + 0) / 2
-    assert stylize.style_loss(features, targets).item() == pytest.approx(5 / 128)
-    assert stylize.total_loss(torch.tensor(6.0), torch.tensor(0.5), 2.0, 10.0).item() == pytest.approx(17.0)
-
-
-def test_vgg19_layers_match_torchvision_indices():
-    net = stylize.VGG19Features()
-    assert net.index["conv1_1"] == 1 and net.index["conv4_2"] == 22 and net.index["conv5_1"] == 29
-    out = net(torch.rand(1, 3, 32, 32), ("conv1_1", "conv4_2", "conv5_1"))
-    assert out["conv1_1"].shape == (1, 64, 32, 32) and out["conv4_2"].shape == (1, 512, 4, 4)
-    assert out["conv5_1"].shape == (1, 512, 2, 2) and (out["conv1_1"] >= 0).all()    # rectified responses
-
-
-def test_style_transfer_with_random_weights_lowers_the_total_loss():
-    torch.manual_seed(0)
-    net = stylize.load_vgg19("none")
-    content, style = stylize.load_image("builtin:hopper", 32), stylize.load_image("builtin:anime", 32)
-    assert content.shape == style.shape == (1, 3, 32, 32) and 0 <= content.min() and content.max() <= 1
-    for optimizer in ("lbfgs", "adam"):
-        out, history = stylize.stylize(net, content, style, steps=10, beta=1e6, optimizer=optimizer)
-        assert history[-1]["total"] < 0.5 * history[0]["total"], (optimizer, history)
-        assert 0 <= out.min() and out.max() <= 1 and not torch.equal(out, content)
-
-
-def test_stylize_cli_writes_image_figure_and_loss_curve(tmp_path):
-    history = stylize.main(["builtin:hopper", "builtin:sketch", "-o", str(tmp_path / "out.png"), "--size", "32",
-                            "--steps", "3", "--weights", "none", "--device", "cpu"])
-    assert len(history) >= 3
-    for name in ("out.png", "out_figure.png", "out_loss.png"):
-        assert (tmp_path / name).stat().st_size > 0, name
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any weight download fails at once, and no socket can connect."""
-    def fail(*args, **kwargs):
-        raise urllib.error.URLError("offline (test)")
-    import torchvision.models._api
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: "/nonexistent/torch-hub")     # an empty cache
-    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", fail)
-    monkeypatch.setattr(socket.socket, "connect", fail)
-
-
-def test_offline_weights_give_one_sentence_naming_file_folder_and_alternative(no_network, tmp_path):
-    with pytest.raises(WeightsUnavailable) as err:
-        stylize.load_vgg19("imagenet")
-    message = str(err.value)
-    assert "vgg19-dcbb9e9d.pth" in message and "/nonexistent/torch-hub/checkpoints" in message
-    assert "--weights none" in message
-    with pytest.raises(SystemExit) as exit_:                 # the command line ends with that sentence
-        stylize.main(["builtin:hopper", "builtin:anime", "-o", str(tmp_path / "out.png"), "--size", "32",
-                      "--steps", "1", "--device", "cpu"])
-    assert str(exit_.value) == message
-    assert not (tmp_path / "out.png").exists()
-
-
-def test_bad_image_paths_give_one_sentence(tmp_path):
-    with pytest.raises(SystemExit, match="does not exist"):
-        stylize.load_image(str(tmp_path / "missing.jpg"), 32)
-    (tmp_path / "broken.png").write_bytes(b"not an image")
-    with pytest.raises(SystemExit, match="could not be read"):
-        stylize.load_image(str(tmp_path / "broken.png"), 32)
-
 
 # ----------------------------------------------------------------- DCGAN
 
