@@ -53,11 +53,19 @@ def both_ranks(dump):
     return [torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
 
+@pytest.fixture(scope="module")
+def two_process_runs(tmp_path_factory):
+    """Each paper's train.py, 3 steps with 2 processes: {paper: (run folder, dump folder)}."""
+    root = tmp_path_factory.mktemp("two")
+    for paper in PAPERS:
+        torchrun(paper, [*TINY[paper], *EVERY, "--steps", "3", "--out", str(root / paper)], root / f"{paper}-dump")
+    return {paper: (root / paper, root / f"{paper}-dump") for paper in PAPERS}
+
+
 @pytest.mark.parametrize("paper", PAPERS)
-def test_two_processes_keep_identical_weights_and_rank_0_alone_writes(paper, tmp_path):
-    run = tmp_path / "run"
-    torchrun(paper, [*TINY[paper], *EVERY, "--steps", "3", "--out", str(run)], tmp_path / "dump")
-    rank0, rank1 = both_ranks(tmp_path / "dump")
+def test_two_processes_keep_identical_weights_and_rank_0_alone_writes(paper, two_process_runs):
+    run, dump = two_process_runs[paper]
+    rank0, rank1 = both_ranks(dump)
     for name, weights in rank0.items():
         for key, value in weights.items():
             if "running" not in key and "num_batches" not in key:            # parameters: one model
@@ -68,38 +76,42 @@ def test_two_processes_keep_identical_weights_and_rank_0_alone_writes(paper, tmp
     assert sorted(p.name for p in run.glob("samples/*.png")) == ["step_0000002.png", "step_0000003.png"]
 
 
-def test_batchnorm_on_the_cpu_normalises_each_process_by_its_own_slice(tmp_path):
+def test_batchnorm_on_the_cpu_normalises_each_process_by_its_own_slice(two_process_runs):
     """What holds for a BatchNorm network (DCGAN's D) on the CPU: the weights are the same in both
     processes, but the running statistics are not, because SyncBatchNorm needs CUDA, so each process
     normalises with its own half of the batch (and rank 0's statistics are the ones saved). So
     2 × b is not 1 × 2b here, and the README says so."""
-    torchrun("dcgan_celeba", [*TINY["dcgan_celeba"], *EVERY, "--steps", "2", "--out", str(tmp_path / "run")],
-             tmp_path / "dump")
-    rank0, rank1 = both_ranks(tmp_path / "dump")
+    rank0, rank1 = both_ranks(two_process_runs["dcgan_celeba"][1])
     stats = [key for key in rank0["D"] if key.endswith("running_mean")]
     assert stats and any(not torch.equal(rank0["D"][k], rank1["D"][k]) for k in stats)
     assert all(torch.equal(rank0["D"][k], rank1["D"][k]) for k in rank0["D"] if k.endswith("weight"))
 
 
-def test_two_processes_times_b_equal_one_process_times_2b(tmp_path):
+@pytest.fixture(scope="module")
+def one_process_refiner(tmp_path_factory):
+    """Refiner B in float32, 4 steps with one process: what the 2-process runs below must equal."""
+    out = tmp_path_factory.mktemp("one") / "run"
+    importlib.import_module("began_refiner.train").main([*TINY["began_refiner"], *EXACT, *EVERY, "--steps", "4",
+                                                         "--out", str(out)])
+    return out
+
+
+def test_two_processes_times_b_equal_one_process_times_2b(one_process_refiner, tmp_path):
     """--batch-size is the batch of all processes together: refiner B (no BatchNorm, no noise) in float32
     trains the same with 1 and with 2 processes, to float tolerance (the sums are split differently)."""
-    flags = [*TINY["began_refiner"], *EXACT, *EVERY, "--steps", "4"]
-    torchrun("began_refiner", [*flags, "--out", str(tmp_path / "two")], tmp_path / "dump")
-    importlib.import_module("began_refiner.train").main([*flags, "--out", str(tmp_path / "one")])
-    assert_same_checkpoint(tmp_path / "one", tmp_path / "two", atol=1e-5)
+    torchrun("began_refiner", [*TINY["began_refiner"], *EXACT, *EVERY, "--steps", "4", "--out", str(tmp_path / "two")],
+             tmp_path / "dump")
+    assert_same_checkpoint(one_process_refiner, tmp_path / "two", atol=1e-5)
 
 
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
-def test_a_run_resumes_with_another_number_of_processes(first, then, tmp_path):
+def test_a_run_resumes_with_another_number_of_processes(first, then, one_process_refiner, tmp_path):
     """2 steps with ``first`` processes, resumed to 4 with ``then``, equals 4 steps straight."""
-    flags = [*TINY["began_refiner"], *EXACT, *EVERY]
     train = importlib.import_module("began_refiner.train").main
-    train([*flags, "--steps", "4", "--out", str(tmp_path / "straight")])
     launch = {1: lambda argv: train(argv), 2: lambda argv: torchrun("began_refiner", argv, tmp_path / "dump")}
-    launch[first]([*flags, "--steps", "2", "--out", str(tmp_path / "resumed")])
+    launch[first]([*TINY["began_refiner"], *EXACT, *EVERY, "--steps", "2", "--out", str(tmp_path / "resumed")])
     launch[then](["--resume", "--steps", "4", "--out", str(tmp_path / "resumed")])
-    assert_same_checkpoint(tmp_path / "straight", tmp_path / "resumed", atol=1e-5)
+    assert_same_checkpoint(one_process_refiner, tmp_path / "resumed", atol=1e-5)
     assert read_log(tmp_path / "resumed" / "log.csv")["step"] == [0, 1, 2, 3, 4]
 
 
