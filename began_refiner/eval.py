@@ -12,8 +12,11 @@ input) and measure
   synthetic-face network;
 - sharpness (are the outputs blurred?): mean |Laplacian| of the outputs divided by that of the
   held-out real faces (1 = as much fine detail as real photos; noise counts as detail too).
-Writes ``metrics.json`` (and a copy of its row into each run folder), ``fig3_refinements.png``,
-``fig4_realism.png``, ``fig5_similarity.png`` and ``convergence.png`` (M and FID against steps).
+Writes ``metrics.json`` and, in ``figures/``, ``fig3_refinements.png``, ``fig4_realism.png``,
+``fig5_similarity.png`` and ``convergence.png`` (M and FID against steps), into --out (default: the
+run folder for one run, runs/began_refiner/compare for several; nothing else goes into a run folder).
+FID compares with the real faces the runs held out from training: built-in photos, or the last
+``--fid-faces`` images of their --data folder.
 """
 import argparse
 import json

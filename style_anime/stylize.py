@@ -40,7 +40,7 @@ from PIL import Image, UnidentifiedImageError
 from common import synthetic
 from common.features import WeightsUnavailable
 from common.loop import progress
-from common.run import one_sentence_errors, pick_device, positive_float, positive_int, seed_everything
+from common.run import one_sentence_errors, pick_device, positive_float, positive_int, seed_everything, seed_int
 from style_anime.loss_networks import imagenet_vgg19, random_vgg19
 from style_anime.measures import style_measures
 
@@ -274,7 +274,7 @@ def parse(argv):
                     help="loss network: VGG-19 with ImageNet weights, He et al.'s random VGG-19 (offline), or "
                          "auto: ImageNet where its weights can be had (default: auto)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the random network and noise (default: 0)")
+    ap.add_argument("--seed", type=seed_int, default=0, help="seed of the random network and noise (default: 0)")
     args = ap.parse_args(argv)
     if (args.content is None) != (args.style is None):
         ap.error("give both CONTENT and STYLE, or neither (the built-in pairs)")
