@@ -32,9 +32,9 @@ import argparse
 import functools
 import json
 import os
-import sys
 import pickle
 import random
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -185,10 +185,10 @@ positive_float = _positive(float)
 
 
 def at_least(low: int):
-    """An argparse type: a whole number of at least ``low`` (``at_least(2)`` for FID's image counts:
+    """An argparse type: a whole number of at least ``low`` ≥ 1 (``at_least(2)`` for FID's image counts:
     a covariance needs two images)."""
     def parse(text):
-        value = positive_int(text) if low > 0 else int(text)
+        value = positive_int(text)
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, not {text}")
         return value
