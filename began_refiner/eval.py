@@ -79,7 +79,8 @@ def convergence_figure(runs, path):
     axes[0].set(title="convergence measure M", xlabel="step")
     axes[1].set(title="FID (synthetic-v1) of outputs on unseen inputs", xlabel="step")
     for ax in axes:
-        ax.legend()
+        if ax.lines:                                 # a run without log.csv draws nothing
+            ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
