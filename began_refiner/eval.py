@@ -35,7 +35,7 @@ from began_refiner.model import REFINERS, build, image_pyramid
 from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import eval_folder, load_networks, one_sentence_errors, positive_int
+from common.run import check_out, eval_folder, load_networks, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 
 
@@ -112,6 +112,7 @@ def main(argv=None):
                                   "runs/began_refiner/compare for several runs); nothing is written into the runs")
     ap.add_argument("--faces", type=positive_int, default=500, help="unseen synthetic inputs and held-out real faces")
     args = ap.parse_args(argv)
+    check_out(args.out)                                  # a bad --out stops before any work
 
     generators = {}
     for run in args.run:

@@ -314,7 +314,7 @@ def _plain(value):
 # --------------------------------------------------------------------- run folder
 
 
-def check_out(out, inputs=()):
+def check_out(out, inputs=(), flag="--out"):
     """``--out`` as a ``Path`` (``None`` when not given), refused with one sentence where a run
     could not be written, or would be written where it mixes with data: an empty name (the
     repository root), a file, a folder this user cannot write, or a folder that is, holds or lies
@@ -322,18 +322,18 @@ def check_out(out, inputs=()):
     if out is None:
         return None
     if not str(out).strip():
-        raise SystemExit("--out is empty: give a folder name, or leave --out out for runs/<paper>/<date-time>.")
+        raise SystemExit(f"{flag} is empty: give a folder name, or leave {flag} out for runs/<paper>/<date-time>.")
     out = Path(out).expanduser()
     if out.exists() and not out.is_dir():
-        raise SystemExit(f"--out {out} is a file, not a folder: give a folder name.")
+        raise SystemExit(f"{flag} {out} is a file, not a folder: give a folder name.")
     for data in filter(None, inputs):
         a, b = out.resolve(), Path(data).expanduser().resolve()
         if a == b or a in b.parents or b in a.parents:
-            raise SystemExit(f"--out {out} and the data folder {data} overlap: a run folder must lie "
+            raise SystemExit(f"{flag} {out} and the data folder {data} overlap: a run folder must lie "
                              f"outside the data, or its samples would be read as training images.")
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise SystemExit(f"--out {out} cannot be written ({existing} is not writable for this user): "
+        raise SystemExit(f"{flag} {out} cannot be written ({existing} is not writable for this user): "
                          f"choose another folder.")
     return out
 

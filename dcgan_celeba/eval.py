@@ -30,7 +30,7 @@ from common.features import InceptionFeatures
 from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, detect_faces
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import at_least, eval_folder, load_networks, one_sentence_errors, positive_int
+from common.run import at_least, check_out, eval_folder, load_networks, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 from dcgan_celeba.data import held_out_faces, noise, sketch_inputs
 from dcgan_celeba.model import build
@@ -173,6 +173,7 @@ def main(argv=None):
     ap.add_argument("--sketch-model", choices=["auto", *LABELS], default="auto",
                     help="whose generator the sketch search uses (default: auto, the one with the lowest FID)")
     args = ap.parse_args(argv)
+    check_out(args.out)                                  # a bad --out stops before any work
 
     # Every run is loaded and checked before anything is written.
     generators, runs = {}, {}

@@ -85,7 +85,7 @@ def main(argv=None):
     ap.add_argument("out", help="output folder, one sub-folder per identity (outside the images folder)")
     ap.add_argument("--copy", action="store_true", help="copy the images instead of linking them")
     args = ap.parse_args(argv)
-    check_out(args.out, [args.images])          # not a file, writable, not inside the images (nor around them)
+    check_out(args.out, [args.images], flag="OUT")   # not a file, writable, not inside the images (nor around them)
     placed, missing = arrange(args.images, args.identities, args.out, args.copy)
     print(f"{sum(placed.values())} images of {len(placed)} identities in {args.out}"
           + (f"; {missing} listed images were not found in {args.images}" if missing else ""))
