@@ -35,7 +35,7 @@ from began_refiner.model import REFINERS, build, image_pyramid
 from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import check_out, eval_folder, load_networks, one_sentence_errors, positive_int
+from common.run import check_out, eval_folder, held_out_of, load_networks, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 
 
@@ -87,23 +87,6 @@ def convergence_figure(runs, path):
     plt.close(fig)
 
 
-def real_faces(checkpoints, size, n):
-    """The real faces FID compares with: those the runs held out from training (built-in photos, or
-    the last images of their --data folder), with one line saying which."""
-    data = {c["config"].get("data") for c in checkpoints}
-    if len(data) > 1:
-        raise SystemExit(f"these runs were trained on different data ({', '.join(map(str, data))}): "
-                         f"evaluate runs of one data set together.")
-    data = data.pop()
-    if data is None:
-        print(f"real faces: {n} built-in photos held out from training")
-    else:
-        n = min([n] + [c["config"]["fid_faces"] for c in checkpoints])
-        print(f"real faces: the last {n} images of {data}, held out from training (FID features: synthetic-v1, "
-              f"trained on the built-in faces only)")
-    return held_out_faces(data, size, n)
-
-
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,7 +110,8 @@ def main(argv=None):
         raise SystemExit(f"these runs were trained at different sizes (size, lowest) {sorted(sizes)}: "
                          f"evaluate runs of one size together.")
     (size, lowest), = sizes
-    real = real_faces([c for _, c, _ in generators.values()], size, args.faces)
+    data, n_real = held_out_of([c["config"] for _, c, _ in generators.values()], args.faces)
+    real = held_out_faces(data, size, n_real)
     out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else "runs/began_refiner/compare")
     figures = out / "figures"
     figures.mkdir(exist_ok=True)

@@ -13,7 +13,7 @@
         if run.due(step, args.fid_every):
             run.log_eval(step, fid=...)              # merged into that step's row
         if run.due(step, args.sample_every):
-            ...                                      # write samples/step_XXXXXXX.png
+            ...                                      # write samples/step_<step>.png
         run.save(step, k=k)                          # at --ckpt-every, the last step and Ctrl-C
     return run.finish(title=...)                     # loss.png, and where everything is
 

@@ -556,6 +556,25 @@ def load_networks(run_dir, paper: str, build, names=None, device="cpu"):
     return {name: net.to(device).eval() for name, net in networks.items()}, checkpoint
 
 
+def held_out_of(configs, n: int):
+    """For an eval of runs with these configs: ``(data, n)``, the ``--data`` folder they were all trained
+    on (None: the built-in faces) and how many held-out real faces to measure with: ``n``, or for a
+    folder at most the runs' ``--fid-faces`` (its last images, the only ones never trained on,
+    ``common.data.hold_out``). Runs of different data are refused; one line says which faces."""
+    data = {c.get("data") for c in configs}
+    if len(data) > 1:
+        raise SystemExit(f"these runs were trained on different data ({', '.join(map(str, data))}): "
+                         f"evaluate runs of one data set together.")
+    data = data.pop()
+    if data is None:
+        print(f"real faces: {n} built-in faces held out from training")
+        return None, n
+    n = min([n] + [c["fid_faces"] for c in configs])
+    print(f"real faces: the last {n} images of {data}, held out from training (FID features: synthetic-v1 unless "
+          f"said otherwise, trained on the built-in faces only)")
+    return data, n
+
+
 def load_models(models: dict, checkpoint: dict, where: str = "the checkpoint") -> dict:
     """Load each network's weights from ``checkpoint["models"]`` (in place); return ``models``."""
     for name, model in models.items():

@@ -30,7 +30,7 @@ from common.features import InceptionFeatures
 from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, detect_faces
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import at_least, check_out, eval_folder, load_networks, one_sentence_errors, positive_int
+from common.run import at_least, check_out, eval_folder, held_out_of, load_networks, one_sentence_errors, positive_int
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 from dcgan_celeba.data import held_out_faces, noise, sketch_inputs
 from dcgan_celeba.model import build
@@ -141,22 +141,6 @@ def sketch_figure(G, config, n, steps, out, net):
     return numbers
 
 
-def real_faces(configs, n):
-    """Real faces never trained on, for FID and Table 1 (built-in held-out photos, or the last images of
-    the runs' --data folder), with one line saying which."""
-    data = {c["data"] for c in configs}
-    if len(data) > 1:
-        raise SystemExit(f"these runs were trained on different data ({', '.join(map(str, data))}): "
-                         f"evaluate runs of one data set together.")
-    data = data.pop()
-    if data is None:
-        print(f"real faces: {n} built-in photos held out from training")
-    else:
-        n = min([n] + [c["fid_faces"] for c in configs])
-        print(f"real faces: the last {n} images of {data}, held out from training")
-    return held_out_faces(data, configs[0]["size"], n)
-
-
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -189,7 +173,8 @@ def main(argv=None):
                          f"feeds the same noise to every model, so evaluate runs of one size together.")
     config = next(iter(generators.values()))[1]
     extractor = SyntheticFeatures() if args.fid_features == "synthetic" else InceptionFeatures()
-    real = real_faces([c for _, c, _ in generators.values()], args.faces)
+    data, n_real = held_out_of([c for _, c, _ in generators.values()], args.faces)
+    real = held_out_faces(data, config["size"], n_real)
     out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else "runs/dcgan_celeba/compare")
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
