@@ -24,6 +24,7 @@ from began_refiner.model import (REFINERS, autoencoder_loss, build, convergence,
                                  image_pyramid, reconstruction_loss, update_k)
 from common import distributed
 from common.data import InMemoryBatches
+from common.ema import add_ema_arg, with_average
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_rows
@@ -69,6 +70,7 @@ def parse(argv):
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
     ap.add_argument("--lr-half-every", type=positive_int, metavar="N",
                     help="halve the learning rate every N steps (reference: 100,000)")
+    add_ema_arg(ap)
     add_common_args(ap)
     args, resumed = parse_args(ap, argv, PRESETS, "began_refiner")
     try:
@@ -110,10 +112,13 @@ def main(argv=None):
 
     levels = models["G"].inputs if refiner else 0                      # how many downscaled copies G reads
 
-    def generate(n):
-        """G on the first n fixed inputs (eval mode)."""
-        return outputs(models["G"], image_pyramid(inputs[:n], levels, args.lowest) if refiner else fixed_z[:n],
+    def generate(n, net):
+        """``net`` (G or its average) on the first n fixed inputs (eval mode)."""
+        return outputs(net, image_pyramid(inputs[:n], levels, args.lowest) if refiner else fixed_z[:n],
                        device=device, amp=amp)
+
+    def measure(net):
+        return reference(generate(args.fid_faces, net))
 
     run = Run(args, "began_refiner", models, model_args(args), {"D": opt_d, "G": opt_g},
               {"D": sched_d, "G": sched_g}, resumed=resumed, images_per_step=args.batch_size, bar_keys=("M", "k"),
@@ -121,8 +126,10 @@ def main(argv=None):
               columns=["loss_real", "loss_fake", "loss_rcn", "loss_D", "loss_G", "k", "M", "fid", "diversity"],
               desc=f"began_refiner {args.generator}")
     k = run.state["k"]
+    ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
+    shown_g = ema.net if ema else models["G"]        # what samples show and eval.py evaluates
     if run.writes and not run.resumed:
-        run.log_eval(0, **reference(generate(args.fid_faces)))   # before any training
+        run.log_eval(0, **with_average(measure, models["G"], ema))   # before any training
 
     D, G = distributed.wrap(models).values()         # under torchrun: each in its own DistributedDataParallel
     d_params, g_params = list(models["D"].parameters()), list(models["G"].parameters())
@@ -148,6 +155,8 @@ def main(argv=None):
         loss_g.backward(inputs=g_params)
         opt_d.step()
         opt_g.step()
+        if ema:
+            ema.update(step)
         sched_d.step()
         sched_g.step()
         # equilibrium (eq. 2): k_t moves towards γ·L(x) = L(G(z)), kept in [0, 1], on the device; from the
@@ -158,13 +167,13 @@ def main(argv=None):
         run.log(step, loss_real=loss_real, loss_fake=loss_fake, loss_rcn=loss_rcn, loss_D=loss_d, loss_G=loss_g, k=k,
                 M=convergence(real, fake, args.gamma))
         if run.due(step, args.fid_every):
-            run.log_eval(step, **reference(generate(args.fid_faces)))
+            run.log_eval(step, **with_average(measure, models["G"], ema))
         if run.due(step, args.sample_every):
-            shown = [inputs[:8], generate(8)] if refiner else [generate(16)]
+            shown = [inputs[:8], generate(8, shown_g)] if refiner else [generate(16, shown_g)]
             save_image_rows(shown, run.dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
                             row_labels=["input", "refined"] if refiner else None)
         run.save(step, k=k)
-    return run.finish(plot_columns=[("loss_real", "loss_fake", "loss_rcn"), ("k", "M"), "fid", "diversity"],
+    return run.finish(plot_columns=[("loss_real", "loss_fake", "loss_rcn"), ("k", "M"), ("fid", "fid_ema"), "diversity"],
                       title=f"began_refiner {args.generator}")
 
 

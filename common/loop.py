@@ -48,9 +48,10 @@ from tqdm import tqdm
 
 from common import distributed
 from common.csvlog import CsvLogger
+from common.ema import MovingAverage
 from common.plots import plot_losses
-from common.run import (claim_folder, new_run_dir, non_finite, read_checkpoint, restore, save_checkpoint,
-                        seed_everything, write_config)
+from common.run import (claim_folder, load_models, new_run_dir, non_finite, read_checkpoint, restore,
+                        save_checkpoint, seed_everything, write_config)
 
 
 COLLAPSED = 0.3     # sample diversity below this (1 = as diverse as real faces): most samples look alike
@@ -71,6 +72,7 @@ class Run:
             claim_folder(self.dir)                               # before anything is written
             _check_unchanged(self.checkpoint, resumed)
         self.state, self.resumed = dict(state or {}), resumed is not None
+        self._resumed_from, self.averages = resumed, {}
         self.start = resumed["step"] if resumed else 0
         if resumed is not None:
             restore(resumed, models, optimizers, self.schedulers)
@@ -83,6 +85,8 @@ class Run:
             self.config = write_config(self.dir, args)
         self.saved_step = self.start if resumed else None       # the last good checkpoint's step
         self.columns = list(columns)
+        if getattr(args, "ema", 0):              # --ema: the average's FID beside G's (common.ema)
+            self.columns += [f"{c}_ema" for c in ("fid", "diversity") if c in self.columns]
         self.csv = CsvLogger(self.dir / "log.csv", resume_step=self.start if resumed else None,
                              columns=[*self.columns, "lr", "img_s", "time_s"]) if self.writes else None
         self.speed = ImagesPerSecond(images_per_step, self.start)
@@ -115,6 +119,17 @@ class Run:
                     if self.saved_step != step:
                         self._write_checkpoint(step)
                     return
+
+    def moving_average(self, name: str = "G"):
+        """With ``--ema DECAY``: a ``common.ema.MovingAverage`` of ``models[name]``, saved in every checkpoint
+        as ``<name>_ema`` and brought back on ``--resume``; without it, ``None``."""
+        if not getattr(self.args, "ema", 0):
+            return None
+        ema = MovingAverage(self.models[name], self.args.ema)
+        self.averages[f"{name}_ema"] = ema.net
+        if self._resumed_from is not None:
+            load_models({f"{name}_ema": ema.net}, self._resumed_from, where=str(self.checkpoint))
+        return ema
 
     def due(self, step: int, every: int) -> bool:
         """True every ``every`` steps and at the last step, in the process that writes the run (FID and
@@ -238,7 +253,7 @@ class Run:
 
     def _write_checkpoint(self, step):
         self._check_finite(step)
-        bad = non_finite(self.models)
+        bad = non_finite({**self.models, **self.averages})
         if distributed.any_process(bool(bad)):
             self._fail(f"a weight of {', '.join(bad) or 'a network (in another process)'} is not finite after "
                        f"step {step}")
@@ -247,7 +262,7 @@ class Run:
             return
         extra = {name: value.get_state() if isinstance(value, torch.Generator) else value
                  for name, value in self.state.items()}
-        save_checkpoint(self.checkpoint, paper=self.paper, step=step, models=self.models,
+        save_checkpoint(self.checkpoint, paper=self.paper, step=step, models={**self.models, **self.averages},
                         model_args=self.model_args, optimizers=self.optimizers, schedulers=self.schedulers,
                         extra={**extra, "time_s": self.speed.elapsed()}, config=self.config)
 

@@ -549,10 +549,20 @@ def load_networks(run_dir, paper: str, build, names=None, device="cpu"):
     ``model_args`` and loaded (``load_run``: tensors only). ``names`` picks some of them
     (default: every network ``build`` returns). The one loader of eval.py, study scripts and
     sr_degradation's stage hand-over.
+
+    A run trained with ``--ema`` also holds ``G_ema``, the moving average of G (``common.ema``): it is
+    loaded as ``G``, and one line says so.
     """
     checkpoint = load_run(run_dir, paper)
     networks = build(**checkpoint["model_args"])
-    networks = load_models({name: networks[name] for name in (names or networks)}, checkpoint, where=str(run_dir))
+    networks = {name: networks[name] for name in (names or networks)}
+    averaged = [name for name in networks if f"{name}_ema" in checkpoint["models"]]
+    if averaged:
+        decay = checkpoint.get("config", {}).get("ema")
+        print(f"{run_dir}: {', '.join(averaged)} = the moving average of its weights (--ema {decay})")
+        checkpoint = {**checkpoint, "models": {**checkpoint["models"],
+                                               **{name: checkpoint["models"][f"{name}_ema"] for name in averaged}}}
+    networks = load_models(networks, checkpoint, where=str(run_dir))
     return {name: net.to(device).eval() for name, net in networks.items()}, checkpoint
 
 

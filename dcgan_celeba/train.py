@@ -21,6 +21,7 @@ import torch
 
 from common import distributed
 from common.data import InMemoryBatches
+from common.ema import add_ema_arg, with_average
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_grid
@@ -87,6 +88,7 @@ def parse(argv):
     ap.add_argument("--width", type=positive_int, help="network width (DCGAN's ngf = ndf; ours: BEGAN's n)")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
+    add_ema_arg(ap)
     add_common_args(ap)
     # The presets depend on the model: read --model first (a new run's; --resume brings back the run's).
     model = peek_flag(argv, "--model", "began")               # an unknown name is refused by `ap` below
@@ -198,8 +200,14 @@ def main(argv=None):
               columns=["loss_D", "loss_G", "wasserstein", "loss_real", "loss_fake", "k", "M", "fid", "diversity"],
               desc=f"dcgan_celeba {args.model}")
     k = run.state["k"]
+    ema = run.moving_average("G")            # --ema: an average of G's weights (common.ema), else None
+    shown_g = ema.net if ema else G          # what samples show and eval.py evaluates
+
+    def measure(net):
+        return reference(outputs(net, fixed_z, device=device, amp=amp))
+
     if run.writes and not run.resumed:
-        run.log_eval(0, **reference(outputs(G, fixed_z, device=device, amp=amp)))    # FID before any training
+        run.log_eval(0, **with_average(measure, G, ema))    # FID before any training
 
     nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     for step in run.steps():
@@ -209,6 +217,8 @@ def main(argv=None):
             losses = wgan_step(nets["G"], nets["D"], opt_g, opt_d, batches, args, device, amp)
         else:
             losses = began_step(nets["G"], nets["D"], opt_g, opt_d, batches, args, device, amp, k)
+        if ema:
+            ema.update(step)
         sched_g.step()
         sched_d.step()
         if args.model == "began":   # equilibrium (§3.3): k_t moves towards γ·L(x) = L(G(z_G)), clipped to [0, 1],
@@ -219,12 +229,12 @@ def main(argv=None):
 
         run.log(step, **losses)
         if run.due(step, args.fid_every):
-            run.log_eval(step, **reference(outputs(G, fixed_z, device=device, amp=amp)))
+            run.log_eval(step, **with_average(measure, G, ema))
         if run.due(step, args.sample_every):
-            save_image_grid(outputs(G, fixed_z[:16], device=device, amp=amp),
+            save_image_grid(outputs(shown_g, fixed_z[:16], device=device, amp=amp),
                             run.dir / "samples" / f"step_{step:07d}.png", nrow=8, scale=max(1, 96 // args.size))
         run.save(step, k=k)
-    return run.finish(plot_columns=[("loss_D", "loss_G"), ("k", "M"), "fid", "diversity"],
+    return run.finish(plot_columns=[("loss_D", "loss_G"), ("k", "M"), ("fid", "fid_ema"), "diversity"],
                       title=f"dcgan_celeba {args.model}")
 
 

@@ -23,6 +23,7 @@ import torch
 
 from common import distributed
 from common.data import InMemoryBatches, to_float
+from common.ema import add_ema_arg
 from common.loop import Run
 from common.metrics import fid
 from common.plots import save_image_rows
@@ -90,6 +91,7 @@ def parse(argv):
     ap.add_argument("--spade-hidden", type=positive_int, help="hidden channels of SPADE (Mult generator)")
     ap.add_argument("--fid-pairs", type=int, default=200, help="test pairs for the FID in log.csv (0: none)")
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
+    add_ema_arg(ap)
     add_common_args(ap)
     args, resumed = parse_args(ap, argv, PRESETS, "nir_cgan", may_change=("lr_d", "lr_e", "lr_l"))
     if args.lr_warmup < 0:
@@ -246,7 +248,7 @@ def main(argv=None):
 
     # Models and optimisers (Table 3.8: Xavier init, Adam (0.5, 0.999), one learning rate per network).
     models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
-    G, D = models["G"], models["D"]
+    D = models["D"]
     lrs = {"G": args.lr, "D": args.lr_d, "E": args.lr_e, "L": args.lr_l}
     optimizers = {name: torch.optim.Adam(m.parameters(), lrs[name], betas=(0.5, 0.999), foreach=True)
                   for name, m in models.items()}
@@ -261,14 +263,14 @@ def main(argv=None):
     fid_z = torch.randn(n_fid, args.z_dim, generator=torch.Generator().manual_seed(FID_SEED)).to(device)
     extractor = SyntheticFeatures(device) if n_fid >= 2 and not args.data else None
 
-    def generate(source, z):
+    def generate(source, z, nets=models):
         """G(y, s) in eval mode, s = L(z) when there is an L (an MLP: the same in either mode)."""
         with torch.no_grad(), autocast(device, amp):
-            s = style(models, z)
-        return outputs(G, source, s, device=device, amp=amp)
+            s = style(nets, z)
+        return outputs(nets["G"], source, s, device=device, amp=amp)
 
-    def current_fid():
-        return fid(generate(test_source[:n_fid], fid_z), test["target"][:n_fid], extractor)
+    def current_fid(nets=models):
+        return fid(generate(test_source[:n_fid], fid_z, nets), test["target"][:n_fid], extractor)
 
     used = [name for name, on in (("loss_p", config.perceptual), ("loss_lr", config.lambda_lr),
                                   ("loss_sd", config.lambda_sd), ("loss_ir", config.lambda_ir)) if on]
@@ -277,8 +279,15 @@ def main(argv=None):
               columns=["loss_D", "loss_adv", *used, "loss_G", "fid"], images_per_step=args.batch_size,
               bar_keys=("loss_D", "loss_G"), desc=f"nir_cgan {args.config}")
     augment_rng = run.state["augment_rng"]
+    # --ema: moving averages of G and of the mapping network L (StarGAN v2's nets_ema; common.ema)
+    averages = {name: run.moving_average(name) for name in ("G", "L") if name in models and args.ema}
+    averaged = {**models, **{name: ema.net for name, ema in averages.items()}}   # what samples and eval.py use
+
+    def measured():
+        return dict(fid=current_fid(), **(dict(fid_ema=current_fid(averaged)) if averages else {}))
+
     if extractor is not None and run.writes and not run.resumed:
-        run.log_eval(0, fid=current_fid())                                  # FID before any training
+        run.log_eval(0, **measured())                                        # FID before any training
 
     d_params = list(D.parameters())
     g_side = [name for name in models if name != "D"]                       # G, E, L learn together
@@ -308,15 +317,17 @@ def main(argv=None):
         g_terms["loss_G"].backward(inputs=g_params)
         for name in g_side:
             optimizers[name].step()
+        for ema in averages.values():
+            ema.update(step)
         for sched in schedulers.values():
             sched.step()
 
         run.log(step, **d_terms, **g_terms)
         if extractor is not None and run.due(step, args.fid_every):
-            run.log_eval(step, fid=current_fid())
+            run.log_eval(step, **measured())
         if run.due(step, args.sample_every):
             rows = [test_source[:n_show], to_float(test["target"][:n_show])] + [
-                generate(test_source[:n_show], z.expand(n_show, -1)) for z in fixed_z]
+                generate(test_source[:n_show], z.expand(n_show, -1), averaged) for z in fixed_z]
             save_image_rows(rows, run.dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
                             row_labels=["source y", "real x", "G(y, z1)", "G(y, z2)", "G(y, z3)"],
                             title=f"{args.config}, step {step}")

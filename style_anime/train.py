@@ -20,6 +20,7 @@ import torch
 
 from common import distributed
 from common.data import InMemoryBatches
+from common.ema import add_ema_arg, with_average
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_grid
@@ -50,6 +51,7 @@ def parse(argv):
     ap.add_argument("--width", type=positive_int, help="network width w (DCGAN's ngf = ndf)")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
+    add_ema_arg(ap)
     add_common_args(ap)
     args, resumed = parse_args(ap, argv, PRESETS, "style_anime")
     if not 0 <= args.label_noise < 0.5:
@@ -88,8 +90,14 @@ def main(argv=None):
               images_per_step=args.batch_size, bar_keys=("loss_D", "loss_G"),
               columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity"], desc="style_anime DCGAN")
     fixed_q = run.state["fixed_q"]
+    ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
+    shown_g = ema.net if ema else models["G"]        # what samples show and eval.py evaluates
+
+    def measure(net):
+        return reference(outputs(net, fixed_q, device=device, amp=amp))
+
     if run.writes and not run.resumed:
-        run.log_eval(0, **reference(outputs(models["G"], fixed_q, device=device, amp=amp)))  # before any training
+        run.log_eval(0, **with_average(measure, models["G"], ema))  # before any training
 
     nets = distributed.wrap(models)          # as the step calls them: under torchrun, DistributedDataParallel
     G, D = nets["G"], nets["D"]
@@ -119,16 +127,19 @@ def main(argv=None):
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
+        if ema:
+            ema.update(step)
 
         run.log(step, loss_D=loss_d, loss_G=loss_g, D_real=d_real.detach().mean(), D_fake=d_fake.detach().mean())
         if run.due(step, args.fid_every):
-            run.log_eval(step, **reference(outputs(models["G"], fixed_q, device=device, amp=amp)))
+            run.log_eval(step, **with_average(measure, models["G"], ema))
         if run.due(step, args.sample_every):
-            save_image_grid(outputs(models["G"], fixed_q[:64], device=device, amp=amp),
+            save_image_grid(outputs(shown_g, fixed_q[:64], device=device, amp=amp),
                             run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
                             scale=max(1, 64 // args.size))
         run.save(step)
-    return run.finish(plot_columns=[("loss_D", "loss_G"), ("D_real", "D_fake"), "fid", "diversity"], title="style_anime DCGAN")
+    return run.finish(plot_columns=[("loss_D", "loss_G"), ("D_real", "D_fake"), ("fid", "fid_ema"), "diversity"],
+                      title="style_anime DCGAN")
 
 
 if __name__ == "__main__":
