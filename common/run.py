@@ -45,6 +45,7 @@ import torch
 from common import distributed
 from common.data import DataError
 from common.features import WeightsUnavailable
+from common.manifest import PAPERS, check_sha256, weights_folder
 
 FORMAT = 2          # checkpoint layout version; 1 was the pickled layout that could run code
 
@@ -263,6 +264,9 @@ def parse_args(parser, argv, presets: dict, paper: str, may_change=()):
     if out is None:
         raise SystemExit("--resume needs --out DIR: the run folder to continue.")
     checkpoint = load_run(out, paper)
+    if checkpoint.get("shipped"):
+        raise SystemExit(f"{out} holds shipped weights (no optimiser or random state), not a run to continue: "
+                         f"evaluate it with python {paper}/eval.py --run {out}, or train a new run.")
     args = resume_config(parser, argv, args, checkpoint["config"], out, may_change)
     if args.steps <= checkpoint["step"]:
         raise SystemExit(f"{out} is already at step {checkpoint['step']}: give --steps larger than that "
@@ -331,6 +335,10 @@ def check_out(out, inputs=(), flag="--out"):
         if a == b or a in b.parents or b in a.parents:
             raise SystemExit(f"{flag} {out} and the data folder {data} overlap: a run folder must lie "
                              f"outside the data, or its samples would be read as training images.")
+    shipped = [paper for paper in PAPERS if weights_folder(paper) in (out.resolve(), *out.resolve().parents)]
+    if shipped:
+        raise SystemExit(f"{flag} {out} lies in {shipped[0]}/weights/, the repository's shipped networks: "
+                         f"write runs and evaluations elsewhere (e.g. runs/).")
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise SystemExit(f"{flag} {out} cannot be written ({existing} is not writable for this user): "
@@ -535,6 +543,8 @@ def load_run(run_dir, paper: str, map_location="cpu") -> dict:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SystemExit(f"{run_dir} does not exist: give a run folder (train.py prints where it wrote one).")
+    if (run_dir / "checkpoint.pt").is_file():
+        check_sha256(run_dir / "checkpoint.pt")          # a shipped network: the bytes its manifest records
     checkpoint = read_checkpoint(run_dir / "checkpoint.pt", map_location)
     if checkpoint["paper"] != paper:
         raise SystemExit(f"{run_dir} is a {checkpoint['paper']} run, not a {paper} run: use "
@@ -547,15 +557,15 @@ def load_networks(run_dir, paper: str, build, names=None, device="cpu"):
 
     ``build`` is the paper's ``model.build``; the networks are rebuilt from the checkpoint's
     ``model_args`` and loaded (``load_run``: tensors only). ``names`` picks some of them
-    (default: every network ``build`` returns). The one loader of eval.py, study scripts and
-    sr_degradation's stage hand-over.
+    (default: every network ``build`` returns that the checkpoint holds; shipped ones hold fewer).
+    The one loader of eval.py, study scripts and sr_degradation's stage hand-over.
 
     A run trained with ``--ema`` also holds ``G_ema``, the moving average of G (``common.ema``): it is
     loaded as ``G``, and one line says so.
     """
     checkpoint = load_run(run_dir, paper)
     networks = build(**checkpoint["model_args"])
-    networks = {name: networks[name] for name in (names or networks)}
+    networks = {name: networks[name] for name in (names or [n for n in networks if n in checkpoint["models"]])}
     averaged = [name for name in networks if f"{name}_ema" in checkpoint["models"]]
     if averaged:
         decay = checkpoint.get("config", {}).get("ema")
@@ -564,6 +574,18 @@ def load_networks(run_dir, paper: str, build, names=None, device="cpu"):
                                                **{name: checkpoint["models"][f"{name}_ema"] for name in averaged}}}
     networks = load_models(networks, checkpoint, where=str(run_dir))
     return {name: net.to(device).eval() for name, net in networks.items()}, checkpoint
+
+
+def runs_to_evaluate(runs, paper: str, shipped: list):
+    """An ``eval.py``'s run folders and default output folder: ``--run``'s folders (output: None, the
+    script's usual default), or without ``--run`` the networks shipped in ``<paper>/weights/`` (their
+    names in ``shipped``), evaluated into ``runs/<paper>/shipped`` -- never into the weights."""
+    if runs:
+        return list(runs), None
+    folder = weights_folder(paper)
+    print(f"no --run: evaluating the networks shipped in {paper}/weights/ ({', '.join(shipped)}; how each was "
+          f"trained: {paper}/weights/manifest.json)")
+    return [folder / name for name in shipped], Path("runs") / paper / "shipped"
 
 
 def held_out_of(configs, n: int):
