@@ -14,9 +14,9 @@ the commit, the CPU, steps, training time, which network was kept (G as trained,
 average of ``--ema``), the numbers its ``eval.py`` measured on it, a fixed-seed output
 ``fingerprint`` (the golden test: ``tests/test_shipped.py``) and every file's sha256.
 
-    python -m common.weights add began_refiner B /work/runs/b --command "python began_refiner/train.py --ema 0.999" \\
+    python -m common.shipped add began_refiner B /work/runs/b --command "python began_refiner/train.py --ema 0.999" \\
         --commit 04eab11 --cpu "AMD EPYC (Zen 4), 2 cores" --wall-s 610 [--average | --trained]
-    python -m common.weights check           # every manifest: sha256, weights_only load, fingerprint
+    python -m common.shipped check           # every manifest: sha256, weights_only load, fingerprint
 """
 import argparse
 import importlib
