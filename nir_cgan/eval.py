@@ -1,7 +1,13 @@
 """Evaluate a trained run: realism, diversity and the framework analysis of §3.3 and §3.5.3.
 
+    python nir_cgan/eval.py                                           # the shipped networks, no training needed
+    python nir_cgan/eval.py --all                                     # the same, + every analysis figure below
     python nir_cgan/eval.py --run runs/nir_cgan/quick                 # FID, LPIPS, attribute errors, samples
     python nir_cgan/eval.py --run runs/nir_cgan/quick --all           # + every analysis figure below
+
+Without ``--run`` it evaluates the networks shipped in ``nir_cgan/weights/quick/`` (the quick
+configuration; how they were trained: ``nir_cgan/weights/manifest.json``) into ``runs/nir_cgan/shipped``;
+nothing is ever written into weights/.
 
 The run is rebuilt from its ``checkpoint.pt`` alone (``model_args`` → ``model.build``, loaded
 safely by ``common.run.load_run``); its test pairs are the same 10 % that train.py held out
@@ -36,13 +42,15 @@ from common.faces import POSE_GAZE, render, repeat_face, sample_params
 from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.metrics import diversity, fid
 from common.plots import save_image_grid, save_image_rows
-from common.run import eval_folder, load_networks, one_sentence_errors, pick_device, positive_int
-from common.synthetic import SOURCE_IDENTITY
+from common.run import eval_folder, load_networks, one_sentence_errors, pick_device, positive_int, runs_to_evaluate
+from common.synthetic import SOURCE_IDENTITY, mask_nir_pairs
 from common.synthnet import SyntheticFeatures, load_synthnet, predict
-from nir_cgan.data import load_pairs
+from nir_cgan.data import PAIRS_SEED, SPLIT_SEED, TEST_FRACTION, load_pairs, split_train_test
 from nir_cgan.model import build
 from nir_cgan.train_reader import READER_WEIGHTS
 
+PAPER = "nir_cgan"
+SHIPPED = ["quick"]         # nir_cgan/weights/quick: the quick configuration's networks
 SWEEPS = {"head_yaw": ("yaw", (-30, 30)), "head_pitch": ("pitch", (-20, 20)), "gaze_yaw": ("gaze_yaw", (-25, 25))}
 SWEEP_FIGURES = {"head_yaw": "fig4_12_head_yaw", "head_pitch": "fig4_13_head_pitch", "gaze_yaw": "fig4_14_gaze_yaw"}
 ANALYSIS_SEED = 77          # the fixed source face (pose/gaze 0) and every random z of the analysis
@@ -54,7 +62,7 @@ def trained_run(run, device):
     """(networks in eval mode on ``device``, the run's configuration name / size / z_dim, its test split,
     its step), through ``common.run.load_networks`` (safe; a missing, damaged or other-paper folder is
     one sentence)."""
-    models, checkpoint = load_networks(run, "nir_cgan", build, device=device)
+    models, checkpoint = load_networks(run, PAPER, build, device=device)
     config, model_args = checkpoint["config"], checkpoint["model_args"]
     info = argparse.Namespace(config=config["config"], size=model_args["size"], z_dim=model_args["z_dim"])
     _, test = load_pairs(config["data"], model_args["size"], config["pairs"])       # the run's 10 % test pairs
@@ -89,6 +97,32 @@ class Generator:
 
 def latents(n, dim, seed=ANALYSIS_SEED):
     return torch.randn(n, dim, generator=torch.Generator().manual_seed(seed))
+
+
+def first_test_sources(config, size, n):
+    """The first ``n`` test sources of a run (uint8), as ``load_pairs`` splits them: for the built-in pairs
+    only those faces are rendered (each face is its own random stream), so this takes milliseconds."""
+    if config["data"]:
+        return load_pairs(config["data"], size, config["pairs"])[1]["source"][:n]
+    _, test = split_train_test(config["pairs"], TEST_FRACTION, seed=SPLIT_SEED)
+    return torch.cat([mask_nir_pairs(1, size, seed=PAIRS_SEED, start=int(i))[0] for i in test[:n]])
+
+
+@torch.no_grad()
+def golden_output(folder) -> torch.Tensor:
+    """The networks of a run or shipped folder on fixed inputs: G(y, z) (z through L when there is one)
+    for the first 4 test sources and 4 fixed z (seed 0), and E of those outputs when there is an E; CPU,
+    float32, eval mode, no autocast, flattened into one tensor. ``common.weights.fingerprint`` records its
+    sums; the golden test compares them."""
+    models, checkpoint = load_networks(folder, PAPER, build)
+    gen = Generator({name: net.float() for name, net in models.items()}, torch.device("cpu"))
+    model_args = checkpoint["model_args"]
+    sources = first_test_sources(checkpoint["config"], model_args["size"], 4)
+    fakes = gen(sources, latents(4, model_args["z_dim"], seed=0))
+    out = [fakes.flatten()]
+    if gen.E is not None:
+        out.append(gen.E(fakes).flatten())
+    return torch.cat(out)
 
 
 def sweep_sources(param, values, size, seed=ANALYSIS_SEED):
@@ -236,9 +270,11 @@ def identity_figure(gen, test, args, reader, figures):
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
-    ap.add_argument("--out", help="where metrics.json and figures/ go (default: each run folder; with several "
-                                  "runs, OUT/<run folder name>/); nothing is written into the runs then")
+    ap.add_argument("--run", type=Path, nargs="+",
+                    help="run folder(s) with checkpoint.pt (default: the shipped networks, nir_cgan/weights/quick)")
+    ap.add_argument("--out", help="where metrics.json and figures/ go (default: each run folder, or "
+                                  "runs/nir_cgan/shipped for the shipped networks; with several runs, "
+                                  "OUT/<run folder name>/); nothing is written into the runs then")
     ap.add_argument("--all", action="store_true", help="also the sweeps, latent-space and identity figures")
     ap.add_argument("--fid-features", choices=["synthetic", "inception"], default="synthetic",
                     help="FID features: the shipped synthetic-face network (offline) or Inception (download)")
@@ -248,8 +284,11 @@ def main(argv=None):
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = ap.parse_args(argv)
     device = pick_device(args.device)
-    runs = {run: trained_run(run, device) for run in args.run}      # every run checked before anything is written
-    outs = {run: eval_folder(args.out and (Path(args.out) / run.name if len(runs) > 1 else args.out), run)
+    folders, shipped_out = runs_to_evaluate(args.run, PAPER, SHIPPED)
+    runs = {run: trained_run(run, device) for run in folders}       # every run checked before anything is written
+    several = len(runs) > 1                                          # then OUT/<run folder name>/
+    outs = {run: eval_folder(args.out and (Path(args.out) / run.name if several else args.out),
+                             (shipped_out / run.name if several else shipped_out) if shipped_out else run)
             for run in runs}
 
     extractor = SyntheticFeatures(device) if args.fid_features == "synthetic" else InceptionFeatures(device)

@@ -1,8 +1,13 @@
 """Evaluate any sr_degradation run: a pipeline folder, or any single stage folder (§XI–XII).
 
+    python sr_degradation/eval.py                                              # the shipped networks, no training needed
     python sr_degradation/eval.py --run runs/sr_degradation/<time>              # a pipeline: all it holds
     python sr_degradation/eval.py --run runs/sr_degradation/<time>/h2l          # one stage: what it can show
     python sr_degradation/eval.py --run H2L_DIR L2H_DIR FT_DIR BICUBIC_DIR --out DIR   # stages trained alone
+
+Without ``--run`` it evaluates the pipeline shipped in ``sr_degradation/weights/pipeline/`` (its four
+stages' generators, config.json and log.csv; how they were trained: ``sr_degradation/weights/manifest.json``)
+into ``runs/sr_degradation/shipped``; nothing is ever written into weights/.
 
 On held-out faces, never trained on: built in, 500 clean HR faces and 500 real LR faces of other
 people (seed 1); for runs trained on --data-high / --data-low folders, the last images of those
@@ -21,7 +26,8 @@ finetune, bicubic):
 - Table 1 / Fig. 5: generator loss against iterations and iterations against training time, from
   each stage's log.csv (``table1_fig5_curves.png``).
 It prints what it could show and what it could not, and writes both into ``metrics.json``
-(``shown``, ``not_shown``) beside ``figures/results.md``, in ``--out`` (default: the --run folder);
+(``shown``, ``not_shown``) beside ``figures/results.md``, in ``--out`` (default: the --run folder, or
+runs/sr_degradation/shipped);
 nothing else is written, so ``--out`` leaves the runs as they were.
 """
 import argparse
@@ -38,15 +44,16 @@ import torch
 
 from common.csvlog import read_log
 from common.data import to_float
-from common.metrics import (MetricUnavailable, detect_faces, extract_features, fid, fid_from_features,
+from common.metrics import (MetricUnavailable, detect_faces, extract_features, fid_from_features,
                             mahalanobis_distances, psnr, ssim)
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import eval_folder, load_networks, one_sentence_errors, positive_int
+from common.run import eval_folder, load_networks, one_sentence_errors, positive_int, runs_to_evaluate
 from common.synthnet import SyntheticFeatures
 from sr_degradation.data import bicubic_down, held_out_count, held_out_set, training_set
 from sr_degradation.model import bicubic_up, build
 
 PAPER = "sr_degradation"
+SHIPPED = ["pipeline"]       # sr_degradation/weights/pipeline: h2l/, l2h/, finetune/, bicubic/ (generators only)
 STAGES = ("h2l", "l2h", "finetune", "bicubic")
 LABELS = {"h2l": "High-to-Low (stage 1)", "l2h": "High-to-Low + Low-to-High (stage 2)",
           "finetune": "High-to-Low + Low-to-High, fine-tuned", "bicubic": "Low-to-High trained on bicubic pairs"}
@@ -147,6 +154,30 @@ def noise(n, z_dim, seed):
     return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
 
 
+def in_batches(net, *inputs, batch=50):
+    """``net(*inputs)``, ``batch`` faces at a time (eval mode: the same outputs): one call on 500 faces
+    allocates, and page-faults in, hundreds of MB per layer, 2–3 times slower on a CPU."""
+    return torch.cat([net(*chunk) for chunk in zip(*(x.split(batch) for x in inputs))])
+
+
+@torch.no_grad()
+def golden_output(folder) -> torch.Tensor:
+    """Every stage's generators in a pipeline, stage or shipped folder on fixed inputs: High-to-Low on
+    4 HR images and 4 noise vectors, Low-to-High on 4 LR images (uniform in [−1, 1], seed 0; the same for
+    every stage), in stage order (h2l, l2h, finetune, bicubic), flattened into one tensor; CPU, float32,
+    eval mode, no autocast. ``common.weights.fingerprint`` records its sums; the golden test compares them."""
+    out = []
+    for stage in find_stages([Path(folder)]).values():
+        size = stage.checkpoint["model_args"]["size"]
+        g = torch.Generator().manual_seed(0)
+        high = torch.rand(4, 3, size, size, generator=g) * 2 - 1
+        low = torch.rand(4, 3, size // 4, size // 4, generator=g) * 2 - 1
+        for name, net in stage.generators.items():
+            net = net.float()
+            out.append((net(high, torch.randn(4, net.z_dim, generator=g)) if name == "H2L" else net(low)).flatten())
+    return torch.cat(out)
+
+
 # ----------------------------------------------------------------------------- is the degradation real?
 
 
@@ -159,10 +190,15 @@ def degradation_check(report, h2ls, faces, extractor, figures):
                                 "folder as one more --run)")
         return
     high, real_low = faces.high, faces.real_low
-    degraded = {stage: H2L(high, noise(len(high), H2L.z_dim, 0)).clamp(-1, 1) for stage, H2L in h2ls.items()}
-    measured = {"bicubic(HR) vs real LR": fid(faces.bicubic_low, real_low, extractor),
-                "real LR of the training people vs real LR": fid(faces.training("real LR"), real_low, extractor)}
-    measured.update({f"{DEGRADED[s]} vs real LR": fid(images, real_low, extractor) for s, images in degraded.items()})
+    degraded = {stage: in_batches(H2L, high, noise(len(high), H2L.z_dim, 0)).clamp(-1, 1)
+                for stage, H2L in h2ls.items()}
+    real_features = extract_features(real_low, extractor)                  # once, for every FID below
+
+    def against_real_low(images):
+        return fid_from_features(extract_features(images, extractor), real_features)
+    measured = {"bicubic(HR) vs real LR": against_real_low(faces.bicubic_low),
+                "real LR of the training people vs real LR": against_real_low(faces.training("real LR"))}
+    measured.update({f"{DEGRADED[s]} vs real LR": against_real_low(images) for s, images in degraded.items()})
     first = next(iter(h2ls))
     k = min(ROW, len(high), len(real_low))
     again = h2ls[first](high[:k], noise(k, h2ls[first].z_dim, 1)).clamp(-1, 1)
@@ -191,19 +227,19 @@ def super_resolve(methods, faces, extractor):
     """Every method on held-out real LR faces (FID against held-out HR faces, failures) and on
     bicubic-downsampled held-out HR faces (PSNR, SSIM against them)."""
     high_features = extract_features(faces.high, extractor)
-    train_high = faces.training("HR")
-    threshold = mahalanobis_distances(extract_features(train_high, extractor), high_features).quantile(0.99)
+    train_high_features = extract_features(faces.training("HR"), extractor)
+    threshold = mahalanobis_distances(train_high_features, high_features).quantile(0.99)
     found = SuperResolved({}, {}, {}, threshold)
     for name, method in methods.items():
-        found.images[name] = method(faces.real_low).clamp(-1, 1)
+        found.images[name] = in_batches(method, faces.real_low).clamp(-1, 1)
         features = extract_features(found.images[name], extractor)
         found.distances[name] = mahalanobis_distances(features, high_features)
-        from_bicubic = method(faces.bicubic_low).clamp(-1, 1)
+        from_bicubic = in_batches(method, faces.bicubic_low).clamp(-1, 1)
         found.rows[name] = {"fid_real_lr": fid_from_features(features, high_features),
                             "psnr_db_bicubic_lr": psnr(from_bicubic, faces.high).mean().item(),
                             "ssim_bicubic_lr": ssim(from_bicubic, faces.high).mean().item(),
                             "failure_fraction": (found.distances[name] > threshold).float().mean().item()}
-    return found, fid(train_high, faces.high, extractor)
+    return found, fid_from_features(train_high_features, high_features)
 
 
 def table2(report, l2hs, ours, faces, extractor, figures):
@@ -361,10 +397,12 @@ def table1(log, minutes, rows=6):
 
 def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, nargs="+", required=True,
-                    help="a pipeline folder, or stage folders (h2l, l2h, finetune, bicubic; one of each at most)")
-    ap.add_argument("--out", help="where metrics.json and figures/ go (default: the --run folder, or "
-                                  "runs/sr_degradation/compare for several); nothing is written into the runs")
+    ap.add_argument("--run", type=Path, nargs="+",
+                    help="a pipeline folder, or stage folders (h2l, l2h, finetune, bicubic; one of each at most); "
+                         "default: the shipped pipeline, sr_degradation/weights/pipeline")
+    ap.add_argument("--out", help="where metrics.json and figures/ go (default: the --run folder, "
+                                  "runs/sr_degradation/compare for several, runs/sr_degradation/shipped for the "
+                                  "shipped networks); nothing is written into the runs")
     ap.add_argument("--faces", type=positive_int, default=500,
                     help="held-out HR faces and real LR faces (--data runs: at most the number they held out)")
     args = ap.parse_args(argv)
@@ -377,13 +415,14 @@ def parse(argv):
 @torch.no_grad()
 def main(argv=None):
     args = parse(argv)
-    stages = find_stages(args.run)                           # one sentence for a missing or foreign folder
+    runs, shipped_out = runs_to_evaluate(args.run, PAPER, SHIPPED)
+    stages = find_stages(runs)                               # one sentence for a missing or foreign folder
     sizes = {stage.checkpoint["model_args"]["size"] for stage in stages.values()}
     if len(sizes) > 1:
         raise SystemExit(f"these stages were trained at different sizes {sorted(sizes)}: evaluate stages of one "
                          f"size together.")
     faces = EvalFaces([stage.checkpoint for stage in stages.values()], sizes.pop(), args.faces)
-    out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else Path("runs") / PAPER / "compare")
+    out = eval_folder(args.out, shipped_out or (runs[0] if len(runs) == 1 else Path("runs") / PAPER / "compare"))
     (out / "figures").mkdir(exist_ok=True)
     print("held-out faces: " + "; ".join(f"{kind}: {where}" for kind, where in faces.described().items()))
     extractor = SyntheticFeatures()

@@ -1,8 +1,13 @@
 """Evaluate a trained anime DCGAN (§IV.I–J).
 
-    python style_anime/eval.py --run runs/style_anime/quick
+    python style_anime/eval.py                                # the shipped networks, no training needed
+    python style_anime/eval.py --run runs/style_anime/quick    # a run of yours
 
-Writes into --out (default: the run folder; nothing else is written into a run folder):
+Without ``--run`` it evaluates the generator shipped in ``style_anime/weights/dcgan/`` (how it was
+trained: ``style_anime/weights/manifest.json``) into ``runs/style_anime/shipped``.
+
+Writes into --out (default: the run folder, or runs/style_anime/shipped; nothing else is written into a
+run folder, and nothing ever into weights/):
 - ``figures/fig4_2_4_losses.png``: discriminator and generator loss against iterations (Fig. 4.2.4),
   from ``log.csv``, with a moving average;
 - ``figures/fig4_2_5_samples.png``: a grid of generated faces (Fig. 4.2.5), next to a row of
@@ -24,35 +29,50 @@ import torch
 from common.csvlog import read_log
 from common.metrics import FidReference, fid
 from common.plots import plot_losses, save_image_rows
-from common.run import eval_folder, load_networks, one_sentence_errors
+from common.run import eval_folder, load_networks, one_sentence_errors, runs_to_evaluate
 from common.synthnet import SyntheticFeatures
 from style_anime.data import load_faces
 from style_anime.model import build
 
+PAPER = "style_anime"
+SHIPPED = ["dcgan"]          # style_anime/weights/dcgan: the anime DCGAN's G and its fixed noise
+
 
 def load_generator(run):
     """The trained G of a run folder (``common.run.load_networks``), its fixed noise, config and step."""
-    networks, checkpoint = load_networks(run, "style_anime", build, names=["G"])
+    networks, checkpoint = load_networks(run, PAPER, build, names=["G"])
     return networks["G"], checkpoint["extra"]["fixed_q"], checkpoint["config"], checkpoint["step"]
+
+
+def golden_output(folder) -> torch.Tensor:
+    """G of a run or shipped folder on 4 fixed noise vectors (seed 0): CPU, float32, eval mode, no
+    autocast. ``common.weights.fingerprint`` records its sums; the golden test compares them."""
+    G = load_generator(folder)[0].float()
+    q = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return G(q)
 
 
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, required=True, help="run folder with checkpoint.pt")
-    ap.add_argument("--out", help="where metrics.json and figures/ go (default: the run folder)")
+    ap.add_argument("--run", type=Path, help="run folder with checkpoint.pt (default: the shipped networks, "
+                                             "style_anime/weights/dcgan)")
+    ap.add_argument("--out", help="where metrics.json and figures/ go (default: the run folder, or "
+                                  "runs/style_anime/shipped for the shipped networks)")
     args = ap.parse_args(argv)
-    G, fixed_q, config, step = load_generator(args.run)
-    out = eval_folder(args.out, args.run)
+    (run,), shipped_out = runs_to_evaluate([args.run] if args.run else None, PAPER, SHIPPED)
+    G, fixed_q, config, step = load_generator(run)
+    out = eval_folder(args.out, shipped_out or run)
     with torch.no_grad():
         fakes = G(fixed_q).clamp(-1, 1)                      # the same noise the run sampled and measured
     # held-out faces as in training; the first training faces give the real-vs-real floor
     train_faces, held_out = load_faces(config["data"], config["size"], config["fid_faces"], config["fid_faces"],
                                        config["batch_size"])
     extractor = SyntheticFeatures()
-    log = read_log(args.run / "log.csv") if (args.run / "log.csv").exists() else None
+    log = read_log(run / "log.csv") if (run / "log.csv").exists() else None
     if log is None:
-        print(f"{args.run} has no log.csv: fig4_2_4_losses.png and the step-0 FID are left out")
+        print(f"{run} has no log.csv: fig4_2_4_losses.png and the step-0 FID are left out")
     fid_step0 = next((f for s, f in zip(log["step"], log.get("fid", [])) if s == 0), None) if log else None
     measured = FidReference(held_out, extractor)(fakes)
     metrics = {

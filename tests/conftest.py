@@ -5,7 +5,10 @@
   the same log.csv steps;
 - ``check_same_seed_same_run``: two runs of one command give identical networks and sample PNGs;
 - ``check_one_sentence``: a bad command ends with one sentence (SystemExit or argparse's usage
-  error) holding ``message``, never a traceback.
+  error) holding ``message``, never a traceback;
+- ``evaluate_shipped``: a run shipped (``common.weights add``) into a stand-in repository in tmp_path,
+  then evaluated by its eval.py without ``--run``: the shipped folder is read, the output goes to
+  runs/<paper>/shipped, and nothing is written into weights/.
 
 Every script is run in-process through its ``main(argv)`` (importing torch per subprocess costs
 seconds).
@@ -13,6 +16,8 @@ seconds).
 import pytest
 import torch
 
+import common.manifest
+import common.weights
 from common.csvlog import read_log
 from common.run import read_checkpoint, release_folders
 
@@ -108,3 +113,35 @@ def check_one_sentence(main, argv, message, capsys) -> str:
     said = one_sentence(err, capsys)
     assert message in said, said
     return said
+
+
+def ship(paper, name, run, root, monkeypatch, keep=()):
+    """Ship ``run`` as ``<root>/<paper>/weights/<name>/`` with ``common.weights add``, ``root`` standing in
+    for the repository (the real weights/ are never touched); returns the shipped folder."""
+    monkeypatch.setattr(common.manifest, "ROOT", root)
+    monkeypatch.setattr(common.weights, "ROOT", root)
+    common.weights.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
+                         "--wall-s", "1", *(["--keep", *keep] if keep else [])])
+    return root / paper / "weights" / name
+
+
+def evaluate_shipped(main, paper, name, run, argv, tmp_path, monkeypatch, capsys, keep=()):
+    """``run`` shipped as ``name`` (``ship``), then ``main(argv)`` (an eval.py's, without ``--run``) from the
+    stand-in repository: one line says the shipped networks are evaluated, metrics.json and figures
+    are written into runs/<paper>/shipped there, and the weights folder is left byte for byte as it was.
+    Returns (what main returned, the output folder, what was printed)."""
+    root = tmp_path / "repo"
+    weights = ship(paper, name, run, root, monkeypatch, keep).parent
+
+    def contents():
+        return {p: p.read_bytes() if p.is_file() else "folder" for p in weights.rglob("*")}
+    before = contents()
+    monkeypatch.chdir(root)                                                    # as `python <paper>/eval.py` is run
+    capsys.readouterr()
+    returned = main(argv)
+    printed = capsys.readouterr().out
+    assert f"no --run: evaluating the networks shipped in {paper}/weights/ ({name};" in printed
+    out = root / "runs" / paper / "shipped"
+    assert (out / "metrics.json").is_file() and any((out / "figures").glob("*.png")), sorted(out.rglob("*"))
+    assert contents() == before                                                # nothing written in weights/
+    return returned, out, printed

@@ -232,6 +232,13 @@ def test_ssim_identical_is_one_and_drops_with_noise():
     assert (s[1] < s[0]).all() and (s[0] < 1).all()
 
 
+def test_ssim_in_batches_is_ssim_of_each_image():
+    x, y = images(5, 0, size=16), images(5, 1, size=16)
+    whole = ssim(x, y, batch=16)
+    torch.testing.assert_close(ssim(x, y, batch=2), whole, rtol=0, atol=1e-15)      # 2 + 2 + 1 images
+    torch.testing.assert_close(ssim(x[3:4], y[3:4]), whole[3:4], rtol=0, atol=1e-15)
+
+
 def test_ssim_of_constant_images_hand_computed():
     # constant images: all variances and the covariance are 0, so SSIM = (2·mu_a·mu_b + C1) / (mu_a² + mu_b² + C1)
     a, b = torch.zeros(1, 3, 16, 16), torch.full((1, 3, 16, 16), 0.5)

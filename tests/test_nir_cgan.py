@@ -1,5 +1,6 @@
 """nir_cgan: Table 2.1 and eqs. 2.8–2.9, 3.1–3.4 by hand, Tables 3.3–3.7 layer by layer, VGG-19,
-the configurations of Tables 4.2–4.8, and train.py (every configuration, Algorithm 2, resume, seeds)."""
+the configurations of Tables 4.2–4.8, train.py (every configuration, Algorithm 2, resume, seeds), and eval.py of
+the shipped networks (no --run) and their golden output (the rest of eval.py: test_nir_cgan_eval.py)."""
 import json
 import math
 import shutil
@@ -13,9 +14,11 @@ from torchvision.models import VGG19_Weights
 from common.features import WeightsUnavailable
 from common.csvlog import read_log
 from common.run import read_checkpoint
-from conftest import assert_same_checkpoint, one_sentence
+from conftest import assert_same_checkpoint, evaluate_shipped, one_sentence, ship
+from nir_cgan import eval as nir_eval
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES
+from nir_cgan.data import load_pairs
 from nir_cgan.model import (AdaIN, SPADE, VGG_LAYERS, VGG_WEIGHTS, EncoderDecoder, LatentEncoder, MappingNetwork,
                             MultinormDecoder, PatchDiscriminator, VGGDistance, build, discriminator_loss,
                             feature_matching_loss, generator_loss, identity_reconstruction_loss, init_xavier,
@@ -748,3 +751,30 @@ def test_resume_applies_new_learning_rates_and_refuses_other_changes(runs, tmp_p
     assert checkpoint["optimizers"]["D"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
     assert checkpoint["optimizers"]["E"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
     assert checkpoint["optimizers"]["G"]["param_groups"][0]["lr"] == pytest.approx(1.5e-4)
+
+
+# ----------------------------------------------------------------- the shipped networks (nir_cgan/weights/quick)
+
+EVAL_FAST = ["--distance", "synthetic", "--sources", "2", "--device", "cpu"]       # no LPIPS download
+
+
+@pytest.mark.filterwarnings("ignore:FID. singular covariance")                     # 4 test pairs
+def test_eval_without_run_evaluates_the_shipped_networks(runs, tmp_path, monkeypatch, capsys):
+    run = runs["straight"]
+    metrics, out, _ = evaluate_shipped(nir_eval.main, "nir_cgan", "quick", run, EVAL_FAST, tmp_path, monkeypatch,
+                                       capsys)
+    assert metrics["config"] == "ED-LS-LR-2" and metrics["step"] == 4 and metrics["test_pairs"] == 4
+    assert (out / "figures" / "fig4_2_samples.png").exists()
+    measured = nir_eval.main(["--run", str(run), "--out", str(tmp_path / "of_the_run"), *EVAL_FAST])
+    assert metrics["fid"] == pytest.approx(measured["fid"]) and metrics["diversity"] == pytest.approx(measured["diversity"])
+
+
+def test_golden_output_is_deterministic_and_follows_the_networks(runs, tmp_path, monkeypatch):
+    assert torch.equal(nir_eval.first_test_sources({"data": None, "pairs": 40}, 32, 4),
+                       load_pairs(None, 32, 40)[1]["source"][:4])                   # rendered alone, the same faces
+    shipped = ship("nir_cgan", "quick", runs["half_at_2"], tmp_path, monkeypatch)   # G and E
+    out = nir_eval.golden_output(shipped)
+    assert out.shape == (4 * 32 * 32 + 4 * 8,)                                      # G(y, z) of 4 sources, E of those
+    assert torch.equal(out, nir_eval.golden_output(shipped))
+    assert torch.equal(out, nir_eval.golden_output(runs["twin"]))                  # the same networks, from a run
+    assert not torch.equal(out, nir_eval.golden_output(runs["seed1"]))

@@ -1,6 +1,7 @@
 """sr_degradation: eq. 1 and the hinge/pixel losses by hand, network shapes, build(), the pipeline and each
 stage through train.main (smoke, resume, determinism, bad input, a longer earlier stage, Ctrl-C, your own
-faces), eval.py on a pipeline, on one stage and on a --data run's held-out faces."""
+faces), eval.py on a pipeline, on one stage, on a --data run's held-out faces and on the shipped pipeline (no --run),
+and golden_output."""
 import csv
 import hashlib
 import importlib.util
@@ -17,7 +18,7 @@ from common import loop
 from common.loop import Run
 from common.metrics import psnr
 from common.run import read_checkpoint, save_checkpoint
-from conftest import assert_same_checkpoint, check_one_sentence
+from conftest import assert_same_checkpoint, check_one_sentence, evaluate_shipped, ship
 from sr_degradation import eval as evaluate
 from sr_degradation import train
 from sr_degradation.data import bicubic_down
@@ -415,3 +416,31 @@ def test_a_pipeline_on_your_own_faces_holds_out_their_last_images_and_ends_measu
     assert metrics["table2"]["bicubic upsampling"]["psnr_db_bicubic_lr"] == pytest.approx(bicubic, rel=1e-5)
     assert float(next(csv.DictReader(open(out / "l2h" / "log.csv")))["fid_sr"]) > 0     # FID in the log too
     assert (out / "figures" / "super_resolution.png").exists() and "The two checks" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------- the shipped pipeline (sr_degradation/weights/pipeline)
+
+def test_eval_without_run_evaluates_the_shipped_pipeline(pipeline, tmp_path, monkeypatch, capsys):
+    metrics, out, _ = evaluate_shipped(evaluate.main, "sr_degradation", "pipeline", pipeline, ["--faces", "4"],
+                                       tmp_path, monkeypatch, capsys)
+    shipped = tmp_path / "repo" / "sr_degradation" / "weights" / "pipeline"
+    assert {s: set(read_checkpoint(shipped / s / "checkpoint.pt")["models"]) for s in NETWORKS} == {
+        "h2l": {"H2L"}, "l2h": {"L2H"}, "finetune": {"H2L", "L2H"}, "bicubic": {"L2H"}}      # generators only
+    assert list(metrics["stages"]) == list(NETWORKS) and metrics["not_shown"] == []    # log.csv shipped per stage
+    for name in ("degradation.png", "table2.png", "super_resolution.png", "table1_fig5_curves.png", "failures.png"):
+        assert (out / "figures" / name).exists(), name
+    measured = evaluate.main(["--run", str(pipeline), "--faces", "4", "--out", str(tmp_path / "of_the_run")])
+    assert metrics["degradation_fid"] == pytest.approx(measured["degradation_fid"])
+    assert all(metrics["table2"][m] == pytest.approx(row) for m, row in measured["table2"].items())
+    assert metrics["table1"] == measured["table1"]
+
+
+def test_golden_output_is_every_stages_generators_on_fixed_inputs(pipeline, tmp_path, monkeypatch):
+    shipped = ship("sr_degradation", "pipeline", pipeline, tmp_path, monkeypatch)
+    out = evaluate.golden_output(shipped)
+    low, high = 4 * 3 * 4 * 4, 4 * 3 * 16 * 16            # size 16: H2L makes 4-px LR faces, L2H 16-px HR faces
+    assert out.shape == (low + high + (low + high) + high,)                   # h2l, l2h, finetune, bicubic
+    assert torch.equal(out, evaluate.golden_output(shipped))
+    assert torch.equal(out, evaluate.golden_output(pipeline))                 # shipping keeps the generators
+    assert torch.equal(evaluate.golden_output(pipeline / "l2h"), out[low:low + high])   # one stage: its part
+    assert not torch.equal(out[low:low + high], out[-high:])                  # l2h and bicubic differ

@@ -1,4 +1,5 @@
-"""style_anime: DCGAN shapes and labels, eq. 1, data.py, train.py, eval.py (style transfer: test_style_anime_stylize.py)."""
+"""style_anime: DCGAN shapes and labels, eq. 1, data.py, train.py, eval.py (of a run and of the shipped
+generator; style transfer: test_style_anime_stylize.py)."""
 import json
 
 import numpy as np
@@ -8,7 +9,7 @@ from PIL import Image
 
 from common.data import DataError
 from common.run import read_checkpoint, save_checkpoint
-from conftest import check_one_sentence, check_resume, check_same_seed_same_run
+from conftest import check_one_sentence, check_resume, check_same_seed_same_run, evaluate_shipped, ship
 from style_anime import eval as evaluate
 from style_anime import train
 from style_anime.data import load_faces
@@ -162,3 +163,31 @@ def test_eval_refuses_what_it_cannot_evaluate_and_needs_only_the_checkpoint(tmp_
     assert "has no log.csv" in capsys.readouterr().out
     assert (only / "figures" / "fig4_2_5_samples.png").exists()
     assert not (only / "figures" / "fig4_2_4_losses.png").exists()
+
+
+# ----------------------------------------------------------------- the shipped generator (style_anime/weights/dcgan)
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return train.main(TINY + ["--steps", "3", "--out", str(tmp_path_factory.mktemp("style_anime") / "run")])
+
+
+def test_eval_without_run_evaluates_the_shipped_generator(tiny_run, tmp_path, monkeypatch, capsys):
+    metrics, out, _ = evaluate_shipped(evaluate.main, "style_anime", "dcgan", tiny_run, [], tmp_path, monkeypatch,
+                                       capsys, keep=["G"])
+    assert metrics["step"] == 3 and json.loads((out / "metrics.json").read_text())["fid"] == metrics["fid"]
+    assert {p.name for p in (out / "figures").iterdir()} == {"fig4_2_4_losses.png", "fig4_2_5_samples.png"}
+    measured = evaluate.main(["--run", str(tiny_run), "--out", str(tmp_path / "of_the_run")])
+    assert metrics["fid"] == pytest.approx(measured["fid"]) and metrics["fid_step0"] == measured["fid_step0"]
+
+
+def test_golden_output_is_g_on_four_fixed_noise_vectors(tiny_run, tmp_path, monkeypatch):
+    shipped = ship("style_anime", "dcgan", tiny_run, tmp_path, monkeypatch, keep=["G"])
+    out = evaluate.golden_output(shipped)
+    assert torch.equal(out, evaluate.golden_output(shipped))                          # deterministic
+    checkpoint = read_checkpoint(tiny_run / "checkpoint.pt")
+    G = build(**checkpoint["model_args"])["G"]
+    G.load_state_dict(checkpoint["models"]["G"])
+    with torch.no_grad():
+        expected = G.eval()(torch.randn(4, 100, generator=torch.Generator().manual_seed(0)))
+    assert out.shape == (4, 3, 16, 16) and torch.equal(out, expected)
