@@ -6,7 +6,7 @@
 - ``check_same_seed_same_run``: two runs of one command give identical networks and sample PNGs;
 - ``check_one_sentence``: a bad command ends with one sentence (SystemExit or argparse's usage
   error) holding ``message``, never a traceback;
-- ``evaluate_shipped``: a run shipped (``common.weights add``) into a stand-in repository in tmp_path,
+- ``evaluate_shipped``: a run shipped (``common.shipped add``) into a stand-in repository in tmp_path,
   then evaluated by its eval.py without ``--run``: the shipped folder is read, the output goes to
   runs/<paper>/shipped, and nothing is written into weights/.
 
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import common.manifest
-import common.weights
+import common.shipped
 from common.csvlog import read_log
 from common.run import read_checkpoint, release_folders
 
@@ -116,11 +116,11 @@ def check_one_sentence(main, argv, message, capsys) -> str:
 
 
 def ship(paper, name, run, root, monkeypatch, keep=()):
-    """Ship ``run`` as ``<root>/<paper>/weights/<name>/`` with ``common.weights add``, ``root`` standing in
+    """Ship ``run`` as ``<root>/<paper>/weights/<name>/`` with ``common.shipped add``, ``root`` standing in
     for the repository (the real weights/ are never touched); returns the shipped folder."""
     monkeypatch.setattr(common.manifest, "ROOT", root)
-    monkeypatch.setattr(common.weights, "ROOT", root)
-    common.weights.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
+    monkeypatch.setattr(common.shipped, "ROOT", root)
+    common.shipped.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
                          "--wall-s", "1", *(["--keep", *keep] if keep else [])])
     return root / paper / "weights" / name
 
