@@ -583,6 +583,10 @@ def runs_to_evaluate(runs, paper: str, shipped: list):
     if runs:
         return list(runs), None
     folder = weights_folder(paper)
+    missing = [name for name in shipped if not (folder / name).is_dir()]
+    if missing:
+        raise SystemExit(f"no --run given, and {paper}/weights/ holds no shipped {', '.join(missing)}: restore them "
+                         f"(git checkout -- {paper}/weights) or give --run with a run folder of yours.")
     print(f"no --run: evaluating the networks shipped in {paper}/weights/ ({', '.join(shipped)}; how each was "
           f"trained: {paper}/weights/manifest.json)")
     return [folder / name for name in shipped], Path("runs") / paper / "shipped"
