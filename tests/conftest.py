@@ -5,14 +5,21 @@
   the same log.csv steps;
 - ``check_same_seed_same_run``: two runs of one command give identical networks and sample PNGs;
 - ``check_one_sentence``: a bad command ends with one sentence (SystemExit or argparse's usage
-  error) holding ``message``, never a traceback.
+  error) holding ``message``, never a traceback;
+- ``repository_at`` and ``ship``: tiny runs shipped as ``<paper>/weights/<name>/`` (``common.weights``) in a
+  stand-in repository, for eval without ``--run``, never touching the real shipped networks.
 
 Every script is run in-process through its ``main(argv)`` (importing torch per subprocess costs
 seconds).
 """
+import contextlib
+from pathlib import Path
+
 import pytest
 import torch
 
+import common.manifest
+import common.weights
 from common.csvlog import read_log
 from common.run import read_checkpoint, release_folders
 
@@ -108,3 +115,26 @@ def check_one_sentence(main, argv, message, capsys) -> str:
     said = one_sentence(err, capsys)
     assert message in said, said
     return said
+
+
+@contextlib.contextmanager
+def repository_at(root):
+    """Within it, the repository's shipped networks (``<paper>/weights/``) are those under ``root``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(common.manifest, "ROOT", Path(root))
+        patch.setattr(common.weights, "ROOT", Path(root))
+        yield Path(root)
+
+
+def ship(paper, runs: dict) -> Path:
+    """Ship each run folder of ``runs`` (name -> folder) as ``<paper>/weights/<name>/`` with ``common.weights``
+    (inside ``repository_at``); returns the paper's weights folder."""
+    for name, run in runs.items():
+        common.weights.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
+                             "--wall-s", "1"])
+    return common.manifest.weights_folder(paper)
+
+
+def files(folder) -> dict:
+    """Every file under ``folder`` with its bytes."""
+    return {p: p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
