@@ -1,5 +1,6 @@
 """Evaluate refiners (and the noise baseline) on synthetic faces they never saw (§3).
 
+    python began_refiner/eval.py   # the shipped networks, no training needed
     python began_refiner/eval.py --run runs/began_refiner/B
     python began_refiner/eval.py --run RUN_A RUN_B RUN_C RUN_BEGAN --out runs/began_refiner/compare
 
@@ -13,8 +14,11 @@ input) and measure
 - sharpness (are the outputs blurred?): mean |Laplacian| of the outputs divided by that of the
   held-out real faces (1 = as much fine detail as real photos; noise counts as detail too).
 Writes ``metrics.json`` and, in ``figures/``, ``fig3_refinements.png``, ``fig4_realism.png``,
-``fig5_similarity.png`` and ``convergence.png`` (M and FID against steps), into --out (default: the
-run folder for one run, runs/began_refiner/compare for several; nothing else goes into a run folder).
+``fig5_similarity.png`` and ``convergence.png`` (M and FID against steps, from each run's log.csv), into
+--out (default: the run folder for one run, runs/began_refiner/compare for several; nothing else goes into
+a run folder). Without --run it evaluates the networks shipped in began_refiner/weights/ (refiners A, B,
+C and the noise BEGAN, G only: see weights/manifest.json for how each was trained) into
+runs/began_refiner/shipped, with the same inputs and numbers as --run.
 FID compares with the real faces the runs held out from training: built-in photos, or the last
 ``--fid-faces`` images of their --data folder.
 """
@@ -35,8 +39,11 @@ from began_refiner.model import REFINERS, build, image_pyramid
 from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import check_out, eval_folder, held_out_of, load_networks, one_sentence_errors, positive_int
+from common.run import (check_out, eval_folder, held_out_of, load_networks, one_sentence_errors, positive_int,
+                        runs_to_evaluate)
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
+
+SHIPPED = ["A", "B", "C", "began"]      # began_refiner/weights/<name>: the refiners of Fig. 2 and the noise BEGAN
 
 
 def load_generator(run):
@@ -52,6 +59,32 @@ def refine(G, model_args, inputs, seed=0):
         return G(image_pyramid(inputs, G.inputs, model_args["lowest"])).clamp(-1, 1)
     z = torch.rand(len(inputs), model_args["h"], generator=torch.Generator().manual_seed(seed)) * 2 - 1
     return G(z).clamp(-1, 1)
+
+
+@torch.no_grad()
+def golden_output(folder):
+    """A run folder's networks on fixed inputs, for ``common.shipped.fingerprint`` (the golden test of
+    the shipped networks): float32 on the CPU, in eval mode, no autocast, not clamped.
+
+    The inputs are 4 fixed-seed noise images in [-1, 1] (not rendered faces, so that a change of
+    the face renderer does not move the fingerprint): a refiner G gets their pyramid, the noise G 4
+    fixed-seed z, a shipped D reconstructs the images. Returns the outputs concatenated, (4·k, 3, size, size).
+    """
+    networks, checkpoint = load_networks(folder, "began_refiner", build)
+    model_args = checkpoint["model_args"]
+    seeded = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 3, model_args["size"], model_args["size"], generator=seeded) * 2 - 1
+    z = torch.rand(4, model_args["h"], generator=seeded) * 2 - 1
+    outputs = []
+    for name, net in sorted(networks.items()):
+        net.float()
+        if name == "D":
+            outputs.append(net(images))
+        elif model_args["generator"] in REFINERS:
+            outputs.append(net(image_pyramid(images, net.inputs, model_args["lowest"])))
+        else:
+            outputs.append(net(z))
+    return torch.cat(outputs)
 
 
 def detection_rate(images):
@@ -90,15 +123,19 @@ def convergence_figure(runs, path):
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
+    ap.add_argument("--run", type=Path, nargs="+",
+                    help="run folder(s) with checkpoint.pt (default: the networks shipped in began_refiner/weights/: "
+                         f"{', '.join(SHIPPED)})")
     ap.add_argument("--out", help="where metrics.json and figures/ go (default: the run folder, or "
-                                  "runs/began_refiner/compare for several runs); nothing is written into the runs")
+                                  "runs/began_refiner/compare for several runs, or runs/began_refiner/shipped without "
+                                  "--run); nothing is written into the runs")
     ap.add_argument("--faces", type=positive_int, default=500, help="unseen synthetic inputs and held-out real faces")
     args = ap.parse_args(argv)
     check_out(args.out)                                  # a bad --out stops before any work
+    runs, shipped_out = runs_to_evaluate(args.run, "began_refiner", SHIPPED)
 
     generators = {}
-    for run in args.run:
+    for run in runs:
         G, checkpoint = load_generator(run)
         label = checkpoint["model_args"]["generator"] if checkpoint["model_args"]["generator"] != "began" \
             else "BEGAN (noise)"
@@ -112,7 +149,7 @@ def main(argv=None):
     (size, lowest), = sizes
     data, n_real = held_out_of([c["config"] for _, c, _ in generators.values()], args.faces)
     real = held_out_faces(data, size, n_real)
-    out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else "runs/began_refiner/compare")
+    out = eval_folder(args.out, shipped_out or (runs[0] if len(runs) == 1 else "runs/began_refiner/compare"))
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
     inputs, params = synthetic_inputs(size, args.faces, with_params=True)

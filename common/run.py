@@ -398,9 +398,13 @@ def _lock(folder: Path):
 
 def eval_folder(out, default) -> Path:
     """Where an ``eval.py`` writes ``metrics.json`` and ``figures/``: ``--out`` (checked as ``check_out``
-    does, so a read-only shared run can be evaluated elsewhere), else ``default`` (the run folder).
+    does, so a read-only shared run can be evaluated elsewhere), else ``default`` (the run folder), but
+    never a shipped network's folder (``--run <paper>/weights/<name>`` needs ``--out``).
     The folder is claimed: one process writes it at a time."""
     folder = check_out(out) or Path(default)
+    if out is None and any(weights_folder(p) in (folder.resolve(), *folder.resolve().parents) for p in PAPERS):
+        raise SystemExit(f"{folder} holds shipped networks, which eval never writes into: give --out DIR for "
+                         f"metrics.json and figures/ (eval without --run evaluates every shipped one into runs/).")
     claim_folder(folder)
     return folder
 

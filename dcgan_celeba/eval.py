@@ -1,10 +1,13 @@
 """Compare DCGAN, WGAN and "our model" as the paper does (§4.3–4.5), plus the sketch figure.
 
+    python dcgan_celeba/eval.py   # the shipped networks, no training needed
     python dcgan_celeba/eval.py --run runs/dcgan_celeba/dcgan runs/dcgan_celeba/wgan runs/dcgan_celeba/began
     python dcgan_celeba/eval.py --run runs/dcgan_celeba/began            # one model works too
 
 Writes ``metrics.json`` and ``figures/`` into --out (default: the run folder for one run,
-runs/dcgan_celeba/compare for several; nothing else is written into a run folder):
+runs/dcgan_celeba/compare for several; nothing else is written into a run folder). Without --run it
+evaluates the networks shipped in dcgan_celeba/weights/ (dcgan, wgan and ours, G only: see
+weights/manifest.json for how each was trained) into runs/dcgan_celeba/shipped:
 - ``fig5b_comparison.png``: each model on the same noise z (Fig. 5(b));
 - ``fig4_4_losses.png``: discriminator and generator losses, and the convergence measure
   (M for ours, the critic's Wasserstein estimate for WGAN) against iterations (§4.4);
@@ -13,7 +16,8 @@ runs/dcgan_celeba/compare for several; nothing else is written into a run folder
 - ``table1.md`` and ``table1_detection.png``: of 1,000 generated faces, how many dlib's
   frontal detector cannot find (Table 1), beside the paper's numbers, with FID;
 - ``sketch_to_face.png``: sketch | our result | the face the sketch was drawn from
-  (our interpretation, see sketch.py).
+  (our interpretation, see sketch.py), of 16 sketches (without --run 8: the first 8, each fitted
+  exactly as among 16, so that the shipped networks' eval stays within a minute on 2 CPU cores).
 """
 import argparse
 import json
@@ -30,13 +34,16 @@ from common.features import InceptionFeatures
 from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, detect_faces
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import at_least, check_out, eval_folder, held_out_of, load_networks, one_sentence_errors, positive_int
+from common.run import (at_least, check_out, eval_folder, held_out_of, load_networks, one_sentence_errors, positive_int,
+                        runs_to_evaluate)
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 from dcgan_celeba.data import held_out_faces, noise, sketch_inputs
 from dcgan_celeba.model import build
 from dcgan_celeba.sketch import fit_latent
 
 LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "began": "ours"}
+SHIPPED = ["dcgan", "wgan", "ours"]      # dcgan_celeba/weights/<name>: the three models of §4 (ours: --model began)
+SHIPPED_SKETCHES = 8     # without --run: the latent search costs 3 s a sketch on a CPU core, and each fit is independent
 PAPER_NOT_DETECTED = {"DCGAN": 281, "WGAN": 123, "ours": 19}     # Table 1, of 1000
 EVAL_NOISE_SEED, RANDOM_Z_SEED = 0, 99       # the z shared by all models; the random-z baseline of the sketches
 
@@ -118,6 +125,23 @@ def fid_figure(runs, path):
 
 
 @torch.no_grad()
+def golden_output(folder):
+    """A run folder's networks on fixed inputs, for ``common.shipped.fingerprint`` (the golden test of
+    the shipped networks): float32 on the CPU, in eval mode, no autocast, not clamped.
+
+    G maps 4 fixed-seed z (``noise``, seed 0) to faces; a shipped D scores (or, ours, reconstructs)
+    those faces. Returns the outputs concatenated per sample: (4, 3·size² [+ D's output size]).
+    """
+    networks, checkpoint = load_networks(folder, "dcgan_celeba", build)
+    for net in networks.values():
+        net.float()
+    z = noise(4, checkpoint["model_args"]["z_dim"], "cpu", torch.Generator().manual_seed(0))
+    faces = networks["G"](z)
+    outputs = [faces] + ([networks["D"](faces)] if "D" in networks else [])
+    return torch.cat([o.reshape(len(z), -1) for o in outputs], 1)
+
+
+@torch.no_grad()
 def generate(G, z, batch=250):
     return torch.cat([G(z[i:i + batch]).clamp(-1, 1) for i in range(0, len(z), batch)])
 
@@ -144,7 +168,9 @@ def sketch_figure(G, config, n, steps, out, net):
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, nargs="+", required=True, help="run folder(s) with checkpoint.pt")
+    ap.add_argument("--run", type=Path, nargs="+",
+                    help="run folder(s) with checkpoint.pt (default: the networks shipped in dcgan_celeba/weights/: "
+                         f"{', '.join(SHIPPED)})")
     ap.add_argument("--out", help="where metrics.json and figures/ go (default: see above); nothing is written "
                                   "into the runs")
     ap.add_argument("--faces", type=at_least(2), default=1000,
@@ -152,16 +178,21 @@ def main(argv=None):
                          "(for a --data run: at most the run's --fid-faces)")
     ap.add_argument("--fid-features", choices=["synthetic", "inception"], default="synthetic",
                     help="FID features: the shipped synthetic-v1 network, or the standard Inception (a download)")
-    ap.add_argument("--sketches", type=non_negative_int, default=16, help="sketches to turn into faces (0: skip)")
+    ap.add_argument("--sketches", type=non_negative_int,
+                    help="sketches to turn into faces (0: skip; default: 16, or without --run 8, the first 8 of "
+                         "those 16 with the same results, to stay within a minute on 2 CPU cores)")
     ap.add_argument("--sketch-steps", type=positive_int, default=200, help="gradient steps of the latent search")
     ap.add_argument("--sketch-model", choices=["auto", *LABELS], default="auto",
                     help="whose generator the sketch search uses (default: auto, the one with the lowest FID)")
     args = ap.parse_args(argv)
     check_out(args.out)                                  # a bad --out stops before any work
+    folders, shipped_out = runs_to_evaluate(args.run, "dcgan_celeba", SHIPPED)
+    if args.sketches is None:
+        args.sketches = 16 if args.run else SHIPPED_SKETCHES
 
     # Every run is loaded and checked before anything is written.
     generators, runs = {}, {}
-    for run in args.run:
+    for run in folders:
         G, config, step = load_generator(run)
         label = LABELS[config["model"]]
         if label in runs:                                    # two runs of one model: tell them apart
@@ -175,7 +206,7 @@ def main(argv=None):
     extractor = SyntheticFeatures() if args.fid_features == "synthetic" else InceptionFeatures()
     data, n_real = held_out_of([c for _, c, _ in generators.values()], args.faces)
     real = held_out_faces(data, config["size"], n_real)
-    out = eval_folder(args.out, args.run[0] if len(args.run) == 1 else "runs/dcgan_celeba/compare")
+    out = eval_folder(args.out, shipped_out or (folders[0] if len(folders) == 1 else "runs/dcgan_celeba/compare"))
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
 
@@ -216,11 +247,11 @@ def main(argv=None):
     by_fid = sorted(rows[1:], key=lambda r: r[fid_column])
     sketch_label = by_fid[0]["model"] if args.sketch_model == "auto" else LABELS[args.sketch_model]
     if args.sketches and sketch_label not in generators:
-        print(f"sketch_to_face.png skipped: no {sketch_label} run among --run")
+        print(f"sketch_to_face.png skipped: no {sketch_label} run among those evaluated")
     elif args.sketches:
         G, config, _ = generators[sketch_label]
         metrics["sketch_to_face"] = sketch_figure(G, config, args.sketches, args.sketch_steps, figures, load_synthnet())
-        metrics["sketch_to_face"]["model"] = sketch_label
+        metrics["sketch_to_face"].update(model=sketch_label, sketches=args.sketches)
         written.append("sketch_to_face.png")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     print(table)

@@ -9,10 +9,15 @@
 - ``evaluate_shipped``: a run shipped (``common.shipped add``) into a stand-in repository in tmp_path,
   then evaluated by its eval.py without ``--run``: the shipped folder is read, the output goes to
   runs/<paper>/shipped, and nothing is written into weights/.
+- ``repository_at`` and ``ship_runs``: tiny runs shipped as ``<paper>/weights/<name>/`` (``common.shipped``) in a
+  stand-in repository, for eval without ``--run``, never touching the real shipped networks.
 
 Every script is run in-process through its ``main(argv)`` (importing torch per subprocess costs
 seconds).
 """
+import contextlib
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -145,3 +150,26 @@ def evaluate_shipped(main, paper, name, run, argv, tmp_path, monkeypatch, capsys
     assert (out / "metrics.json").is_file() and any((out / "figures").glob("*.png")), sorted(out.rglob("*"))
     assert contents() == before                                                # nothing written in weights/
     return returned, out, printed
+
+
+@contextlib.contextmanager
+def repository_at(root):
+    """Within it, the repository's shipped networks (``<paper>/weights/``) are those under ``root``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(common.manifest, "ROOT", Path(root))
+        patch.setattr(common.shipped, "ROOT", Path(root))
+        yield Path(root)
+
+
+def ship_runs(paper, runs: dict) -> Path:
+    """Ship each run folder of ``runs`` (name -> folder) as ``<paper>/weights/<name>/`` with ``common.shipped``
+    (inside ``repository_at``); returns the paper's weights folder."""
+    for name, run in runs.items():
+        common.shipped.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
+                             "--wall-s", "1"])
+    return common.manifest.weights_folder(paper)
+
+
+def files(folder) -> dict:
+    """Every file under ``folder`` with its bytes."""
+    return {p: p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}

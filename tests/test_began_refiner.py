@@ -4,13 +4,14 @@ import json
 import pytest
 import torch
 
+import common.shipped
 from began_refiner import eval as evaluate
 from began_refiner import train
 from began_refiner.model import (Decoder, Discriminator, Refiner, autoencoder_loss, convergence,
                                  discriminator_loss, generator_loss, image_pyramid, reconstruction_loss,
                                  update_k)
 from common.run import read_checkpoint
-from conftest import check_one_sentence, check_resume, check_same_seed_same_run
+from conftest import check_one_sentence, check_resume, check_same_seed_same_run, files, repository_at, ship_runs
 
 
 # ----------------------------------------------------------------- equations, by hand
@@ -215,3 +216,41 @@ def test_eval_refuses_what_it_cannot_evaluate(tmp_path):
     (only_checkpoint / "checkpoint.pt").write_bytes((small / "checkpoint.pt").read_bytes())
     metrics = evaluate.main(["--run", str(only_checkpoint), "--faces", "16"])
     assert {"fid_synthetic-v1", "diversity", "sharpness", "identity_similarity"} <= set(metrics["B"])
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """A stand-in repository whose began_refiner/weights/ holds tiny A, B, C and BEGAN runs' G, as shipped."""
+    runs = tmp_path_factory.mktemp("runs")
+    with repository_at(tmp_path_factory.mktemp("repo")) as root:
+        ship_runs("began_refiner", {g: train.main(TINY + ["--generator", g, "--steps", "1", "--out", str(runs / g)])
+                               for g in evaluate.SHIPPED})
+    return root
+
+
+def test_eval_without_run_evaluates_the_shipped_networks(shipped, tmp_path, monkeypatch, capsys):
+    weights = shipped / "began_refiner" / "weights"
+    before = files(weights)
+    monkeypatch.chdir(tmp_path)
+    with repository_at(shipped):
+        metrics = evaluate.main(["--faces", "8"])
+    said = capsys.readouterr().out
+    assert "no --run: evaluating the networks shipped in began_refiner/weights/ (A, B, C, began" in said
+    assert "has no log.csv" not in said                                  # log.csv is shipped: convergence.png
+    out = tmp_path / "runs" / "began_refiner" / "shipped"
+    for name in ("fig3_refinements.png", "fig4_realism.png", "fig5_similarity.png", "convergence.png"):
+        assert (out / "figures" / name).exists(), name
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert list(metrics) == ["synthetic input", "A", "B", "C", "BEGAN (noise)"]
+    assert files(weights) == before
+
+
+def test_golden_output_is_deterministic(shipped):
+    with repository_at(shipped):
+        for name in evaluate.SHIPPED:
+            torch.manual_seed(1)
+            a = evaluate.golden_output(shipped / "began_refiner" / "weights" / name)
+            torch.manual_seed(2)                         # the global seed plays no part
+            assert torch.equal(a, evaluate.golden_output(shipped / "began_refiner" / "weights" / name))
+            assert a.shape == (4, 3, 32, 32) and a.dtype == torch.float32
+        assert common.shipped.check() == 0               # the fingerprints the manifest recorded, found again

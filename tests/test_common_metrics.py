@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
-from common.metrics import (MetricUnavailable, activation_statistics, diversity, extract_features, face_detection_rate,
+from common import synthetic
+from common.metrics import (MetricUnavailable, activation_statistics, detect_faces, diversity, extract_features,
+                            face_detection_rate,
                             FidReference, mean_pairwise_distance, sample_diversity,
                             fid, fid_from_features, frechet_distance, mahalanobis_distances, psnr, sharpness,
                             ssim)
@@ -362,6 +364,14 @@ def test_face_detection_rate_is_zero_on_blank_images():
     grey = torch.full((2, 3, 64, 64), 128, dtype=torch.uint8)
     assert face_detection_rate(grey) == 0.0
     assert face_detection_rate(torch.zeros(1, 1, 48, 48), upsample_to=96) == 0.0  # float, grayscale
+
+
+def test_face_detection_finds_built_in_faces_and_threads_do_not_change_the_answer():
+    pytest.importorskip("dlib")
+    faces = torch.cat([synthetic.faces(10, 32, "photo", seed=0), torch.full((2, 3, 32, 32), 128, dtype=torch.uint8)])
+    found = detect_faces(faces, threads=1)
+    assert found[:10].any() and not found[10:].any()
+    assert torch.equal(detect_faces(faces, threads=3), found)
 
 
 def test_face_detection_without_dlib_says_how_to_install(monkeypatch):

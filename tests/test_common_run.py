@@ -316,6 +316,19 @@ def test_check_out_refuses_every_place_a_run_would_be_lost_or_mixed(tmp_path, mo
         check_out(str(tmp_path / "new" / "run"))
 
 
+def test_eval_never_writes_into_a_shipped_folder_by_default(tmp_path, monkeypatch):
+    from common.run import eval_folder
+    monkeypatch.setattr("common.manifest.ROOT", tmp_path)
+    shipped = tmp_path / "began_refiner" / "weights" / "B"
+    shipped.mkdir(parents=True)
+    with pytest.raises(SystemExit, match="holds shipped networks, which eval never writes into: give --out"):
+        eval_folder(None, shipped)
+    with pytest.raises(SystemExit, match="lies in began_refiner/weights/"):
+        eval_folder(str(shipped / "eval"), tmp_path / "runs")
+    assert list(shipped.iterdir()) == []
+    assert eval_folder(str(tmp_path / "out"), shipped) == tmp_path / "out"
+
+
 def test_a_folder_claimed_by_this_process_nests_and_is_released(tmp_path):
     from common.run import _HELD, claim_folder, release_folders
     claim_folder(tmp_path / "a")

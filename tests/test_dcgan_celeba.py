@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
+import common.shipped
 from common.csvlog import read_log
 from common.run import read_checkpoint, save_checkpoint
-from conftest import check_one_sentence, check_resume, check_same_seed_same_run
+from conftest import check_one_sentence, check_resume, check_same_seed_same_run, files, repository_at, ship_runs
 from dcgan_celeba import eval as evaluate
 from dcgan_celeba import prepare, train
 from dcgan_celeba.model import (AutoencoderDiscriminator, DCGANDiscriminator, DCGANGenerator, Decoder,
@@ -193,6 +194,17 @@ def test_latent_search_lowers_the_sketch_loss():
     assert torch.allclose(sketch_loss(G(z), sketches), loss, atol=1e-6)
 
 
+def test_each_sketch_is_fitted_as_it_would_be_among_more():
+    """What lets eval without --run search 8 sketches where --run searches 16: the first 8 come out the same."""
+    torch.manual_seed(0)
+    G = Decoder(16, n=8, h=6, activation=torch.nn.ReLU, tanh=True)
+    sketches = G(torch.rand(4, 6) * 2 - 1).detach()
+    z, loss = fit_latent(G, sketches, 6, steps=5, restarts=2)
+    z2, loss2 = fit_latent(G, sketches[:2], 6, steps=5, restarts=2)
+    torch.testing.assert_close(z2, z[:2])
+    torch.testing.assert_close(loss2, loss[:2])
+
+
 # ----------------------------------------------------------------- prepare.py
 
 @pytest.fixture
@@ -333,7 +345,7 @@ def test_eval_writes_every_figure_and_table(tmp_path, runs):
     assert (out / "metrics.json").exists()
     assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "ours"]
     assert "281" in (out / "figures" / "table1.md").read_text()                        # the paper's numbers beside ours
-    assert set(metrics["sketch_to_face"]) == {"fitted", "random z", "model"}
+    assert set(metrics["sketch_to_face"]) == {"fitted", "random z", "model", "sketches"}
     assert json.loads((out / "metrics.json").read_text())["fid_features"] == "synthetic-v1"
 
 
@@ -373,3 +385,45 @@ def test_eval_refuses_what_it_cannot_evaluate(tmp_path, runs, capsys):
             evaluate.main(["--run", str(runs["dcgan"]), "--out", str(out)] + flags)
         assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory, runs):
+    """A stand-in repository whose dcgan_celeba/weights/ holds the tiny runs' G, as the shipped networks."""
+    with repository_at(tmp_path_factory.mktemp("repo")) as root:
+        ship_runs("dcgan_celeba", {"dcgan": runs["dcgan"], "wgan": runs["wgan"], "ours": runs["began"]})
+    return root
+
+
+def test_eval_without_run_evaluates_the_shipped_networks(shipped, runs, tmp_path, monkeypatch, capsys):
+    weights = shipped / "dcgan_celeba" / "weights"
+    before = files(weights)
+    monkeypatch.chdir(tmp_path)
+    with repository_at(shipped):
+        metrics = evaluate.main(["--faces", "8", "--sketch-steps", "2"])
+    said = capsys.readouterr().out
+    assert "no --run: evaluating the networks shipped in dcgan_celeba/weights/ (dcgan, wgan, ours" in said
+    assert "has no log.csv" not in said                                  # log.csv is shipped: the log figures
+    out = tmp_path / "runs" / "dcgan_celeba" / "shipped"
+    for name in ("fig5b_comparison.png", "fig4_4_losses.png", "fid_curves.png", "table1.md", "table1_detection.png",
+                 "sketch_to_face.png"):
+        assert (out / "figures" / name).exists(), name
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "ours"]
+    assert metrics["sketch_to_face"]["sketches"] == 8
+    assert files(weights) == before
+    with repository_at(shipped):
+        metrics = evaluate.main(["--run", str(runs["began"]), "--out", str(tmp_path / "run"), "--faces", "8",
+                                 "--sketch-steps", "1"])
+    assert metrics["sketch_to_face"]["sketches"] == 16
+
+
+def test_golden_output_is_deterministic(shipped):
+    with repository_at(shipped):
+        for name in ("dcgan", "wgan", "ours"):
+            torch.manual_seed(1)
+            a = evaluate.golden_output(shipped / "dcgan_celeba" / "weights" / name)
+            torch.manual_seed(2)                         # the global seed plays no part
+            assert torch.equal(a, evaluate.golden_output(shipped / "dcgan_celeba" / "weights" / name))
+            assert a.shape == (4, 3 * 16 * 16) and a.dtype == torch.float32
+        assert common.shipped.check() == 0               # the fingerprints the manifest recorded, found again
