@@ -6,9 +6,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPERS = ("began_refiner", "dcgan_celeba", "nir_cgan", "sr_degradation", "style_anime")
-# what each paper ships, in <paper>/weights/<name>/ (what its eval.py evaluates when given no --run)
-SHIPPED = {"began_refiner": ["A", "B", "C", "began"], "dcgan_celeba": ["dcgan", "wgan", "ours"],
-           "nir_cgan": ["quick"], "sr_degradation": ["pipeline"], "style_anime": ["dcgan"]}
 
 
 def weights_folder(paper: str) -> Path:
