@@ -63,7 +63,7 @@ def refine(G, model_args, inputs, seed=0):
 
 @torch.no_grad()
 def golden_output(folder):
-    """A run folder's networks on fixed inputs, for ``common.shipped.fingerprint`` (the golden test of
+    """A run folder's networks on fixed inputs, for ``tools.ship.fingerprint`` (the golden test of
     the shipped networks): float32 on the CPU, in eval mode, no autocast, not clamped.
 
     The inputs are 4 fixed-seed noise images in [-1, 1] (not rendered faces, so that a change of

@@ -1,4 +1,4 @@
-"""Where shipped networks live and what their manifest records (``common.shipped`` ships them;
+"""Where shipped networks live and what their manifest records (``tools.ship`` ships them;
 ``common.run.load_run`` checks a shipped checkpoint's sha256 here before loading it)."""
 import hashlib
 import json

@@ -126,7 +126,7 @@ def fid_figure(runs, path):
 
 @torch.no_grad()
 def golden_output(folder):
-    """A run folder's networks on fixed inputs, for ``common.shipped.fingerprint`` (the golden test of
+    """A run folder's networks on fixed inputs, for ``tools.ship.fingerprint`` (the golden test of
     the shipped networks): float32 on the CPU, in eval mode, no autocast, not clamped.
 
     G maps 4 fixed-seed z (``noise``, seed 0) to faces; a shipped D scores (or, ours, reconstructs)

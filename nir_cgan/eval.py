@@ -112,7 +112,7 @@ def first_test_sources(config, size, n):
 def golden_output(folder) -> torch.Tensor:
     """The networks of a run or shipped folder on fixed inputs: G(y, z) (z through L when there is one)
     for the first 4 test sources and 4 fixed z (seed 0), and E of those outputs when there is an E; CPU,
-    float32, eval mode, no autocast, flattened into one tensor. ``common.shipped.fingerprint`` records its
+    float32, eval mode, no autocast, flattened into one tensor. ``tools.ship.fingerprint`` records its
     sums; the golden test compares them."""
     models, checkpoint = load_networks(folder, PAPER, build)
     gen = Generator({name: net.float() for name, net in models.items()}, torch.device("cpu"))

@@ -165,7 +165,7 @@ def golden_output(folder) -> torch.Tensor:
     """Every stage's generators in a pipeline, stage or shipped folder on fixed inputs: High-to-Low on
     4 HR images and 4 noise vectors, Low-to-High on 4 LR images (uniform in [−1, 1], seed 0; the same for
     every stage), in stage order (h2l, l2h, finetune, bicubic), flattened into one tensor; CPU, float32,
-    eval mode, no autocast. ``common.shipped.fingerprint`` records its sums; the golden test compares them."""
+    eval mode, no autocast. ``tools.ship.fingerprint`` records its sums; the golden test compares them."""
     out = []
     for stage in find_stages([Path(folder)]).values():
         size = stage.checkpoint["model_args"]["size"]

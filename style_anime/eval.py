@@ -46,7 +46,7 @@ def load_generator(run):
 
 def golden_output(folder) -> torch.Tensor:
     """G of a run or shipped folder on 4 fixed noise vectors (seed 0): CPU, float32, eval mode, no
-    autocast. ``common.shipped.fingerprint`` records its sums; the golden test compares them."""
+    autocast. ``tools.ship.fingerprint`` records its sums; the golden test compares them."""
     G = load_generator(folder)[0].float()
     q = torch.randn(4, G.z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

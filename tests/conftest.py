@@ -6,10 +6,10 @@
 - ``check_same_seed_same_run``: two runs of one command give identical networks and sample PNGs;
 - ``check_one_sentence``: a bad command ends with one sentence (SystemExit or argparse's usage
   error) holding ``message``, never a traceback;
-- ``evaluate_shipped``: a run shipped (``common.shipped add``) into a stand-in repository in tmp_path,
+- ``evaluate_shipped``: a run shipped (``tools.ship add``) into a stand-in repository in tmp_path,
   then evaluated by its eval.py without ``--run``: the shipped folder is read, the output goes to
   runs/<paper>/shipped, and nothing is written into weights/.
-- ``repository_at`` and ``ship_runs``: tiny runs shipped as ``<paper>/weights/<name>/`` (``common.shipped``) in a
+- ``repository_at`` and ``ship_runs``: tiny runs shipped as ``<paper>/weights/<name>/`` (``tools.ship``) in a
   stand-in repository, for eval without ``--run``, never touching the real shipped networks.
 
 Every script is run in-process through its ``main(argv)`` (importing torch per subprocess costs
@@ -22,7 +22,7 @@ import pytest
 import torch
 
 import common.manifest
-import common.shipped
+import tools.ship
 from common.csvlog import read_log
 from common.run import read_checkpoint, release_folders
 
@@ -121,11 +121,11 @@ def check_one_sentence(main, argv, message, capsys) -> str:
 
 
 def ship(paper, name, run, root, monkeypatch, keep=()):
-    """Ship ``run`` as ``<root>/<paper>/weights/<name>/`` with ``common.shipped add``, ``root`` standing in
+    """Ship ``run`` as ``<root>/<paper>/weights/<name>/`` with ``tools.ship add``, ``root`` standing in
     for the repository (the real weights/ are never touched); returns the shipped folder."""
     monkeypatch.setattr(common.manifest, "ROOT", root)
-    monkeypatch.setattr(common.shipped, "ROOT", root)
-    common.shipped.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
+    monkeypatch.setattr(tools.ship, "ROOT", root)
+    tools.ship.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
                          "--wall-s", "1", *(["--keep", *keep] if keep else [])])
     return root / paper / "weights" / name
 
@@ -157,15 +157,15 @@ def repository_at(root):
     """Within it, the repository's shipped networks (``<paper>/weights/``) are those under ``root``."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(common.manifest, "ROOT", Path(root))
-        patch.setattr(common.shipped, "ROOT", Path(root))
+        patch.setattr(tools.ship, "ROOT", Path(root))
         yield Path(root)
 
 
 def ship_runs(paper, runs: dict) -> Path:
-    """Ship each run folder of ``runs`` (name -> folder) as ``<paper>/weights/<name>/`` with ``common.shipped``
+    """Ship each run folder of ``runs`` (name -> folder) as ``<paper>/weights/<name>/`` with ``tools.ship``
     (inside ``repository_at``); returns the paper's weights folder."""
     for name, run in runs.items():
-        common.shipped.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
+        tools.ship.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
                              "--wall-s", "1"])
     return common.manifest.weights_folder(paper)
 

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-import common.shipped
+import tools.ship
 from began_refiner import eval as evaluate
 from began_refiner import train
 from began_refiner.model import (Decoder, Discriminator, Refiner, autoencoder_loss, convergence,
@@ -253,4 +253,4 @@ def test_golden_output_is_deterministic(shipped):
             torch.manual_seed(2)                         # the global seed plays no part
             assert torch.equal(a, evaluate.golden_output(shipped / "began_refiner" / "weights" / name))
             assert a.shape == (4, 3, 32, 32) and a.dtype == torch.float32
-        assert common.shipped.check() == 0               # the fingerprints the manifest recorded, found again
+        assert tools.ship.check() == 0               # the fingerprints the manifest recorded, found again

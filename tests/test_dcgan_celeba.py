@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-import common.shipped
+import tools.ship
 from common.csvlog import read_log
 from common.run import read_checkpoint, save_checkpoint
 from conftest import check_one_sentence, check_resume, check_same_seed_same_run, files, repository_at, ship_runs
@@ -426,4 +426,4 @@ def test_golden_output_is_deterministic(shipped):
             torch.manual_seed(2)                         # the global seed plays no part
             assert torch.equal(a, evaluate.golden_output(shipped / "dcgan_celeba" / "weights" / name))
             assert a.shape == (4, 3 * 16 * 16) and a.dtype == torch.float32
-        assert common.shipped.check() == 0               # the fingerprints the manifest recorded, found again
+        assert tools.ship.check() == 0               # the fingerprints the manifest recorded, found again

@@ -1,6 +1,6 @@
 """One picture of all five papers' results, drawn from the shipped networks (``<paper>/weights/``).
 
-    python -m common.gallery                     # docs/gallery.png, in a few seconds on a CPU
+    python -m tools.gallery                     # docs/gallery.png, in a few seconds on a CPU
 
 One panel per paper, from faces none of the networks trained on: the refiner's input and output
 (began_refiner B), samples of "our model" (dcgan_celeba), real low-quality faces and their

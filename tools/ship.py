@@ -14,9 +14,9 @@ the commit, the CPU, steps, training time, which network was kept (G as trained,
 average of ``--ema``), the numbers its ``eval.py`` measured on it, a fixed-seed output
 ``fingerprint`` (the golden test: ``tests/test_shipped.py``) and every file's sha256.
 
-    python -m common.shipped add began_refiner B /work/runs/b --command "python began_refiner/train.py --ema 0.999" \\
-        --commit 04eab11 --cpu "AMD EPYC (Zen 4), 2 cores" --wall-s 610 [--average | --trained]
-    python -m common.shipped check           # every manifest: sha256, weights_only load, fingerprint
+    python -m tools.ship add began_refiner B /work/runs/b --command "python began_refiner/train.py --ema 0.999" \\
+        --commit 04eab11 --cpu "AMD EPYC (Zen 4), 2 cores" --wall-s 610 [--trained]
+    python -m tools.ship check           # every manifest: sha256, weights_only load, fingerprint
 """
 import argparse
 import importlib
@@ -36,6 +36,7 @@ TRAINING_ONLY = ("batches", "augment_rng")   # checkpoint extras that only conti
 
 def write_manifest(paper: str, manifest: dict) -> None:
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    weights_folder(paper).mkdir(parents=True, exist_ok=True)
     _atomic_write(weights_folder(paper) / "manifest.json", lambda f: f.write(text.encode()))
 
 
@@ -79,6 +80,9 @@ def add(args) -> None:
     stages = [run] if (run / "checkpoint.pt").exists() else sorted(p.parent for p in run.glob("*/checkpoint.pt"))
     if not stages:
         raise SystemExit(f"{run} holds no checkpoint.pt (nor stages with one)")
+    manifest = read_manifest(args.paper)
+    previous = manifest.pop(args.name, {})             # re-shipping a name: its old record goes first
+    write_manifest(args.paper, manifest)
     if target.exists():
         shutil.rmtree(target)
     entry = {"command": args.command, "commit": args.commit, "cpu": args.cpu, "wall_s": args.wall_s,
@@ -104,8 +108,7 @@ def add(args) -> None:
         if path.is_file():
             entry["sha256"][path.relative_to(weights_folder(args.paper)).as_posix()] = sha256(path)
     entry["fingerprint"] = fingerprint(args.paper, target)
-    manifest = read_manifest(args.paper)
-    entry["eval"] = manifest.get(args.name, {}).get("eval", {})
+    entry["eval"] = previous.get("eval", {})
     manifest[args.name] = entry
     write_manifest(args.paper, manifest)
     print(f"shipped {run} as {target.relative_to(ROOT)} ({sum(p.stat().st_size for p in target.rglob('*') if p.is_file()) / 1e6:.2f} MB)")
@@ -129,7 +132,9 @@ def check(_args=None) -> int:
 
 
 def total_megabytes() -> float:
-    return sum(p.stat().st_size for paper in PAPERS for p in weights_folder(paper).rglob("*") if p.is_file()) / 1e6
+    """The size of every file the manifests list (nir_cgan/weights/ also holds its reader network, not a GAN's)."""
+    return sum((weights_folder(paper) / relative).stat().st_size
+               for paper in PAPERS for entry in read_manifest(paper).values() for relative in entry["sha256"]) / 1e6
 
 
 def main(argv=None):
