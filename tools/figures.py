@@ -35,9 +35,10 @@ FIGURES = {
 
 def began_refiner(metrics):
     labels = {"A": "A", "B": "B", "C": "C", "began": "BEGAN (noise)"}
-    return {name: {"fid": metrics[label]["fid_synthetic-v1"], "diversity": metrics[label]["diversity"],
-                   "face_detection_rate": metrics[label]["face_detection_rate"],
-                   "identity_similarity": metrics[label]["identity_similarity"]} for name, label in labels.items()}
+    keys = {"fid": "fid_synthetic-v1", "diversity": "diversity", "face_detection_rate": "face_detection_rate",
+            "identity_similarity": "identity_similarity"}          # the noise BEGAN has no input to resemble
+    return {name: {key: metrics[label][source] for key, source in keys.items() if source in metrics[label]}
+            for name, label in labels.items()}
 
 
 def dcgan_celeba(metrics):
