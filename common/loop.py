@@ -127,8 +127,10 @@ class Run:
             return None
         ema = MovingAverage(self.models[name], self.args.ema)
         self.averages[f"{name}_ema"] = ema.net
-        if self._resumed_from is not None:
+        if self._resumed_from is not None and f"{name}_ema" in self._resumed_from["models"]:
             load_models({f"{name}_ema": ema.net}, self._resumed_from, where=str(self.checkpoint))
+        elif self._resumed_from is not None and self.writes:    # a run from before --ema was its preset's
+            print(f"--resume: this run kept no average of {name}; one starts now from its current weights.")
         return ema
 
     def due(self, step: int, every: int) -> bool:
