@@ -5,10 +5,13 @@
     run = Run(args, "began_refiner", models, model_args, optimizers, schedulers, resumed=resumed,
               state=dict(k=k0, batches=batches), columns=[...], images_per_step=args.batch_size)
     k = run.state["k"]                               # k0, or the value a resumed run brings back
+    ema = run.moving_average("G")                    # --ema DECAY: an average of G (common.ema), else None
     if not run.resumed:
         run.log_eval(0, fid=...)                     # before any training
     for step in run.steps():                         # start+1 … args.steps; Ctrl-C stops it cleanly
         ...                                          # discriminator step, generator step (the paper)
+        if ema:
+            ema.update(step)                         # after G's step: θ̄ ← β·θ̄ + (1 − β)·θ
         run.log(step, loss_D=loss_d, loss_G=loss_g, k=k)    # tensors; no host sync but at log steps
         if run.due(step, args.fid_every):
             run.log_eval(step, fid=...)              # merged into that step's row
