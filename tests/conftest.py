@@ -120,13 +120,18 @@ def check_one_sentence(main, argv, message, capsys) -> str:
     return said
 
 
+def _add(paper, name, run, keep=()):
+    """``python -m tools.ship add`` for a test run (into whatever ``common.manifest.ROOT`` is now)."""
+    tools.ship.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
+                     "--wall-s", "1", *(["--keep", *keep] if keep else [])])
+
+
 def ship(paper, name, run, root, monkeypatch, keep=()):
     """Ship ``run`` as ``<root>/<paper>/weights/<name>/`` with ``tools.ship add``, ``root`` standing in
     for the repository (the real weights/ are never touched); returns the shipped folder."""
     monkeypatch.setattr(common.manifest, "ROOT", root)
     monkeypatch.setattr(tools.ship, "ROOT", root)
-    tools.ship.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
-                         "--wall-s", "1", *(["--keep", *keep] if keep else [])])
+    _add(paper, name, run, keep)
     return root / paper / "weights" / name
 
 
@@ -165,8 +170,7 @@ def ship_runs(paper, runs: dict) -> Path:
     """Ship each run folder of ``runs`` (name -> folder) as ``<paper>/weights/<name>/`` with ``tools.ship``
     (inside ``repository_at``); returns the paper's weights folder."""
     for name, run in runs.items():
-        tools.ship.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
-                             "--wall-s", "1"])
+        _add(paper, name, run)
     return common.manifest.weights_folder(paper)
 
 
