@@ -124,7 +124,7 @@ def main(argv=None):
     run = Run(args, "began_refiner", models, model_args(args), {"D": opt_d, "G": opt_g},
               {"D": sched_d, "G": sched_g}, resumed=resumed, images_per_step=args.batch_size, bar_keys=("M", "k"),
               state=dict(k=torch.zeros((), device=device), batches=batches),          # k_0 = 0 (BEGAN)
-              columns=["loss_real", "loss_fake", "loss_rcn", "loss_D", "loss_G", "k", "M", "fid", "diversity"],
+              columns=["loss_real", "loss_fake", "loss_rcn", "loss_D", "loss_G", "k", "M", "fid", "diversity", "diversity_px"],
               desc=f"began_refiner {args.generator}")
     k = run.state["k"]
     ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
@@ -174,7 +174,7 @@ def main(argv=None):
             save_image_rows(shown, run.dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
                             row_labels=["input", "refined"] if refiner else None)
         run.save(step, k=k)
-    return run.finish(plot_columns=[("loss_real", "loss_fake", "loss_rcn"), ("k", "M"), ("fid", "fid_ema"), "diversity"],
+    return run.finish(plot_columns=[("loss_real", "loss_fake", "loss_rcn"), ("k", "M"), ("fid", "fid_ema"), ("diversity", "diversity_px")],
                       title=f"began_refiner {args.generator}")
 
 

@@ -89,7 +89,7 @@ class Run:
         self.saved_step = self.start if resumed else None       # the last good checkpoint's step
         self.columns = list(columns)
         if getattr(args, "ema", 0):              # --ema: the average's FID beside G's (common.ema)
-            self.columns += [f"{c}_ema" for c in ("fid", "diversity") if c in self.columns]
+            self.columns += [f"{c}_ema" for c in ("fid", "diversity", "diversity_px") if c in self.columns]
         self.csv = CsvLogger(self.dir / "log.csv", resume_step=self.start if resumed else None,
                              columns=[*self.columns, "lr", "img_s", "time_s"]) if self.writes else None
         self.speed = ImagesPerSecond(images_per_step, self.start)

@@ -140,7 +140,8 @@ def fid(images_a: torch.Tensor, images_b: torch.Tensor, extractor, batch_size: i
 
 class FidReference:
     """Real images to measure generated sets against, their features computed once:
-    ``FidReference(real, extractor)(fake)`` gives ``{"fid": …, "diversity": …}`` (``sample_diversity``).
+    ``FidReference(real, extractor)(fake)`` gives ``{"fid": …, "diversity": …, "diversity_px": …}``
+    (``sample_diversity`` on the extractor's features and on the images' ``colour_layout``).
     Training loops measure at every FID step against the same held-out faces (name the extractor)."""
 
     def __init__(self, real: torch.Tensor, extractor, batch_size: int = 100):
@@ -149,13 +150,15 @@ class FidReference:
         self.extractor, self.batch_size = extractor, batch_size
         features = extract_features(real, extractor, batch_size)
         self.statistics, self.spread = activation_statistics(features), mean_pairwise_distance(features)
+        self.pixel_spread = mean_pairwise_distance(colour_layout(real))
 
     def __call__(self, fake: torch.Tensor) -> dict:
         if len(fake) < 2:
             raise ValueError(f"FID needs at least 2 generated images, got {len(fake)}.")
         features = extract_features(fake, self.extractor, self.batch_size)
         return {"fid": frechet_distance(*activation_statistics(features), *self.statistics),
-                "diversity": mean_pairwise_distance(features) / self.spread}
+                "diversity": mean_pairwise_distance(features) / self.spread,
+                "diversity_px": mean_pairwise_distance(colour_layout(fake)) / self.pixel_spread}
 
 
 def mahalanobis_distances(features, reference_features, ridge: float = 1e-3) -> torch.Tensor:
@@ -180,6 +183,16 @@ def mean_pairwise_distance(features: torch.Tensor) -> float:
     if n < 2:
         raise ValueError(f"a pairwise distance needs at least 2 feature vectors, got {n}.")
     return (torch.cdist(features, features).sum() / (n * (n - 1))).item()
+
+
+def colour_layout(images: torch.Tensor, size: int = 8) -> torch.Tensor:
+    """(N, C, H, W) images -> (N, C·size·size): each image averaged down to ``size``×``size`` pixels (area
+    averaging), in [-1, 1]. What a glance at a sample grid sees -- background, hair, skin, their places --
+    without texture or noise: sixteen heads on one background have nearly the same layout, whatever
+    their faces, so its ``sample_diversity`` (``diversity_px`` in log.csv) sees the collapse of the
+    background that a face-feature diversity misses."""
+    images = _as_float(images).float()
+    return F.interpolate(images, size=(size, size), mode="area").flatten(1)
 
 
 def sample_diversity(fake_features: torch.Tensor, real_features: torch.Tensor) -> float:

@@ -198,7 +198,7 @@ def main(argv=None):
     run = Run(args, "dcgan_celeba", models, model_args(args), {"G": opt_g, "D": opt_d}, {"G": sched_g, "D": sched_d},
               resumed=resumed, state=dict(k=torch.zeros((), device=device), batches=batches),   # BEGAN: k_0 = 0
               images_per_step=images_per_step, bar_keys=("loss_D", "loss_G"),
-              columns=["loss_D", "loss_G", "wasserstein", "loss_real", "loss_fake", "k", "M", "fid", "diversity"],
+              columns=["loss_D", "loss_G", "wasserstein", "loss_real", "loss_fake", "k", "M", "fid", "diversity", "diversity_px"],
               desc=f"dcgan_celeba {args.model}")
     k = run.state["k"]
     ema = run.moving_average("G")            # --ema: an average of G's weights (common.ema), else None
@@ -235,7 +235,7 @@ def main(argv=None):
             save_image_grid(outputs(shown_g, fixed_z[:16], device=device, amp=amp),
                             run.dir / "samples" / f"step_{step:07d}.png", nrow=8, scale=max(1, 96 // args.size))
         run.save(step, k=k)
-    return run.finish(plot_columns=[("loss_D", "loss_G"), ("k", "M"), ("fid", "fid_ema"), "diversity"],
+    return run.finish(plot_columns=[("loss_D", "loss_G"), ("k", "M"), ("fid", "fid_ema"), ("diversity", "diversity_px")],
                       title=f"dcgan_celeba {args.model}")
 
 

@@ -88,7 +88,7 @@ def main(argv=None):
               state=dict(batches=batches,   # the same noise for every sample grid and FID:
                          fixed_q=torch.randn(args.fid_faces, args.z_dim, device=device)),
               images_per_step=args.batch_size, bar_keys=("loss_D", "loss_G"),
-              columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity"], desc="style_anime DCGAN")
+              columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity", "diversity_px"], desc="style_anime DCGAN")
     fixed_q = run.state["fixed_q"]
     ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
     shown_g = ema.net if ema else models["G"]        # what samples show and eval.py evaluates
@@ -138,7 +138,7 @@ def main(argv=None):
                             run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
                             scale=max(1, 64 // args.size))
         run.save(step)
-    return run.finish(plot_columns=[("loss_D", "loss_G"), ("D_real", "D_fake"), ("fid", "fid_ema"), "diversity"],
+    return run.finish(plot_columns=[("loss_D", "loss_G"), ("D_real", "D_fake"), ("fid", "fid_ema"), ("diversity", "diversity_px")],
                       title="style_anime DCGAN")
 
 

@@ -19,7 +19,7 @@ from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, W
 from common import synthetic
 from common.metrics import (MetricUnavailable, activation_statistics, detect_faces, diversity, extract_features,
                             face_detection_rate,
-                            FidReference, mean_pairwise_distance, sample_diversity,
+                            FidReference, colour_layout, mean_pairwise_distance, sample_diversity,
                             fid, fid_from_features, frechet_distance, mahalanobis_distances, psnr, sharpness,
                             ssim)
 
@@ -181,6 +181,28 @@ def test_fid_reference_matches_the_separate_measures():
     fa, fb = extract_features(a, Flatten()), extract_features(b, Flatten())
     assert both["fid"] == pytest.approx(fid(a, b, Flatten()))
     assert both["diversity"] == pytest.approx(mean_pairwise_distance(fa) / mean_pairwise_distance(fb))
+
+
+def test_pixel_diversity_hand_computed():
+    # Constant images: the 8×8 colour layout of a c-coloured image is 192 entries equal to c.
+    # real: black (−1) and white (+1): one pair at distance sqrt(192·2²) = 2·sqrt(192).
+    # fake: black and mid-grey (0): sqrt(192·1²) = sqrt(192), so diversity_px = 0.5; one colour: 0.
+    def flat(*levels):
+        return torch.tensor(levels, dtype=torch.float32)[:, None, None, None].expand(-1, 3, 16, 16)
+
+    class Mean(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(2, 3))
+
+    reference = FidReference(flat(-1.0, 1.0), Mean())
+    assert colour_layout(flat(0.5)).shape == (1, 192)
+    assert reference.pixel_spread == pytest.approx(2 * 192 ** 0.5)
+    assert reference(flat(-1.0, 0.0))["diversity_px"] == pytest.approx(0.5)
+    assert reference(flat(0.3, 0.3, 0.3))["diversity_px"] == 0.0
+    # Fine texture does not count: a checkerboard averages to its mean colour over 2×2 blocks.
+    board = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 2.0 - 1     # ±1, mean 0
+    textured = torch.stack([board.expand(3, 16, 16), torch.full((3, 16, 16), -1.0)])
+    assert reference(textured)["diversity_px"] == pytest.approx(0.5)
 
 
 def test_diversity_of_identical_outputs_is_zero():
