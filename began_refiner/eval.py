@@ -39,15 +39,16 @@ from began_refiner.model import REFINERS, build, image_pyramid
 from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import (check_out, eval_folder, held_out_of, load_networks, one_sentence_errors, positive_int,
-                        runs_to_evaluate)
+from common.checkpoints import held_out_of, load_networks, runs_to_evaluate
+from common.cli import one_sentence_errors, positive_int
+from common.folders import check_out, eval_folder
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 
 SHIPPED = ["A", "B", "C", "began"]      # began_refiner/weights/<name>: the refiners of Fig. 2 and the noise BEGAN
 
 
 def load_generator(run):
-    """The trained G of a run folder (``common.run.load_networks``), with the run's checkpoint."""
+    """The trained G of a run folder (``common.checkpoints.load_networks``), with the run's checkpoint."""
     networks, checkpoint = load_networks(run, "began_refiner", build, names=["G"])
     return networks["G"], checkpoint
 

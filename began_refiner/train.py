@@ -28,8 +28,8 @@ from common.ema import add_ema_arg, with_average
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_rows
-from common.run import (HelpFormatter, add_common_args, at_least, autocast, one_sentence_errors, outputs, parse_args,
-                        pick_device, positive_int, seed_everything, to_device, use_amp)
+from common.cli import HelpFormatter, add_common_args, at_least, one_sentence_errors, parse_args, positive_int
+from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.synthnet import SyntheticFeatures
 
 # §3: Adam, lr 0.001, batch 25, 64×64 from an 8×8 lowest input, n = 64; γ, λ_k and the halving every 100k
@@ -125,7 +125,7 @@ def main(argv=None):
               {"D": sched_d, "G": sched_g}, resumed=resumed, images_per_step=args.batch_size, bar_keys=("M", "k"),
               state=dict(k=torch.zeros((), device=device), batches=batches),          # k_0 = 0 (BEGAN)
               columns=["loss_real", "loss_fake", "loss_rcn", "loss_D", "loss_G", "k", "M", "fid", "diversity", "diversity_px"],
-              desc=f"began_refiner {args.generator}")
+              desc=f"began_refiner {args.generator}", ema=args.ema)
     k = run.state["k"]
     ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
     shown_g = ema.net if ema else models["G"]        # what samples show and eval.py evaluates

@@ -20,7 +20,7 @@ never imports a paper).
    Beside them, the DCGAN 64 px step written the usual way (pytorch/examples dcgan): PNG
    files read by ``ImageFolder`` through a ``DataLoader`` with 2 workers, float32,
    contiguous layout, and ``.item()`` on both losses every step.
-The synthetic network's accuracy is measured by ``python -m common.train_synthnet``
+The synthetic network's accuracy is measured by ``python -m tools.train_synthnet``
 (written to common/weights/synthnet.json).
 """
 import argparse
@@ -38,7 +38,8 @@ from common.faces import STYLES, render, sample_params
 from common.metrics import MetricUnavailable, face_detection_rate
 from common.csvlog import read_log
 from common.plots import markdown_table
-from common.run import cpu_has_bf16, one_sentence_errors
+from common.cli import one_sentence_errors
+from common.device import cpu_has_bf16
 
 
 def faces_per_second(style, n=2048, size=64, repeats=3):

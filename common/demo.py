@@ -13,7 +13,7 @@ import torch
 
 from common.faces import STYLES, render, repeat_face, sample_params
 from common.plots import save_image_rows
-from common.run import one_sentence_errors
+from common.cli import one_sentence_errors
 
 YAWS = torch.linspace(-40, 40, 9)
 GAZES = torch.linspace(-30, 30, 7)

@@ -9,12 +9,12 @@ process runs the same train.py; what differs is decided in this module, so a loo
 either way (the references: karpathy/nanoGPT train.py, NVlabs/stylegan2-ada-pytorch
 training_loop.py and loss.py, rosinality/stylegan2-pytorch distributed.py):
 
-- ``start`` (called by ``common.run.pick_device``): join the process group from torchrun's
+- ``start`` (called by ``common.device.pick_device``): join the process group from torchrun's
   environment: NCCL with one GPU per process (``LOCAL_RANK``) on CUDA, gloo on CPU;
 - ``--batch-size`` is the images of one step **in all processes together**: each of N processes
   takes batch/N (``common.data.InMemoryBatches``), so a run means the same whatever N is, and
   resumes with another N. Every process draws the same shuffled order and takes its own slice;
-- seeds differ per process (``common.run.seed_everything``), so each draws its own noise;
+- seeds differ per process (``common.device.seed_everything``), so each draws its own noise;
   DistributedDataParallel copies rank 0's initial weights to the others;
 - ``wrap``: each network in its own DistributedDataParallel, ``frozen``: the other player's
   network in a player's step, ``average``: losses that steer training (BEGAN's k_t) and logged

@@ -3,9 +3,9 @@
 ``Run`` is not a trainer: it never calls the model. The loop stays in ``train.py``::
 
     run = Run(args, "began_refiner", models, model_args, optimizers, schedulers, resumed=resumed,
-              state=dict(k=k0, batches=batches), columns=[...], images_per_step=args.batch_size)
+              state=dict(k=k0, batches=batches), columns=[...], images_per_step=args.batch_size, ema=args.ema)
     k = run.state["k"]                               # k0, or the value a resumed run brings back
-    ema = run.moving_average("G")                    # --ema DECAY: an average of G (common.ema), else None
+    ema = run.moving_average("G")                    # ema=DECAY: an average of G (common.ema); 0: None
     if not run.resumed:
         run.log_eval(0, fid=...)                     # before any training
     for step in run.steps():                         # start+1 … args.steps; Ctrl-C stops it cleanly
@@ -21,7 +21,7 @@
     return run.finish(title=...)                     # loss.png, and where everything is
 
 What it does for the loop:
-- **one process per run folder**: the folder is claimed (``common.run.claim_folder``) before
+- **one process per run folder**: the folder is claimed (``common.folders.claim_folder``) before
   anything is written; a second process is refused with one sentence;
 - **state declared once**: ``state`` names what the loop needs besides networks and optimisers
   to continue exactly (k_t, the batch order, fixed noise, a random generator …). A resumed run
@@ -53,8 +53,9 @@ from common import distributed
 from common.csvlog import CsvLogger
 from common.ema import MovingAverage
 from common.plots import plot_losses
-from common.run import (claim_folder, load_models, new_run_dir, non_finite, read_checkpoint, restore,
-                        save_checkpoint, seed_everything, write_config)
+from common.checkpoints import load_models, non_finite, read_checkpoint, restore, save_checkpoint
+from common.device import seed_everything
+from common.folders import claim_folder, new_run_dir, write_config
 
 
 COLLAPSED = 0.3     # sample diversity below this (1 = as diverse as real faces): most samples look alike
@@ -65,7 +66,7 @@ class Run:
 
     def __init__(self, args, paper: str, models: dict, model_args: dict, optimizers: dict, schedulers=None, *,
                  resumed=None, state=None, columns=(), images_per_step: int, bar_keys=(), desc=None,
-                 resume_hint=None):
+                 resume_hint=None, ema: float = 0.0):
         self.args, self.paper, self.models, self.model_args = args, paper, models, model_args
         self.optimizers, self.schedulers = optimizers, schedulers or {}
         self.writes = distributed.rank() == 0                    # under torchrun: rank 0 alone writes
@@ -87,8 +88,8 @@ class Run:
             (self.dir / "samples").mkdir(parents=True, exist_ok=True)
             self.config = write_config(self.dir, args)
         self.saved_step = self.start if resumed else None       # the last good checkpoint's step
-        self.columns = list(columns)
-        if getattr(args, "ema", 0):              # --ema: the average's FID beside G's (common.ema)
+        self.columns, self.ema_decay = list(columns), ema
+        if ema:                                  # --ema: the average's FID beside G's (common.ema)
             self.columns += [f"{c}_ema" for c in ("fid", "diversity", "diversity_px") if c in self.columns]
         self.csv = CsvLogger(self.dir / "log.csv", resume_step=self.start if resumed else None,
                              columns=[*self.columns, "lr", "img_s", "time_s"]) if self.writes else None
@@ -124,11 +125,11 @@ class Run:
                     return
 
     def moving_average(self, name: str = "G"):
-        """With ``--ema DECAY``: a ``common.ema.MovingAverage`` of ``models[name]``, saved in every checkpoint
-        as ``<name>_ema`` and brought back on ``--resume``; without it, ``None``."""
-        if not getattr(self.args, "ema", 0):
+        """With ``Run(ema=DECAY)`` (``--ema``): a ``common.ema.MovingAverage`` of ``models[name]``, saved in
+        every checkpoint as ``<name>_ema`` and brought back on ``--resume``; with ``ema=0``, ``None``."""
+        if not self.ema_decay:
             return None
-        ema = MovingAverage(self.models[name], self.args.ema)
+        ema = MovingAverage(self.models[name], self.ema_decay)
         self.averages[f"{name}_ema"] = ema.net
         if self._resumed_from is not None and f"{name}_ema" in self._resumed_from["models"]:
             load_models({f"{name}_ema": ema.net}, self._resumed_from, where=str(self.checkpoint))

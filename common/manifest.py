@@ -1,5 +1,5 @@
 """Where shipped networks live and what their manifest records (``tools.ship`` ships them;
-``common.run.load_run`` checks a shipped checkpoint's sha256 here before loading it)."""
+``common.checkpoints.load_run`` checks a shipped checkpoint's sha256 here before loading it)."""
 import hashlib
 import json
 from pathlib import Path

@@ -1,6 +1,6 @@
 """The synthetic-face network: a small CNN that reads the built-in faces' parameters.
 
-Trained on the built-in faces only (``python -m common.train_synthnet``, weights in
+Trained on the built-in faces only (``python -m tools.train_synthnet``, weights in
 ``common/weights/synthnet.pt``), it predicts head pose and gaze in degrees, identity
 parameters, beard / glasses / hair style, and the drawing style. It serves three metrics
 that need no download:
@@ -26,6 +26,9 @@ ANGLE_SCALE = 30.0                        # pose/gaze targets are degrees / 30
 IDENTITY_REGRESSED = ("face_width", "face_length", "skin_tone", "hair_colour", "brow_thickness",
                       "eye_size", "eye_colour", "nose_size", "mouth_width", "smile")
 INPUT_SIZE = 64
+# Trained on (tools/train_synthnet.py): wider than the datasets' defaults, so that sweeps to ±40° stay inside what it has seen.
+TRAIN_RANGES = dict(yaw=(-45, 45), pitch=(-25, 25), roll=(-15, 15), gaze_yaw=(-30, 30), gaze_pitch=(-20, 20))
+
 
 
 def _block(c_in, c_out, stride):
@@ -90,7 +93,7 @@ def load_synthnet(path=WEIGHTS, device="cpu"):
     """The shipped network in eval mode (weights stored as float16, used as float32)."""
     if not Path(path).exists():
         raise FileNotFoundError(f"synthetic-face network weights not found at {path}; "
-                                "retrain them with: python -m common.train_synthnet")
+                                "retrain them with: python -m tools.train_synthnet")
     state = torch.load(path, map_location="cpu", weights_only=True)
     net = SynthNet(**state["config"])
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
@@ -139,3 +142,14 @@ def identity_similarity(images_a, images_b, net=None):
     a = predict(images_a, net)["identity"] - 0.5
     b = predict(images_b, net)["identity"] - 0.5
     return F.cosine_similarity(a, b, dim=1)
+
+
+def loss_fn(out, t, styles):
+    """Smooth-L1 on angles and identity (identity not on ``mask``, which has none), BCE on
+    beard/glasses, cross-entropy on hair style (not on ``mask``) and on style."""
+    has_identity = torch.tensor([s != "mask" for s in styles])
+    return (F.smooth_l1_loss(out["pose_gaze"], t["pose_gaze"], beta=0.1)
+            + F.smooth_l1_loss(out["identity"][has_identity], t["identity"][has_identity], beta=0.1)
+            + F.binary_cross_entropy_with_logits(out["attributes"], t["attributes"])
+            + F.cross_entropy(out["hair_style"][has_identity], t["hair_style"][has_identity])
+            + F.cross_entropy(out["style"], t["style"]))

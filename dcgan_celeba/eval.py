@@ -34,8 +34,9 @@ from common.features import InceptionFeatures
 from common.csvlog import read_log
 from common.metrics import FidReference, MetricUnavailable, detect_faces
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import (at_least, check_out, eval_folder, held_out_of, load_networks, one_sentence_errors, positive_int,
-                        runs_to_evaluate)
+from common.checkpoints import held_out_of, load_networks, runs_to_evaluate
+from common.cli import at_least, one_sentence_errors, positive_int
+from common.folders import check_out, eval_folder
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 from dcgan_celeba.data import held_out_faces, noise, sketch_inputs
 from dcgan_celeba.model import build
@@ -49,7 +50,7 @@ EVAL_NOISE_SEED, RANDOM_Z_SEED = 0, 99       # the z shared by all models; the r
 
 
 def load_generator(run):
-    """The trained G of a run folder (``common.run.load_networks``), with the run's config and step."""
+    """The trained G of a run folder (``common.checkpoints.load_networks``), with the run's config and step."""
     networks, checkpoint = load_networks(run, "dcgan_celeba", build, names=["G"])
     return networks["G"], checkpoint["config"], checkpoint["step"]
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere: find common/
 
-from common.run import check_out, claim_folder, one_sentence_errors
+from common.cli import one_sentence_errors
+from common.folders import check_out, claim_folder
 
 
 def _plain_name(name):

@@ -25,8 +25,9 @@ from common.ema import add_ema_arg, with_average
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_grid
-from common.run import (HelpFormatter, add_common_args, at_least, autocast, one_sentence_errors, outputs, parse_args,
-                        peek_flag, pick_device, positive_float, positive_int, seed_everything, to_device, use_amp)
+from common.cli import (HelpFormatter, add_common_args, at_least, one_sentence_errors, parse_args, peek_flag,
+                        positive_float, positive_int)
+from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.synthnet import SyntheticFeatures
 from dcgan_celeba.data import FIXED_NOISE_SEED, held_out_faces, noise, training_faces
 from dcgan_celeba.model import (MODELS, autoencoder_loss, began_discriminator_loss, build, clip_weights,
@@ -199,7 +200,7 @@ def main(argv=None):
               resumed=resumed, state=dict(k=torch.zeros((), device=device), batches=batches),   # BEGAN: k_0 = 0
               images_per_step=images_per_step, bar_keys=("loss_D", "loss_G"),
               columns=["loss_D", "loss_G", "wasserstein", "loss_real", "loss_fake", "k", "M", "fid", "diversity", "diversity_px"],
-              desc=f"dcgan_celeba {args.model}")
+              desc=f"dcgan_celeba {args.model}", ema=args.ema)
     k = run.state["k"]
     ema = run.moving_average("G")            # --ema: an average of G's weights (common.ema), else None
     shown_g = ema.net if ema else G          # what samples show and eval.py evaluates

@@ -23,7 +23,7 @@ from PIL import Image
 from common.data import DataError, load_paired_folders
 from common.faces import IDENTITY, sample_params
 from common.plots import save_image_rows
-from common.run import one_sentence_errors, positive_int
+from common.cli import one_sentence_errors, positive_int
 from common.synthetic import mask_nir_pairs
 from nir_cgan.data import MIN_GROUP, clean_pairs
 

@@ -10,7 +10,7 @@ configuration; how they were trained: ``nir_cgan/weights/manifest.json``) into `
 nothing is ever written into weights/.
 
 The run is rebuilt from its ``checkpoint.pt`` alone (``model_args`` → ``model.build``, loaded
-safely by ``common.run.load_run``); its test pairs are the same 10 % that train.py held out
+safely by ``common.checkpoints.load_run``); its test pairs are the same 10 % that train.py held out
 (``data.load_pairs``).
 
 Always (``metrics.json``, ``figures/``):
@@ -42,7 +42,10 @@ from common.faces import POSE_GAZE, render, repeat_face, sample_params
 from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.metrics import diversity, fid
 from common.plots import save_image_grid, save_image_rows
-from common.run import eval_folder, load_networks, one_sentence_errors, pick_device, positive_int, runs_to_evaluate
+from common.checkpoints import load_networks, runs_to_evaluate
+from common.cli import one_sentence_errors, positive_int
+from common.device import pick_device
+from common.folders import eval_folder
 from common.synthetic import SOURCE_IDENTITY, mask_nir_pairs
 from common.synthnet import SyntheticFeatures, load_synthnet, predict
 from nir_cgan.data import PAIRS_SEED, SPLIT_SEED, TEST_FRACTION, load_pairs, split_train_test
@@ -60,7 +63,7 @@ ATTRIBUTES = {"beard": lambda p: p["attributes"][:, 0],            # reader's pr
 
 def trained_run(run, device):
     """(networks in eval mode on ``device``, the run's configuration name / size / z_dim, its test split,
-    its step), through ``common.run.load_networks`` (safe; a missing, damaged or other-paper folder is
+    its step), through ``common.checkpoints.load_networks`` (safe; a missing, damaged or other-paper folder is
     one sentence)."""
     models, checkpoint = load_networks(run, PAPER, build, device=device)
     config, model_args = checkpoint["config"], checkpoint["model_args"]

@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 from common.plots import markdown_table  # (first: it selects matplotlib's file-only backend)
 import matplotlib.pyplot as plt
-from common.run import claim_folder, load_run, one_sentence_errors, positive_int
+from common.checkpoints import load_run
+from common.cli import one_sentence_errors, positive_int
+from common.folders import claim_folder
 from nir_cgan import eval as evaluate
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES

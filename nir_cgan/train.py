@@ -27,8 +27,8 @@ from common.ema import add_ema_arg
 from common.loop import Run
 from common.metrics import fid
 from common.plots import save_image_rows
-from common.run import (HelpFormatter, add_common_args, autocast, one_sentence_errors, outputs, parse_args,
-                        pick_device, positive_float, positive_int, seed_everything, to_device, use_amp)
+from common.cli import HelpFormatter, add_common_args, one_sentence_errors, parse_args, positive_float, positive_int
+from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.synthnet import SyntheticFeatures, load_synthnet
 from nir_cgan.configs import CONFIGS
 from nir_cgan.data import augment_pairs, load_pairs
@@ -277,7 +277,7 @@ def main(argv=None):
     run = Run(args, "nir_cgan", models, model_args(args), optimizers, schedulers, resumed=resumed,
               state=dict(batches=batches, augment_rng=torch.Generator().manual_seed(args.seed)),  # Table 3.1 draws
               columns=["loss_D", "loss_adv", *used, "loss_G", "fid"], images_per_step=args.batch_size,
-              bar_keys=("loss_D", "loss_G"), desc=f"nir_cgan {args.config}")
+              bar_keys=("loss_D", "loss_G"), desc=f"nir_cgan {args.config}", ema=args.ema)
     augment_rng = run.state["augment_rng"]
     # --ema: moving averages of G and of the mapping network L (StarGAN v2's nets_ema; common.ema)
     averages = {name: run.moving_average(name) for name in ("G", "L") if name in models and args.ema}

@@ -6,7 +6,7 @@
 The repo's synthetic-face network (common/synthnet.py) reads head pose on every style but
 gaze only on the colour-coded ``mask`` (its gaze error on ``nir`` faces is at chance). So
 this trains the same architecture on ``nir`` faces alone, with the wide pose/gaze ranges
-and the quarter of softened images of ``common.train_synthnet``, and measures itself on
+and the quarter of softened images of ``tools.train_synthnet``, and measures itself on
 faces of another seed (``nir_reader.json`` beside the weights). Load it with
 ``common.synthnet.load_synthnet(READER_WEIGHTS)``.
 """
@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from common.data import to_float, to_uint8
 from common.faces import POSE_GAZE, render, sample_params
 from common.loop import progress
-from common.run import one_sentence_errors, pick_device, positive_float, positive_int, seed_everything
+from common.cli import one_sentence_errors, positive_float, positive_int
+from common.device import pick_device, seed_everything
 from common.synthnet import SynthNet, predict, targets
-from common.train_synthnet import TRAIN_RANGES, loss_fn
+from common.synthnet import TRAIN_RANGES, loss_fn
 
 READER_WEIGHTS = Path(__file__).parent / "weights" / "nir_reader.pt"
 

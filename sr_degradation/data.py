@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from common import synthetic
 from common.data import DataError, InMemoryBatches, load_image_folder, to_float
 from common.metrics import fid, psnr
-from common.run import outputs
+from common.device import outputs
 from common.synthnet import SyntheticFeatures
 
 TRAIN_SEED = 0      # built-in training faces: seed 0
@@ -168,7 +168,7 @@ class Batches:
 class HeldOut:
     """The held-out faces (never trained on) and fixed noise of a stage's samples and of the FID in
     log.csv: High-to-Low's degradations of held-out HR faces, Low-to-High's super-resolutions of
-    held-out real LR faces, as eval.py sees them (``common.run.outputs``)."""
+    held-out real LR faces, as eval.py sees them (``common.device.outputs``)."""
 
     def __init__(self, faces, args, device, amp):
         self.high, self.low = to_float(faces.test_high).to(device), to_float(faces.test_low).to(device)

@@ -47,7 +47,9 @@ from common.data import to_float
 from common.metrics import (MetricUnavailable, detect_faces, extract_features, fid_from_features,
                             mahalanobis_distances, psnr, ssim)
 from common.plots import grouped_bars, markdown_table, save_image_rows
-from common.run import eval_folder, load_networks, one_sentence_errors, positive_int, runs_to_evaluate
+from common.checkpoints import load_networks, runs_to_evaluate
+from common.cli import one_sentence_errors, positive_int
+from common.folders import eval_folder
 from common.synthnet import SyntheticFeatures
 from sr_degradation.data import bicubic_down, held_out_count, held_out_set, training_set
 from sr_degradation.model import bicubic_up, build
@@ -85,7 +87,7 @@ class Stage(NamedTuple):
 def find_stages(runs):
     """``{stage: Stage}``: the stage folders of each pipeline folder given (its h2l/, l2h/, finetune/,
     bicubic/ that hold a checkpoint), and each single stage folder given, read with
-    ``common.run.load_networks`` (one sentence for a missing, damaged or other paper's folder)."""
+    ``common.checkpoints.load_networks`` (one sentence for a missing, damaged or other paper's folder)."""
     stages = {}
     for run in runs:
         for folder in [run / s for s in STAGES if (run / s / "checkpoint.pt").is_file()] or [run]:

@@ -9,7 +9,7 @@ evaluation. ``train.py`` trains one stage; ``train(args, stage_functions)`` runs
       bicubic/                         (--with-bicubic) the baseline: Low-to-High on bicubic pairs
       metrics.json, figures/           eval.py's, at the end
 
-The hand-over (``hand_over``) reads an earlier stage's folder with ``common.run.load_networks``. A later
+The hand-over (``hand_over``) reads an earlier stage's folder with ``common.checkpoints.load_networks``. A later
 stage records the step of each stage it started from (``h2l_step``, ``l2h_step`` in its checkpoint), so
 that a pipeline continued with a longer earlier stage trains the later ones again from scratch (one
 line says so) instead of mixing networks trained on different inputs.
@@ -19,7 +19,9 @@ import shutil
 from typing import NamedTuple
 
 from common import distributed
-from common.run import claim_folder, load_networks, load_run, new_run_dir, pick_device, write_config
+from common.checkpoints import load_networks, load_run
+from common.device import pick_device
+from common.folders import claim_folder, new_run_dir, write_config
 from sr_degradation import eval as evaluate
 from sr_degradation.data import load_faces
 from sr_degradation.model import build
@@ -65,7 +67,7 @@ def hand_over(stage, h2l_run=None, l2h_run=None):
 
 
 def earlier_stage(run, stage):
-    """``(networks, checkpoint)`` of the ``stage`` folder ``run`` (common.run.load_networks), refused with
+    """``(networks, checkpoint)`` of the ``stage`` folder ``run`` (common.checkpoints.load_networks), refused with
     one sentence if it is another stage's; one line says so when it stopped before its length."""
     networks, checkpoint = load_networks(run, PAPER, build)
     found = checkpoint["config"].get("stage")

@@ -29,7 +29,9 @@ import torch
 from common.csvlog import read_log
 from common.metrics import FidReference, fid
 from common.plots import plot_losses, save_image_rows
-from common.run import eval_folder, load_networks, one_sentence_errors, runs_to_evaluate
+from common.checkpoints import load_networks, runs_to_evaluate
+from common.cli import one_sentence_errors
+from common.folders import eval_folder
 from common.synthnet import SyntheticFeatures
 from style_anime.data import load_faces
 from style_anime.model import build
@@ -39,7 +41,7 @@ SHIPPED = ["dcgan"]          # style_anime/weights/dcgan: the anime DCGAN's G an
 
 
 def load_generator(run):
-    """The trained G of a run folder (``common.run.load_networks``), its fixed noise, config and step."""
+    """The trained G of a run folder (``common.checkpoints.load_networks``), its fixed noise, config and step."""
     networks, checkpoint = load_networks(run, PAPER, build, names=["G"])
     return networks["G"], checkpoint["extra"]["fixed_q"], checkpoint["config"], checkpoint["step"]
 

@@ -24,8 +24,8 @@ from common.ema import add_ema_arg, with_average
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_grid
-from common.run import (HelpFormatter, add_common_args, at_least, autocast, one_sentence_errors, outputs, parse_args,
-                        pick_device, positive_int, seed_everything, to_device, use_amp)
+from common.cli import HelpFormatter, add_common_args, at_least, one_sentence_errors, parse_args, positive_int
+from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.synthnet import SyntheticFeatures
 from style_anime.data import load_faces
 from style_anime.model import SLOPE, build, discriminator_loss, generator_loss, noisy_labels
@@ -88,7 +88,8 @@ def main(argv=None):
               state=dict(batches=batches,   # the same noise for every sample grid and FID:
                          fixed_q=torch.randn(args.fid_faces, args.z_dim, device=device)),
               images_per_step=args.batch_size, bar_keys=("loss_D", "loss_G"),
-              columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity", "diversity_px"], desc="style_anime DCGAN")
+              columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity", "diversity_px"],
+              desc="style_anime DCGAN", ema=args.ema)
     fixed_q = run.state["fixed_q"]
     ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
     shown_g = ema.net if ema else models["G"]        # what samples show and eval.py evaluates

@@ -24,7 +24,8 @@ import torch
 import common.manifest
 import tools.ship
 from common.csvlog import read_log
-from common.run import read_checkpoint, release_folders
+from common.checkpoints import read_checkpoint
+from common.folders import release_folders
 
 PAPERS = ["began_refiner", "dcgan_celeba", "nir_cgan", "sr_degradation", "style_anime"]
 

@@ -10,7 +10,7 @@ from began_refiner import train
 from began_refiner.model import (Decoder, Discriminator, Refiner, autoencoder_loss, convergence,
                                  discriminator_loss, generator_loss, image_pyramid, reconstruction_loss,
                                  update_k)
-from common.run import read_checkpoint
+from common.checkpoints import read_checkpoint
 from conftest import check_one_sentence, check_resume, check_same_seed_same_run, files, repository_at, ship_runs
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from common import loop
 from common.csvlog import CsvLogger, read_log
 from common.loop import ImagesPerSecond, Run, StopOnInterrupt
-from common.run import read_checkpoint
+from common.checkpoints import read_checkpoint
 
 
 def _args(tmp_path, **kw):

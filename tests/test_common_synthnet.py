@@ -1,7 +1,7 @@
 """The shipped synthetic-face network: it loads, reads pose and attributes, and retrains."""
 import torch
 
-from common import train_synthnet
+from tools import train_synthnet
 from common.faces import render, sample_params
 from common.synthnet import (SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error,
                              predict)

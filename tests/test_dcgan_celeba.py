@@ -7,7 +7,7 @@ import torch
 
 import tools.ship
 from common.csvlog import read_log
-from common.run import read_checkpoint, save_checkpoint
+from common.checkpoints import read_checkpoint, save_checkpoint
 from conftest import check_one_sentence, check_resume, check_same_seed_same_run, files, repository_at, ship_runs
 from dcgan_celeba import eval as evaluate
 from dcgan_celeba import prepare, train

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from common.csvlog import read_log
-from common.run import read_checkpoint
+from common.checkpoints import read_checkpoint
 from conftest import PAPERS, assert_same_checkpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

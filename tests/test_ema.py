@@ -9,7 +9,7 @@ from torch import nn
 
 from common.csvlog import read_log
 from common.ema import MovingAverage, decay, decay_at, with_average
-from common.run import load_networks, read_checkpoint
+from common.checkpoints import load_networks, read_checkpoint
 from conftest import check_resume
 from test_began_refiner import TINY as BEGAN_TINY
 from test_dcgan_celeba import TINY as DCGAN_TINY

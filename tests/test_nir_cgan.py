@@ -13,7 +13,7 @@ from torchvision.models import VGG19_Weights
 
 from common.features import WeightsUnavailable
 from common.csvlog import read_log
-from common.run import read_checkpoint
+from common.checkpoints import read_checkpoint
 from conftest import assert_same_checkpoint, evaluate_shipped, one_sentence, ship
 from nir_cgan import eval as nir_eval
 from nir_cgan import train

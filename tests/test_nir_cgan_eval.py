@@ -10,7 +10,7 @@ import torch
 
 from common.faces import POSE_GAZE
 from common.metrics import diversity, fid
-from common.run import save_checkpoint
+from common.checkpoints import save_checkpoint
 from common.synthnet import SyntheticFeatures
 from conftest import one_sentence
 from nir_cgan import eval as nir_eval

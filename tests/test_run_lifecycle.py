@@ -28,7 +28,7 @@ from torch import nn
 from common import loop
 from common.csvlog import read_log
 from common.data import load_image_folder
-from common.run import FORMAT, read_checkpoint, save_checkpoint
+from common.checkpoints import FORMAT, read_checkpoint, save_checkpoint
 from conftest import PAPERS, check_one_sentence
 
 
@@ -207,7 +207,7 @@ def test_eval_out_that_is_a_file_is_one_sentence(paper, tmp_path, capsys):
 ENTRY_POINTS = ["began_refiner.train", "began_refiner.eval", "dcgan_celeba.train", "dcgan_celeba.eval",
                 "dcgan_celeba.prepare", "nir_cgan.train", "nir_cgan.eval", "nir_cgan.study", "nir_cgan.clean",
                 "nir_cgan.train_reader", "sr_degradation.train", "sr_degradation.eval", "style_anime.train",
-                "style_anime.eval", "style_anime.stylize", "common.demo", "common.train_synthnet", "benchmarks.speed"]
+                "style_anime.eval", "style_anime.stylize", "common.demo", "tools.train_synthnet", "benchmarks.speed"]
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)

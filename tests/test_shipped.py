@@ -12,7 +12,7 @@ import torch
 
 from common import manifest
 from common.manifest import PAPERS, read_manifest, sha256, weights_folder
-from common.run import load_networks, read_checkpoint
+from common.checkpoints import load_networks, read_checkpoint
 from tools.ship import TOLERANCE, fingerprint, fingerprint_differs, total_megabytes
 
 SHIPPED = {paper: importlib.import_module(f"{paper}.eval").SHIPPED for paper in PAPERS}   # what eval reads

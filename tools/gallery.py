@@ -22,7 +22,7 @@ from torchvision.utils import make_grid                          # noqa: E402
 
 from common.data import to_float                                 # noqa: E402
 from common.manifest import read_manifest, weights_folder        # noqa: E402
-from common.run import load_networks                             # noqa: E402
+from common.checkpoints import load_networks
 
 N = 8           # faces per panel row
 

@@ -5,7 +5,7 @@ reads as it reads any run (``--run``; with no ``--run`` it evaluates these):
 
 - ``checkpoint.pt``: weights only -- the networks eval needs, with their ``model_args``, step and
   config; no optimiser, no random state. Loaded with ``torch.load(weights_only=True)`` through
-  ``common.run.load_run``, which also checks its sha256 against the manifest;
+  ``common.checkpoints.load_run``, which also checks its sha256 against the manifest;
 - ``config.json`` and ``log.csv``: the run's, so figures drawn from the training log (FID curves,
   losses) are drawn from the shipped run too.
 
@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 
 from common.manifest import PAPERS, ROOT, read_manifest, sha256, weights_folder
-from common.run import FORMAT, _atomic_write, read_checkpoint
+from common.checkpoints import FORMAT, read_checkpoint
+from common.folders import atomic_write
 
 TOLERANCE = 1e-4        # the fingerprint may move by this fraction of its abs_sum (float32 on another CPU)
 TRAINING_ONLY = ("batches", "augment_rng")   # checkpoint extras that only continue a run
@@ -37,7 +38,7 @@ TRAINING_ONLY = ("batches", "augment_rng")   # checkpoint extras that only conti
 def write_manifest(paper: str, manifest: dict) -> None:
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     weights_folder(paper).mkdir(parents=True, exist_ok=True)
-    _atomic_write(weights_folder(paper) / "manifest.json", lambda f: f.write(text.encode()))
+    atomic_write(weights_folder(paper) / "manifest.json", lambda f: f.write(text.encode()))
 
 
 def shipped_checkpoint(checkpoint: dict, keep: list, average: bool) -> dict:

@@ -1,4 +1,4 @@
-"""Tests for common/run.py: safe checkpoints, load_run, presets and --help, the resume check, the fast path."""
+"""Tests for common/checkpoints.py, cli.py, device.py and folders.py: safe checkpoints, load_run, presets and --help, the resume check, the fast path."""
 import argparse
 import json
 import pathlib
@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from common import run
-from common.run import (add_common_args, load_run, non_finite, parse_args, pick_device, read_checkpoint, restore,
-                        save_checkpoint, seed_everything, use_amp)
+from common import checkpoints, cli, device, folders
+from common.checkpoints import load_run, non_finite, read_checkpoint, restore, save_checkpoint
+from common.cli import add_common_args, parse_args
+from common.device import pick_device, seed_everything, use_amp
 
 
 # ----------------------------------------------------------------- checkpoints
@@ -83,7 +84,7 @@ class _Payload:
 def test_a_checkpoint_holding_a_pickled_object_is_refused_and_runs_nothing(tmp_path):
     ran = tmp_path / "payload-ran"
     path = tmp_path / "checkpoint.pt"
-    torch.save({"format": run.FORMAT, "paper": "test", "step": 1, "config": _Payload(ran)}, path)
+    torch.save({"format": checkpoints.FORMAT, "paper": "test", "step": 1, "config": _Payload(ran)}, path)
     with pytest.raises(SystemExit, match="holds Python objects besides tensors"):
         read_checkpoint(path)
     assert not ran.exists()
@@ -116,7 +117,7 @@ def test_load_run_checks_the_folder_and_the_paper(tmp_path):
         load_run(tmp_path / "missing", "began_refiner")
     assert not (tmp_path / "missing").exists()
     with pytest.raises(SystemExit, match="has no network named 'D'"):
-        run.load_models({"D": model}, load_run(tmp_path / "run", "dcgan_celeba"))
+        checkpoints.load_models({"D": model}, load_run(tmp_path / "run", "dcgan_celeba"))
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -165,7 +166,7 @@ PRESETS = {"quick": dict(size=32, batch_size=16, steps=200, lr=2e-4, sample_ever
 
 
 def _parser():
-    parser = argparse.ArgumentParser(formatter_class=run.HelpFormatter)
+    parser = argparse.ArgumentParser(formatter_class=cli.HelpFormatter)
     parser.add_argument("--gamma", type=float, help="γ")
     parser.add_argument("--width", type=int, default=8, help="channels")
     return add_common_args(parser)
@@ -216,7 +217,7 @@ def _run_folder(tmp_path, config, step=50):
 
 def test_resume_takes_the_runs_values_for_flags_not_given(tmp_path):
     args0, _ = _parse(["--gamma", "0.9", "--width", "4", "--steps", "100"])
-    out = _run_folder(tmp_path, run._plain(vars(args0)))
+    out = _run_folder(tmp_path, folders.plain_values(vars(args0)))
     args, resumed = _parse(["--resume", "--out", str(out), "--steps", "300", "--lr", "1e-3"])
     assert resumed["step"] == 50
     assert (args.gamma, args.width, args.steps, args.lr, args.resume) == (0.9, 4, 300, 1e-3, True)
@@ -224,7 +225,7 @@ def test_resume_takes_the_runs_values_for_flags_not_given(tmp_path):
 
 def test_a_mismatched_resume_is_refused_and_changes_nothing(tmp_path):
     args0, _ = _parse(["--gamma", "0.9", "--steps", "100"])
-    out = _run_folder(tmp_path, run._plain(vars(args0)))
+    out = _run_folder(tmp_path, folders.plain_values(vars(args0)))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(SystemExit, match=r"--resume refused, nothing in .* was changed: .*--gamma 0.5 \(the run has "
                                          r"0.9\); --width 16 \(the run has 8\)"):
@@ -245,9 +246,9 @@ def test_a_new_run_never_overwrites_a_checkpoint(tmp_path):
 
 
 def test_new_run_dir_default_name(tmp_path):
-    a = run.new_run_dir(None, "nir_cgan", root=tmp_path / "runs")
+    a = folders.new_run_dir(None, "nir_cgan", root=tmp_path / "runs")
     a.mkdir(parents=True)
-    b = run.new_run_dir(None, "nir_cgan", root=tmp_path / "runs")
+    b = folders.new_run_dir(None, "nir_cgan", root=tmp_path / "runs")
     assert a.parent == b.parent == tmp_path / "runs" / "nir_cgan" and a != b
 
 
@@ -272,7 +273,7 @@ def test_seed_everything_repeats_draws():
 
 
 def test_amp_on_a_cpu_without_native_bf16_says_so_and_runs_float32(monkeypatch, capsys):
-    monkeypatch.setattr(run, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
     assert use_amp(True, torch.device("cpu")) is False
     assert "no native bfloat16" in capsys.readouterr().out
     assert use_amp(False, torch.device("cpu")) is False
@@ -280,9 +281,9 @@ def test_amp_on_a_cpu_without_native_bf16_says_so_and_runs_float32(monkeypatch, 
 
 
 def test_autocast_on_cpu_computes_in_bfloat16_when_enabled():
-    with run.autocast(torch.device("cpu"), True):
+    with device.autocast(torch.device("cpu"), True):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
-    with run.autocast(torch.device("cpu"), False):
+    with device.autocast(torch.device("cpu"), False):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
@@ -290,7 +291,7 @@ def test_one_sentence_errors_turns_data_and_weights_errors_into_exits():
     from common.data import DataError
     from common.features import WeightsUnavailable
 
-    @run.one_sentence_errors
+    @cli.one_sentence_errors
     def main(argv=None):
         raise argv
 
@@ -302,7 +303,7 @@ def test_one_sentence_errors_turns_data_and_weights_errors_into_exits():
 
 
 def test_check_out_refuses_every_place_a_run_would_be_lost_or_mixed(tmp_path, monkeypatch):
-    from common.run import check_out
+    from common.folders import check_out
     data = tmp_path / "data"
     data.mkdir()
     (tmp_path / "file").write_text("")
@@ -311,13 +312,13 @@ def test_check_out_refuses_every_place_a_run_would_be_lost_or_mixed(tmp_path, mo
                          (data, "overlap"), (data / "run", "overlap"), (tmp_path, "overlap")):
         with pytest.raises(SystemExit, match=message):
             check_out(str(out), [data])
-    monkeypatch.setattr("common.run.os.access", lambda path, mode: False)      # (root may write anywhere)
+    monkeypatch.setattr("common.folders.os.access", lambda path, mode: False)      # (root may write anywhere)
     with pytest.raises(SystemExit, match=r"cannot be written \(.* is not writable for this user\)"):
         check_out(str(tmp_path / "new" / "run"))
 
 
 def test_eval_never_writes_into_a_shipped_folder_by_default(tmp_path, monkeypatch):
-    from common.run import eval_folder
+    from common.folders import eval_folder
     monkeypatch.setattr("common.manifest.ROOT", tmp_path)
     shipped = tmp_path / "began_refiner" / "weights" / "B"
     shipped.mkdir(parents=True)
@@ -330,7 +331,7 @@ def test_eval_never_writes_into_a_shipped_folder_by_default(tmp_path, monkeypatc
 
 
 def test_a_folder_claimed_by_this_process_nests_and_is_released(tmp_path):
-    from common.run import _HELD, claim_folder, release_folders
+    from common.folders import _HELD, claim_folder, release_folders
     claim_folder(tmp_path / "a")
     claim_folder(tmp_path / "a")                          # the same process may claim it again (a pipeline's stages)
     assert _HELD[(tmp_path / "a").resolve()][1] == 2

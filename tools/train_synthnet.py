@@ -1,7 +1,8 @@
-"""Retrain the synthetic-face network shipped in common/weights/ (see common/synthnet.py).
+"""Retrain the synthetic-face network shipped in common/weights/ (see common/synthnet.py; a maintainer's command:
+the network, its training draw and its loss live there).
 
-    python -m common.train_synthnet                   # the shipped weights: --steps 4000 --seed 0
-    python -m common.train_synthnet --steps 200 --out /tmp/synthnet.pt   # a quick try
+    python -m tools.train_synthnet                   # the shipped weights: --steps 4000 --seed 0
+    python -m tools.train_synthnet --steps 200 --out /tmp/synthnet.pt   # a quick try
 
 Every step draws fresh faces (never seen twice) of all six styles with wide pose and gaze
 ranges, a quarter of them blurred by a 2× down-and-up resize so that the network also reads
@@ -19,11 +20,10 @@ import torch.nn.functional as F
 
 from common.faces import POSE_GAZE, STYLES, render, sample_params
 from common.loop import progress
-from common.run import one_sentence_errors, seed_everything
-from common.synthnet import WEIGHTS, SynthNet, predict, targets
+from common.cli import one_sentence_errors
+from common.device import seed_everything
+from common.synthnet import TRAIN_RANGES, WEIGHTS, SynthNet, loss_fn, predict, targets
 
-# Wider than the datasets' defaults, so that sweeps to ±40° stay inside what it has seen.
-TRAIN_RANGES = dict(yaw=(-45, 45), pitch=(-25, 25), roll=(-15, 15), gaze_yaw=(-30, 30), gaze_pitch=(-20, 20))
 EVAL_SEED = 1
 
 
@@ -40,17 +40,6 @@ def draw_batch(n, seed, start, size=64, blur=True):
         small = F.interpolate(images[soft], scale_factor=0.5, mode="bilinear", antialias=True)
         images[soft] = F.interpolate(small, size=(size, size), mode="bilinear")
     return images, params, styles
-
-
-def loss_fn(out, t, styles):
-    """Smooth-L1 on angles and identity (identity not on ``mask``, which has none), BCE on
-    beard/glasses, cross-entropy on hair style (not on ``mask``) and on style."""
-    has_identity = torch.tensor([s != "mask" for s in styles])
-    return (F.smooth_l1_loss(out["pose_gaze"], t["pose_gaze"], beta=0.1)
-            + F.smooth_l1_loss(out["identity"][has_identity], t["identity"][has_identity], beta=0.1)
-            + F.binary_cross_entropy_with_logits(out["attributes"], t["attributes"])
-            + F.cross_entropy(out["hair_style"][has_identity], t["hair_style"][has_identity])
-            + F.cross_entropy(out["style"], t["style"]))
 
 
 def evaluate(net, n=1200):
@@ -104,7 +93,7 @@ def main(argv=None):
     net.eval()
     report = evaluate(net, args.eval_faces)
     report.update(steps=args.steps, batch_size=args.batch_size, seed=args.seed, train_minutes=round((time.time() - start) / 60, 1),
-                  command=" ".join(["python -m common.train_synthnet", *(sys.argv[1:] if argv is None else argv)]))
+                  command=" ".join(["python -m tools.train_synthnet", *(sys.argv[1:] if argv is None else argv)]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     half = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
     torch.save({"model": half, "config": {"width": 32, "features": 256}}, args.out)
