@@ -36,15 +36,14 @@ import torch.nn.functional as F
 
 from began_refiner.data import held_out_faces, synthetic_inputs
 from began_refiner.model import REFINERS, build, image_pyramid
-from common.csvlog import read_log
-from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
-from common.plots import grouped_bars, markdown_table, save_image_rows
+from began_refiner.paper import SHIPPED
 from common.checkpoints import held_out_of, load_networks, runs_to_evaluate
 from common.cli import one_sentence_errors, positive_int
+from common.csvlog import read_log
 from common.folders import check_out, eval_folder
+from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
+from common.plots import grouped_bars, markdown_table, save_image_rows
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
-
-SHIPPED = ["A", "B", "C", "began"]      # began_refiner/weights/<name>: the refiners of Fig. 2 and the noise BEGAN
 
 
 def load_generator(run):

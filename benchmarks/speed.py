@@ -34,12 +34,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from common.faces import STYLES, render, sample_params
-from common.metrics import MetricUnavailable, face_detection_rate
-from common.csvlog import read_log
-from common.plots import markdown_table
 from common.cli import one_sentence_errors
+from common.csvlog import read_log
 from common.device import cpu_has_bf16
+from common.faces import STYLES, render, sample_params
+from common.manifest import PAPERS
+from common.metrics import MetricUnavailable, face_detection_rate
+from common.plots import markdown_table
 
 
 def faces_per_second(style, n=2048, size=64, repeats=3):
@@ -55,18 +56,8 @@ def faces_per_second(style, n=2048, size=64, repeats=3):
 
 # Each paper's quick step without evaluation: (paper, label, flags). Images per step are each train.py's own count.
 NO_EVAL = ["--fid-every", "100000", "--sample-every", "100000", "--ckpt-every", "100000"]
-TRAIN_STEPS = [
-    ("began_refiner", "BEGAN refiner B, 32 px, n = 16", ["--train-faces", "500"]),
-    ("began_refiner", "BEGAN noise baseline, 32 px", ["--generator", "began", "--train-faces", "500"]),
-    ("dcgan_celeba", "BEGAN-style ours, 32 px, n = 32", ["--model", "began", "--train-faces", "500"]),
-    ("dcgan_celeba", "DCGAN 32 px, width 32", ["--model", "dcgan", "--train-faces", "500"]),
-    ("dcgan_celeba", "DCGAN 64 px, width 64, batch 64", ["--model", "dcgan", "--size", "64", "--width", "64",
-                                                          "--batch-size", "64", "--train-faces", "500"]),
-    ("style_anime", "anime DCGAN 32 px", ["--train-faces", "500"]),
-    ("nir_cgan", "ED-LS-LR-2, 32 px", ["--pairs", "400", "--fid-pairs", "8"]),
-    ("sr_degradation", "High-to-Low stage, 64 → 16 px", ["--stage", "h2l", "--high-faces", "300", "--low-faces", "300",
-                                                          "--fid-faces", "8"]),
-]
+TRAIN_STEPS = [(paper, label, flags) for paper in PAPERS                 # each paper.py's BENCHMARKS
+               for label, flags in importlib.import_module(f"{paper}.paper").BENCHMARKS]
 
 
 def cpu_name() -> str:

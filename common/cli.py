@@ -24,8 +24,6 @@ from common.features import WeightsUnavailable
 from common.folders import check_out, held_folders, plain_values, release_folders
 
 
-
-
 def one_sentence_errors(main):
     """Decorate a script's ``main(argv=None)``: the errors a user can fix (data that cannot
     be used, pretrained weights that cannot be fetched) end the script with their one

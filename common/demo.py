@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
+from common.cli import one_sentence_errors
 from common.faces import STYLES, render, repeat_face, sample_params
 from common.plots import save_image_rows
-from common.cli import one_sentence_errors
 
 YAWS = torch.linspace(-40, 40, 9)
 GAZES = torch.linspace(-30, 30, 7)

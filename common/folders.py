@@ -17,7 +17,6 @@ from pathlib import Path
 from common.manifest import PAPERS, weights_folder
 
 
-
 def check_out(out, inputs=(), flag="--out"):
     """``--out`` as a ``Path`` (``None`` when not given), refused with one sentence where a run
     could not be written, or would be written where it mixes with data: an empty name (the

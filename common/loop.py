@@ -50,13 +50,12 @@ import torch
 from tqdm import tqdm
 
 from common import distributed
-from common.csvlog import CsvLogger
-from common.ema import MovingAverage
-from common.plots import plot_losses
 from common.checkpoints import load_models, non_finite, read_checkpoint, restore, save_checkpoint
+from common.csvlog import CsvLogger
 from common.device import seed_everything
+from common.ema import MovingAverage
 from common.folders import claim_folder, new_run_dir, write_config
-
+from common.plots import plot_losses
 
 COLLAPSED = 0.3     # sample diversity below this (1 = as diverse as real faces): most samples look alike
 

@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPERS = ("began_refiner", "dcgan_celeba", "nir_cgan", "sr_degradation", "style_anime")
+# The papers: every folder holding a paper.py, its declaration (read by tools/, benchmarks/, tests/). Adding a
+# sixth paper is adding its folder; no list names them by hand.
+PAPERS = tuple(sorted(path.parent.name for path in ROOT.glob("*/paper.py")))
 
 
 def weights_folder(paper: str) -> Path:

@@ -30,20 +30,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import matplotlib.pyplot as plt
 import torch
 
-from common.features import InceptionFeatures
-from common.csvlog import read_log
-from common.metrics import FidReference, MetricUnavailable, detect_faces
-from common.plots import grouped_bars, markdown_table, save_image_rows
 from common.checkpoints import held_out_of, load_networks, runs_to_evaluate
 from common.cli import at_least, one_sentence_errors, positive_int
+from common.csvlog import read_log
+from common.features import InceptionFeatures
 from common.folders import check_out, eval_folder
+from common.metrics import FidReference, MetricUnavailable, detect_faces
+from common.plots import grouped_bars, markdown_table, save_image_rows
 from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error
 from dcgan_celeba.data import held_out_faces, noise, sketch_inputs
 from dcgan_celeba.model import build
+from dcgan_celeba.paper import SHIPPED
 from dcgan_celeba.sketch import fit_latent
 
 LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "began": "ours"}
-SHIPPED = ["dcgan", "wgan", "ours"]      # dcgan_celeba/weights/<name>: the three models of §4 (ours: --model began)
 SHIPPED_SKETCHES = 8     # without --run: the latent search costs 3 s a sketch on a CPU core, and each fit is independent
 PAPER_NOT_DETECTED = {"DCGAN": 281, "WGAN": 123, "ours": 19}     # Table 1, of 1000
 EVAL_NOISE_SEED, RANDOM_Z_SEED = 0, 99       # the z shared by all models; the random-z baseline of the sketches

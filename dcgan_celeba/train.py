@@ -20,19 +20,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 import torch
 
 from common import distributed
+from common.cli import (HelpFormatter, add_common_args, at_least, one_sentence_errors, parse_args, peek_flag,
+                        positive_float, positive_int)
 from common.data import InMemoryBatches
+from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.ema import add_ema_arg, with_average
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_grid
-from common.cli import (HelpFormatter, add_common_args, at_least, one_sentence_errors, parse_args, peek_flag,
-                        positive_float, positive_int)
-from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.synthnet import SyntheticFeatures
 from dcgan_celeba.data import FIXED_NOISE_SEED, held_out_faces, noise, training_faces
-from dcgan_celeba.model import (MODELS, autoencoder_loss, began_discriminator_loss, build, clip_weights,
-                                convergence, dcgan_discriminator_loss, dcgan_generator_loss, update_k,
-                                wgan_critic_loss, wgan_generator_loss)
+from dcgan_celeba.model import (MODELS, autoencoder_loss, began_discriminator_loss, build, clip_weights, convergence,
+                                dcgan_discriminator_loss, dcgan_generator_loss, update_k, wgan_critic_loss,
+                                wgan_generator_loss)
 
 # Each model with its own paper's settings (the issue: "DCGAN and WGAN use their own papers' settings"):
 #   DCGAN (Radford et al. §4): Adam lr 2e-4, β1 0.5, batch 128, 64×64.

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 import torch
 from PIL import Image
 
+from common.cli import one_sentence_errors, positive_int
 from common.data import DataError, load_paired_folders
 from common.faces import IDENTITY, sample_params
 from common.plots import save_image_rows
-from common.cli import one_sentence_errors, positive_int
 from common.synthetic import mask_nir_pairs
 from nir_cgan.data import MIN_GROUP, clean_pairs
 

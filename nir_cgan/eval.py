@@ -37,23 +37,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 import torch
 
-from common.data import to_float, to_uint8
-from common.faces import POSE_GAZE, render, repeat_face, sample_params
-from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
-from common.metrics import diversity, fid
-from common.plots import save_image_grid, save_image_rows
 from common.checkpoints import load_networks, runs_to_evaluate
 from common.cli import one_sentence_errors, positive_int
+from common.data import to_float, to_uint8
 from common.device import pick_device
+from common.faces import POSE_GAZE, render, repeat_face, sample_params
+from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common.folders import eval_folder
+from common.metrics import diversity, fid
+from common.plots import save_image_grid, save_image_rows
 from common.synthetic import SOURCE_IDENTITY, mask_nir_pairs
 from common.synthnet import SyntheticFeatures, load_synthnet, predict
 from nir_cgan.data import PAIRS_SEED, SPLIT_SEED, TEST_FRACTION, load_pairs, split_train_test
 from nir_cgan.model import build
+from nir_cgan.paper import SHIPPED
 from nir_cgan.train_reader import READER_WEIGHTS
 
 PAPER = "nir_cgan"
-SHIPPED = ["quick"]         # nir_cgan/weights/quick: the quick configuration's networks
 SWEEPS = {"head_yaw": ("yaw", (-30, 30)), "head_pitch": ("pitch", (-20, 20)), "gaze_yaw": ("gaze_yaw", (-25, 25))}
 SWEEP_FIGURES = {"head_yaw": "fig4_12_head_yaw", "head_pitch": "fig4_13_head_pitch", "gaze_yaw": "fig4_14_gaze_yaw"}
 ANALYSIS_SEED = 77          # the fixed source face (pose/gaze 0) and every random z of the analysis

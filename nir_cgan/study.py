@@ -24,11 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere: find common/
 
-from common.plots import markdown_table  # (first: it selects matplotlib's file-only backend)
 import matplotlib.pyplot as plt
+
 from common.checkpoints import load_run
 from common.cli import one_sentence_errors, positive_int
 from common.folders import claim_folder
+from common.plots import markdown_table  # (first: it selects matplotlib's file-only backend)
 from nir_cgan import eval as evaluate
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES

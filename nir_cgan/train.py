@@ -22,19 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 import torch
 
 from common import distributed
+from common.cli import HelpFormatter, add_common_args, one_sentence_errors, parse_args, positive_float, positive_int
 from common.data import InMemoryBatches, to_float
+from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.ema import add_ema_arg
 from common.loop import Run
 from common.metrics import fid
 from common.plots import save_image_rows
-from common.cli import HelpFormatter, add_common_args, one_sentence_errors, parse_args, positive_float, positive_int
-from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.synthnet import SyntheticFeatures, load_synthnet
 from nir_cgan.configs import CONFIGS
 from nir_cgan.data import augment_pairs, load_pairs
 from nir_cgan.model import (VGGDistance, build, discriminator_loss, feature_matching_loss, generator_loss,
-                            identity_reconstruction_loss, l1_distance, latent_reconstruction_loss,
-                            style_diversity_loss)
+                            identity_reconstruction_loss, l1_distance, latent_reconstruction_loss, style_diversity_loss)
 
 # paper: Table 3.8 (batch 12, 10 + 10 epochs, Adam (0.5, 0.999), lr G 1.5e-4, D 4.5e-4, E 1.5e-4, L 4.5e-6,
 # latent 512) at 128×128 with the tables' widths and the Table 3.1 augmentations, and the thesis's best

@@ -21,13 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 import torch
 import torch.nn.functional as F
 
+from common.cli import one_sentence_errors, positive_float, positive_int
 from common.data import to_float, to_uint8
+from common.device import pick_device, seed_everything
 from common.faces import POSE_GAZE, render, sample_params
 from common.loop import progress
-from common.cli import one_sentence_errors, positive_float, positive_int
-from common.device import pick_device, seed_everything
-from common.synthnet import SynthNet, predict, targets
-from common.synthnet import TRAIN_RANGES, loss_fn
+from common.synthnet import TRAIN_RANGES, SynthNet, loss_fn, predict, targets
 
 READER_WEIGHTS = Path(__file__).parent / "weights" / "nir_reader.pt"
 

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from common import synthetic
 from common.data import DataError, InMemoryBatches, load_image_folder, to_float
-from common.metrics import fid, psnr
 from common.device import outputs
+from common.metrics import fid, psnr
 from common.synthnet import SyntheticFeatures
 
 TRAIN_SEED = 0      # built-in training faces: seed 0

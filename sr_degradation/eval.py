@@ -42,20 +42,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import matplotlib.pyplot as plt
 import torch
 
-from common.csvlog import read_log
-from common.data import to_float
-from common.metrics import (MetricUnavailable, detect_faces, extract_features, fid_from_features,
-                            mahalanobis_distances, psnr, ssim)
-from common.plots import grouped_bars, markdown_table, save_image_rows
 from common.checkpoints import load_networks, runs_to_evaluate
 from common.cli import one_sentence_errors, positive_int
+from common.csvlog import read_log
+from common.data import to_float
 from common.folders import eval_folder
+from common.metrics import (MetricUnavailable, detect_faces, extract_features, fid_from_features, mahalanobis_distances,
+                            psnr, ssim)
+from common.plots import grouped_bars, markdown_table, save_image_rows
 from common.synthnet import SyntheticFeatures
 from sr_degradation.data import bicubic_down, held_out_count, held_out_set, training_set
 from sr_degradation.model import bicubic_up, build
+from sr_degradation.paper import SHIPPED
 
 PAPER = "sr_degradation"
-SHIPPED = ["pipeline"]       # sr_degradation/weights/pipeline: h2l/, l2h/, finetune/, bicubic/ (generators only)
 STAGES = ("h2l", "l2h", "finetune", "bicubic")
 LABELS = {"h2l": "High-to-Low (stage 1)", "l2h": "High-to-Low + Low-to-High (stage 2)",
           "finetune": "High-to-Low + Low-to-High, fine-tuned", "bicubic": "Low-to-High trained on bicubic pairs"}

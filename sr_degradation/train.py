@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 import torch
 
 from common import distributed
-from common.loop import Run
-from common.plots import save_image_rows
 from common.cli import (HelpFormatter, add_common_args, data_folders, one_sentence_errors, parse_args,
                         parse_with_preset, peek_flag, positive_int, resume_config)
 from common.device import autocast, pick_device, seed_everything, to_device, use_amp
 from common.folders import check_out, new_run_dir
+from common.loop import Run
+from common.plots import save_image_rows
 from sr_degradation import pipeline
 from sr_degradation.data import Batches, HeldOut, bicubic_down, load_faces
 from sr_degradation.model import (ARGUMENTS, NETWORKS, build, downsample_target, generator_loss, hinge_d_loss,

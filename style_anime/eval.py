@@ -26,18 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from common.csvlog import read_log
-from common.metrics import FidReference, fid
-from common.plots import plot_losses, save_image_rows
 from common.checkpoints import load_networks, runs_to_evaluate
 from common.cli import one_sentence_errors
+from common.csvlog import read_log
 from common.folders import eval_folder
+from common.metrics import FidReference, fid
+from common.plots import plot_losses, save_image_rows
 from common.synthnet import SyntheticFeatures
 from style_anime.data import load_faces
 from style_anime.model import build
+from style_anime.paper import SHIPPED
 
 PAPER = "style_anime"
-SHIPPED = ["dcgan"]          # style_anime/weights/dcgan: the anime DCGAN's G and its fixed noise
 
 
 def load_generator(run):

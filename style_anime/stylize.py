@@ -38,10 +38,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from common import synthetic
-from common.features import WeightsUnavailable
-from common.loop import progress
 from common.cli import one_sentence_errors, positive_float, positive_int, seed_int
 from common.device import pick_device, seed_everything
+from common.features import WeightsUnavailable
+from common.loop import progress
 from style_anime.loss_networks import imagenet_vgg19, random_vgg19
 from style_anime.measures import style_measures
 

@@ -19,13 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 import torch
 
 from common import distributed
+from common.cli import HelpFormatter, add_common_args, at_least, one_sentence_errors, parse_args, positive_int
 from common.data import InMemoryBatches
+from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.ema import add_ema_arg, with_average
 from common.loop import Run
 from common.metrics import FidReference
 from common.plots import save_image_grid
-from common.cli import HelpFormatter, add_common_args, at_least, one_sentence_errors, parse_args, positive_int
-from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.synthnet import SyntheticFeatures
 from style_anime.data import load_faces
 from style_anime.model import SLOPE, build, discriminator_loss, generator_loss, noisy_labels

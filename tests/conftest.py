@@ -23,11 +23,9 @@ import torch
 
 import common.manifest
 import tools.ship
-from common.csvlog import read_log
 from common.checkpoints import read_checkpoint
+from common.csvlog import read_log
 from common.folders import release_folders
-
-PAPERS = ["began_refiner", "dcgan_celeba", "nir_cgan", "sr_degradation", "style_anime"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,12 +7,10 @@ import torch
 import tools.ship
 from began_refiner import eval as evaluate
 from began_refiner import train
-from began_refiner.model import (Decoder, Discriminator, Refiner, autoencoder_loss, convergence,
-                                 discriminator_loss, generator_loss, image_pyramid, reconstruction_loss,
-                                 update_k)
+from began_refiner.model import (Decoder, Discriminator, Refiner, autoencoder_loss, convergence, discriminator_loss,
+                                 generator_loss, image_pyramid, reconstruction_loss, update_k)
 from common.checkpoints import read_checkpoint
 from conftest import check_one_sentence, check_resume, check_same_seed_same_run, files, repository_at, ship_runs
-
 
 # ----------------------------------------------------------------- equations, by hand
 
@@ -116,6 +114,7 @@ def test_same_seed_same_samples(tmp_path):
 
 def test_init_is_the_references_xavier_uniform_with_zero_biases():
     import math
+
     from began_refiner.model import build
     for generator in ("B", "began"):
         torch.manual_seed(0)

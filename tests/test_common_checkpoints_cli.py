@@ -14,7 +14,6 @@ from common.checkpoints import load_run, non_finite, read_checkpoint, restore, s
 from common.cli import add_common_args, parse_args
 from common.device import pick_device, seed_everything, use_amp
 
-
 # ----------------------------------------------------------------- checkpoints
 
 def _train_steps(model, opt, sched, n):

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from common import loop
+from common.checkpoints import read_checkpoint
 from common.csvlog import CsvLogger, read_log
 from common.loop import ImagesPerSecond, Run, StopOnInterrupt
-from common.checkpoints import read_checkpoint
 
 
 def _args(tmp_path, **kw):

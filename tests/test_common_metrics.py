@@ -15,13 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
 from common import synthetic
-from common.metrics import (MetricUnavailable, activation_statistics, detect_faces, diversity, extract_features,
-                            face_detection_rate,
-                            FidReference, colour_layout, mean_pairwise_distance, sample_diversity,
-                            fid, fid_from_features, frechet_distance, mahalanobis_distances, psnr, sharpness,
-                            ssim)
+from common.features import FeatureDistance, InceptionFeatures, LpipsDistance, WeightsUnavailable
+from common.metrics import (FidReference, MetricUnavailable, activation_statistics, colour_layout, detect_faces,
+                            diversity, extract_features, face_detection_rate, fid, fid_from_features, frechet_distance,
+                            mahalanobis_distances, mean_pairwise_distance, psnr, sample_diversity, sharpness, ssim)
 
 
 class ToyExtractor(nn.Module):
@@ -75,6 +73,7 @@ def test_frechet_agrees_with_pytorch_fid():
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
 def test_frechet_singular_covariances_retry_with_eps_and_say_so_once_in_words(capsys, monkeypatch):
     from pytorch_fid.fid_score import calculate_frechet_distance
+
     import common.metrics
     monkeypatch.setattr(common.metrics, "_SAID", set())
     rng = np.random.default_rng(1)

@@ -1,10 +1,9 @@
 """The shipped synthetic-face network: it loads, reads pose and attributes, and retrains."""
 import torch
 
-from tools import train_synthnet
 from common.faces import render, sample_params
-from common.synthnet import (SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error,
-                             predict)
+from common.synthnet import SyntheticFeatures, identity_similarity, load_synthnet, pose_gaze_error, predict
+from tools import train_synthnet
 
 FRESH = dict(seed=5, start=0)           # a seed the network was neither trained nor evaluated on
 

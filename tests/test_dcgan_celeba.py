@@ -6,17 +6,15 @@ import pytest
 import torch
 
 import tools.ship
-from common.csvlog import read_log
 from common.checkpoints import read_checkpoint, save_checkpoint
+from common.csvlog import read_log
 from conftest import check_one_sentence, check_resume, check_same_seed_same_run, files, repository_at, ship_runs
 from dcgan_celeba import eval as evaluate
 from dcgan_celeba import prepare, train
-from dcgan_celeba.model import (AutoencoderDiscriminator, DCGANDiscriminator, DCGANGenerator, Decoder,
-                                autoencoder_loss, began_discriminator_loss, build, clip_weights, convergence,
-                                dcgan_discriminator_loss, dcgan_generator_loss, update_k, wgan_critic_loss,
-                                wgan_generator_loss)
+from dcgan_celeba.model import (AutoencoderDiscriminator, DCGANDiscriminator, DCGANGenerator, Decoder, autoencoder_loss,
+                                began_discriminator_loss, build, clip_weights, convergence, dcgan_discriminator_loss,
+                                dcgan_generator_loss, update_k, wgan_critic_loss, wgan_generator_loss)
 from dcgan_celeba.sketch import edges, fit_latent, ink, sketch_loss
-
 
 # ----------------------------------------------------------------- losses, by hand
 

@@ -17,9 +17,10 @@ import time
 import pytest
 import torch
 
-from common.csvlog import read_log
 from common.checkpoints import read_checkpoint
-from conftest import PAPERS, assert_same_checkpoint
+from common.csvlog import read_log
+from common.manifest import PAPERS
+from conftest import assert_same_checkpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = {

@@ -5,15 +5,15 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
-from common.csvlog import read_log
-from common.ema import MovingAverage, decay, decay_at, with_average
-from common.checkpoints import load_networks, read_checkpoint
-from conftest import check_resume
 from test_began_refiner import TINY as BEGAN_TINY
 from test_dcgan_celeba import TINY as DCGAN_TINY
 from test_nir_cgan import TINY as NIR_TINY
+from torch import nn
+
+from common.checkpoints import load_networks, read_checkpoint
+from common.csvlog import read_log
+from common.ema import MovingAverage, decay, decay_at, with_average
+from conftest import check_resume
 
 
 def test_decay_warms_up_as_tensorflow_num_updates():

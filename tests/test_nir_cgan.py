@@ -11,21 +11,18 @@ import torch
 import torch.nn as nn
 from torchvision.models import VGG19_Weights
 
-from common.features import WeightsUnavailable
-from common.csvlog import read_log
 from common.checkpoints import read_checkpoint
+from common.csvlog import read_log
+from common.features import WeightsUnavailable
 from conftest import assert_same_checkpoint, evaluate_shipped, one_sentence, ship
 from nir_cgan import eval as nir_eval
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES
 from nir_cgan.data import load_pairs
-from nir_cgan.model import (AdaIN, SPADE, VGG_LAYERS, VGG_WEIGHTS, EncoderDecoder, LatentEncoder, MappingNetwork,
+from nir_cgan.model import (SPADE, VGG_LAYERS, VGG_WEIGHTS, AdaIN, EncoderDecoder, LatentEncoder, MappingNetwork,
                             MultinormDecoder, PatchDiscriminator, VGGDistance, build, discriminator_loss,
                             feature_matching_loss, generator_loss, identity_reconstruction_loss, init_xavier,
                             l1_distance, latent_reconstruction_loss, style_diversity_loss, widths)
-
-
-
 
 # ----------------------------------------------------------------- Table 2.1, by hand
 

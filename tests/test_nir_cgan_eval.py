@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from common.checkpoints import save_checkpoint
 from common.faces import POSE_GAZE
 from common.metrics import diversity, fid
-from common.checkpoints import save_checkpoint
 from common.synthnet import SyntheticFeatures
 from conftest import one_sentence
 from nir_cgan import eval as nir_eval

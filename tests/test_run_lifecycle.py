@@ -26,11 +26,11 @@ from PIL import Image
 from torch import nn
 
 from common import loop
+from common.checkpoints import FORMAT, read_checkpoint, save_checkpoint
 from common.csvlog import read_log
 from common.data import load_image_folder
-from common.checkpoints import FORMAT, read_checkpoint, save_checkpoint
-from conftest import PAPERS, check_one_sentence
-
+from common.manifest import PAPERS
+from conftest import check_one_sentence
 
 
 class _Payload:

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from common import manifest
-from common.manifest import PAPERS, read_manifest, sha256, weights_folder
 from common.checkpoints import load_networks, read_checkpoint
+from common.manifest import PAPERS, read_manifest, sha256, weights_folder
 from tools.ship import TOLERANCE, fingerprint, fingerprint_differs, total_megabytes
 
-SHIPPED = {paper: importlib.import_module(f"{paper}.eval").SHIPPED for paper in PAPERS}   # what eval reads
+SHIPPED = {paper: importlib.import_module(f"{paper}.paper").SHIPPED for paper in PAPERS}   # what eval reads
 ENTRIES = [(paper, name) for paper in PAPERS for name in SHIPPED[paper]]
 
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from common.data import load_image_folder, to_float
 from common import loop
+from common.checkpoints import read_checkpoint, save_checkpoint
+from common.data import load_image_folder, to_float
 from common.loop import Run
 from common.metrics import psnr
-from common.checkpoints import read_checkpoint, save_checkpoint
 from conftest import assert_same_checkpoint, check_one_sentence, evaluate_shipped, ship
 from sr_degradation import eval as evaluate
 from sr_degradation import train

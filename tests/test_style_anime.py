@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from common.data import DataError
 from common.checkpoints import read_checkpoint, save_checkpoint
+from common.data import DataError
 from conftest import check_one_sentence, check_resume, check_same_seed_same_run, evaluate_shipped, ship
 from style_anime import eval as evaluate
 from style_anime import train

@@ -9,76 +9,22 @@ for them (nir_cgan) and anime faces (style_anime). Each title gives the FID its 
 measured on the same shipped network (the manifest's ``eval`` numbers).
 """
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere
 
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt                                  # noqa: E402
 import torch                                                     # noqa: E402
 from torchvision.utils import make_grid                          # noqa: E402
 
-from common.data import to_float                                 # noqa: E402
-from common.manifest import read_manifest, weights_folder        # noqa: E402
-from common.checkpoints import load_networks
+from common.manifest import PAPERS, read_manifest                # noqa: E402
 
 N = 8           # faces per panel row
-
-
-def began_refiner():
-    from began_refiner.data import synthetic_inputs
-    from began_refiner.model import build, image_pyramid
-    nets, checkpoint = load_networks(weights_folder("began_refiner") / "B", "began_refiner", build, ["G"])
-    args = checkpoint["model_args"]
-    x = synthetic_inputs(args["size"], N)
-    return [x, nets["G"](image_pyramid(x, nets["G"].inputs, args["lowest"]))], "B", \
-        "began_refiner, model B: synthetic renders (top) refined into photo-like faces (bottom)"
-
-
-def dcgan_celeba():
-    from dcgan_celeba.data import noise
-    from dcgan_celeba.model import build
-    nets, checkpoint = load_networks(weights_folder("dcgan_celeba") / "ours", "dcgan_celeba", build, ["G"])
-    z = noise(2 * N, checkpoint["model_args"]["z_dim"], "cpu", torch.Generator().manual_seed(0))
-    samples = nets["G"](z)
-    return [samples[:N], samples[N:]], "ours", "dcgan_celeba, \"our model\" (BEGAN-style): faces from noise"
-
-
-def sr_degradation():
-    from sr_degradation.data import held_out_set
-    from sr_degradation.model import bicubic_up, build
-    folder = weights_folder("sr_degradation") / "pipeline" / "finetune"
-    nets, checkpoint = load_networks(folder, "sr_degradation", build, ["L2H"])
-    low = to_float(held_out_set("real LR", None, checkpoint["config"]["size"], N))
-    return [bicubic_up(low), nets["L2H"](low)], "pipeline", \
-        "sr_degradation: real low-quality faces (top, enlarged bicubically) super-resolved by Low-to-High (bottom)"
-
-
-def nir_cgan():
-    from nir_cgan.data import load_pairs
-    from nir_cgan.model import build
-    nets, checkpoint = load_networks(weights_folder("nir_cgan") / "quick", "nir_cgan", build)
-    config = checkpoint["config"]
-    _, test = load_pairs(None, config["size"], config["pairs"])
-    source = to_float(test["source"][:N])
-    z = torch.randn(N, config["z_dim"], generator=torch.Generator().manual_seed(0))
-    s = nets["L"](z) if "L" in nets else z
-    return [source, nets["G"](source, s).expand(-1, 3, -1, -1)], "quick", \
-        "nir_cgan: colour-coded renders (top) turned into near-infrared faces (bottom)"
-
-
-def style_anime():
-    from style_anime.model import build
-    nets, checkpoint = load_networks(weights_folder("style_anime") / "dcgan", "style_anime", build, ["G"])
-    q = checkpoint["extra"]["fixed_q"][:2 * N]
-    samples = nets["G"](q)
-    return [samples[:N], samples[N:]], "dcgan", "style_anime: the anime-face DCGAN's samples"
-
-
-PANELS = {"began_refiner": began_refiner, "dcgan_celeba": dcgan_celeba, "sr_degradation": sr_degradation,
-          "nir_cgan": nir_cgan, "style_anime": style_anime}
 
 
 def headline(paper, name) -> str:
@@ -95,10 +41,10 @@ def panel_image(rows) -> torch.Tensor:
 
 
 def draw(out: Path) -> Path:
-    fig, axes = plt.subplots(len(PANELS), 1, figsize=(8, 2.15 * len(PANELS)), dpi=110)
-    for ax, (paper, make) in zip(axes, PANELS.items()):
+    fig, axes = plt.subplots(len(PAPERS), 1, figsize=(8, 2.15 * len(PAPERS)), dpi=110)
+    for ax, paper in zip(axes, PAPERS):
         with torch.no_grad():
-            rows, name, caption = make()
+            rows, name, caption = importlib.import_module(f"{paper}.paper").gallery_panel(N)
         ax.imshow(panel_image(rows).permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_title(f"{caption}; {headline(paper, name)}", fontsize=8)
         ax.axis("off")

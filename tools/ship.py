@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
-from common.manifest import PAPERS, ROOT, read_manifest, sha256, weights_folder
 from common.checkpoints import FORMAT, read_checkpoint
 from common.folders import atomic_write
+from common.manifest import PAPERS, ROOT, read_manifest, sha256, weights_folder
 
 TOLERANCE = 1e-4        # the fingerprint may move by this fraction of its abs_sum (float32 on another CPU)
 TRAINING_ONLY = ("batches", "augment_rng")   # checkpoint extras that only continue a run

@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from common.faces import POSE_GAZE, STYLES, render, sample_params
-from common.loop import progress
 from common.cli import one_sentence_errors
 from common.device import seed_everything
+from common.faces import POSE_GAZE, STYLES, render, sample_params
+from common.loop import progress
 from common.synthnet import TRAIN_RANGES, WEIGHTS, SynthNet, loss_fn, predict, targets
 
 EVAL_SEED = 1
