@@ -44,13 +44,13 @@ class Decoder(nn.Module):
                                     for _ in range(_levels(size, lowest)))
         self.out = _conv(n, channels)
 
-    def forward(self, h):
-        x = self.fc(h).view(-1, self.n, self.start, self.start)
+    def forward(self, h):                                       # h: (B, h)
+        x = self.fc(h).view(-1, self.n, self.start, self.start)  # (B, n, lowest, lowest)
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            x = block(x)                                        # (B, n, s, s), s = lowest · 2^i
             if i < len(self.blocks) - 1:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return self.out(x)
+                x = F.interpolate(x, scale_factor=2, mode="nearest")   # (B, n, 2s, 2s)
+        return self.out(x)                                      # (B, 3, size, size), linear: no tanh
 
 
 class Discriminator(nn.Module):
@@ -79,8 +79,10 @@ class Discriminator(nn.Module):
         self.fc = nn.Linear(c_prev * lowest * lowest, h)
         self.decoder = Decoder(size, n, h, channels, lowest)
 
-    def forward(self, x):
-        return self.decoder(self.fc(self.encoder(x).flatten(1)))
+    def forward(self, x):                                       # x: (B, 3, size, size)
+        features = self.encoder(x)                              # (B, levels·n, lowest, lowest)
+        h = self.fc(features.flatten(1))                        # (B, h): the bottleneck
+        return self.decoder(h)                                  # (B, 3, size, size): D(x), a reconstruction
 
 
 class Refiner(nn.Module):
@@ -109,15 +111,15 @@ class Refiner(nn.Module):
         self.out = _conv(n, channels)
 
     def forward(self, pyramid):
-        """pyramid: the downscaled images, lowest first (``image_pyramid`` makes it)."""
-        x = self.stem(pyramid[0])
+        """pyramid: the downscaled images, lowest first (``image_pyramid`` makes it): (B, 3, lowest·2^i, ·)."""
+        x = self.stem(pyramid[0])                               # (B, n, lowest, lowest)
         for i, block in enumerate(self.blocks):
             if 0 < i < self.inputs:
-                x = torch.cat([x, pyramid[i]], 1)
-            x = block(x)
+                x = torch.cat([x, pyramid[i]], 1)               # (B, n + 3, s, s): the sharper copy injected
+            x = block(x)                                        # (B, n, s, s), s = lowest · 2^i
             if i < len(self.blocks) - 1:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return self.out(x)
+                x = F.interpolate(x, scale_factor=2, mode="nearest")   # (B, n, 2s, 2s)
+        return self.out(x)                                      # (B, 3, size, size)
 
 
 REFINERS = {"A": 1, "B": 2, "C": 3}

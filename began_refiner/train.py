@@ -23,7 +23,8 @@ from began_refiner.data import held_out_faces, synthetic_inputs, training_faces
 from began_refiner.model import (REFINERS, autoencoder_loss, build, convergence, discriminator_loss, generator_loss,
                                  image_pyramid, reconstruction_loss, update_k)
 from common import distributed
-from common.cli import HelpFormatter, add_common_args, at_least, one_sentence_errors, parse_args, positive_int
+from common.cli import (HelpFormatter, add_common_args, at_least, fraction, one_sentence_errors, parse_args,
+                        positive_int)
 from common.data import InMemoryBatches
 from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.ema import add_ema_arg, with_average
@@ -39,14 +40,14 @@ from common.synthnet import SyntheticFeatures
 # steps to settle the oscillation k_t drives. long: the noise BEGAN for 16,000 steps, sampled from a moving
 # average of G's weights (--ema 0.999, not in the paper: it lowered the end FID from 71.3 to 60.6, README).
 QUICK = dict(size=32, lowest=4, width=16, z_dim=32, batch_size=25, steps=3000, lr=1e-3, train_faces=10_000, gamma=1.0,
-             lambda_k=0.05, lr_half_every=1000, amp=True, sample_every=500, ckpt_every=500, log_every=25,
+             lambda_k=0.05, lr_half_every=1000, lr_ramp=0.0, amp=True, sample_every=500, ckpt_every=500, log_every=25,
              fid_every=250)
 PRESETS = {
     "quick": QUICK,
     "long": dict(QUICK, generator="began", steps=16_000, lr=1e-4, lr_half_every=4000, sample_every=2000,
                  ckpt_every=2000, fid_every=500, ema=0.999),
     "paper": dict(size=64, lowest=8, width=64, z_dim=64, batch_size=25, steps=200_000, lr=1e-3, train_faces=20_000,
-                  gamma=0.5, lambda_k=0.001, lr_half_every=100_000, amp=False, sample_every=2000, ckpt_every=5000,
+                  gamma=0.5, lambda_k=0.001, lr_half_every=100_000, lr_ramp=0.0, amp=False, sample_every=2000, ckpt_every=5000,
                   log_every=100, fid_every=5000),
 }
 
@@ -71,6 +72,8 @@ def parse(argv):
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
     ap.add_argument("--lr-half-every", type=positive_int, metavar="N",
                     help="halve the learning rate every N steps (reference: 100,000)")
+    ap.add_argument("--lr-ramp", type=fraction, metavar="F",
+                    help="over the last F of the steps the learning rate also falls linearly to 0 (0: never)")
     add_ema_arg(ap)
     add_common_args(ap)
     args, resumed = parse_args(ap, argv, PRESETS, "began_refiner")
@@ -87,6 +90,46 @@ def model_args(args):
                 downsample=args.downsample)
 
 
+def optimizers(models, args):
+    """§3: Adam, lr 0.001 (β = (0.5, 0.999) from the BEGAN reference), one per player, and their schedules:
+    ``learning_rate_factor`` of the step (halving, and the quick presets' ramp to 0 at the end)."""
+    opts = {name: torch.optim.Adam(models[name].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
+            for name in ("D", "G")}
+    schedules = {name: torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: learning_rate_factor(step, args.steps, args.lr_half_every, args.lr_ramp))
+        for name, opt in opts.items()}
+    return opts, schedules
+
+
+def learning_rate_factor(step: int, steps: int, half_every: int, ramp: float) -> float:
+    """The learning rate's multiplier after ``step`` steps: halved every ``half_every`` steps (the BEGAN
+    reference's decay), and over the last ``ramp`` of the ``steps`` (a fraction; 0: none) also falling
+    linearly to 0 at the last step, so that training ends settled (the linear decay of pix2pix/CycleGAN):
+
+        factor(t) = 0.5^⌊t / half_every⌋ · min(1, (steps − t) / (ramp · steps))
+    """
+    factor = 0.5 ** (step // half_every)
+    if ramp > 0:
+        factor *= min(1.0, (steps - step) / (ramp * steps))
+    return factor
+
+
+def fixed_inputs(args, refiner: bool, levels: int, device):
+    """What G is fed at every evaluation (FID, samples), the same each time: the downscaled copies of 500
+    unseen synthetic `render` faces (the refiner's real job, §3) with those faces, or for the noise
+    baseline fixed noise z ~ U(−1, 1); and the FID reference: held-out real faces, never trained on."""
+    renders = synthetic_inputs(args.size, args.fid_faces).to(device)
+    z = torch.rand(args.fid_faces, args.z_dim, device=device) * 2 - 1
+    g_inputs = image_pyramid(renders, levels, args.lowest) if refiner else z
+    reference = FidReference(held_out_faces(args.data, args.size, args.fid_faces), SyntheticFeatures(device))
+    return renders, g_inputs, reference
+
+
+def first(g_inputs, n: int):
+    """The first ``n`` of G's fixed inputs (a pyramid is a list of tensors, one per resolution)."""
+    return [level[:n] for level in g_inputs] if isinstance(g_inputs, list) else g_inputs[:n]
+
+
 @one_sentence_errors
 def main(argv=None):
     args, resumed = parse(argv)
@@ -96,46 +139,29 @@ def main(argv=None):
     faces = training_faces(args.data, args.size, args.train_faces, args.fid_faces, args.batch_size)
     batches = InMemoryBatches(faces, batch_size=args.batch_size, device=device, seed=args.seed,
                               channels_last=args.channels_last)
-    refiner = args.generator in REFINERS
-
-    # Models and optimisers (§3: Adam, lr 0.001; β = (0.5, 0.999) and halving every 100k steps from the reference).
     models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
-    opt_d = torch.optim.Adam(models["D"].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    opt_g = torch.optim.Adam(models["G"].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    sched_d = torch.optim.lr_scheduler.StepLR(opt_d, args.lr_half_every, 0.5)
-    sched_g = torch.optim.lr_scheduler.StepLR(opt_g, args.lr_half_every, 0.5)
-
-    # Fixed inputs for samples and FID: unseen synthetic `render` faces (the refiner's real job),
-    # or fixed noise z ~ U(−1, 1) for the baseline; held-out real faces, never trained on, for FID.
-    inputs = synthetic_inputs(args.size, args.fid_faces).to(device)
-    fixed_z = torch.rand(args.fid_faces, args.z_dim, device=device) * 2 - 1
-    reference = FidReference(held_out_faces(args.data, args.size, args.fid_faces), SyntheticFeatures(device))
-
+    opts, schedules = optimizers(models, args)
+    refiner = args.generator in REFINERS
     levels = models["G"].inputs if refiner else 0                      # how many downscaled copies G reads
+    renders, g_inputs, reference = fixed_inputs(args, refiner, levels, device)
 
-    def generate(n, net):
-        """``net`` (G or its average) on the first n fixed inputs (eval mode)."""
-        return outputs(net, image_pyramid(inputs[:n], levels, args.lowest) if refiner else fixed_z[:n],
-                       device=device, amp=amp)
+    def measure(net):                                                  # FID, diversity of G or its average
+        return reference(outputs(net, g_inputs, device=device, amp=amp))
 
-    def measure(net):
-        return reference(generate(args.fid_faces, net))
-
-    run = Run(args, "began_refiner", models, model_args(args), {"D": opt_d, "G": opt_g},
-              {"D": sched_d, "G": sched_g}, resumed=resumed, images_per_step=args.batch_size, bar_keys=("M", "k"),
+    run = Run(args, "began_refiner", models, model_args(args), opts, schedules, resumed=resumed,
               state=dict(k=torch.zeros((), device=device), batches=batches),          # k_0 = 0 (BEGAN)
-              columns=["loss_real", "loss_fake", "loss_rcn", "loss_D", "loss_G", "k", "M", "fid", "diversity", "diversity_px"],
+              columns=["loss_real", "loss_fake", "loss_rcn", "loss_D", "loss_G", "k", "M", "fid", "diversity",
+                       "diversity_px"], images_per_step=args.batch_size, bar_keys=("M", "k"),
               desc=f"began_refiner {args.generator}", ema=args.ema)
     k = run.state["k"]
     ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
-    shown_g = ema.net if ema else models["G"]        # what samples show and eval.py evaluates
     if run.writes and not run.resumed:
         run.log_eval(0, **with_average(measure, models["G"], ema))   # before any training
 
     D, G = distributed.wrap(models).values()         # under torchrun: each in its own DistributedDataParallel
     d_params, g_params = list(models["D"].parameters()), list(models["G"].parameters())
     for step in run.steps():
-        x = next(batches)
+        x = next(batches)                                                          # (B, 3, size, size), real faces
         with autocast(device, amp):
             if refiner:
                 fake = G(image_pyramid(x, levels, args.lowest))                  # §2.1: downscaled copies of x
@@ -147,19 +173,18 @@ def main(argv=None):
             loss_fake = autoencoder_loss(fake, reconstruction[len(x):])              # eq. 1: L(G(z))
             loss_rcn = reconstruction_loss(x, fake) if refiner else None             # eq. 3: L_RCN
             loss_d = discriminator_loss(loss_real, loss_fake, k)                     # eq. 2/4: L_D
-            loss_g = generator_loss(loss_fake, loss_rcn, args.lambda_r) if refiner else loss_fake  # eq. 4 / eq. 2: L_G
+            loss_g = generator_loss(loss_fake, loss_rcn, args.lambda_r) if refiner else loss_fake  # eq. 4 / 2: L_G
         # discriminator step (eq. 2) and generator step (eq. 4): each gradient only into its own network (and,
         # under torchrun, averaged over processes for that network alone when its backward reaches it)
-        opt_d.zero_grad(set_to_none=True)
-        opt_g.zero_grad(set_to_none=True)
+        for opt in opts.values():
+            opt.zero_grad(set_to_none=True)
         loss_d.backward(inputs=d_params, retain_graph=True)
         loss_g.backward(inputs=g_params)
-        opt_d.step()
-        opt_g.step()
+        for opt, schedule in zip(opts.values(), schedules.values()):
+            opt.step()
+            schedule.step()
         if ema:
             ema.update(step)
-        sched_d.step()
-        sched_g.step()
         # equilibrium (eq. 2): k_t moves towards γ·L(x) = L(G(z)), kept in [0, 1], on the device; from the
         # losses averaged over processes, so k_t is the same number in every process
         real, fake = distributed.average(loss_real, loss_fake)
@@ -170,12 +195,14 @@ def main(argv=None):
         if run.due(step, args.fid_every):
             run.log_eval(step, **with_average(measure, models["G"], ema))
         if run.due(step, args.sample_every):
-            shown = [inputs[:8], generate(8, shown_g)] if refiner else [generate(16, shown_g)]
-            save_image_rows(shown, run.dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
+            shown = outputs(ema.net if ema else models["G"], first(g_inputs, 8 if refiner else 16), device=device,
+                            amp=amp)
+            save_image_rows([renders[:8], shown] if refiner else [shown], run.dir / "samples" /
+                            f"step_{step:07d}.png", scale=max(1, 128 // args.size),
                             row_labels=["input", "refined"] if refiner else None)
         run.save(step, k=k)
-    return run.finish(plot_columns=[("loss_real", "loss_fake", "loss_rcn"), ("k", "M"), ("fid", "fid_ema"), ("diversity", "diversity_px")],
-                      title=f"began_refiner {args.generator}")
+    return run.finish(plot_columns=[("loss_real", "loss_fake", "loss_rcn"), ("k", "M"), ("fid", "fid_ema"),
+                                    ("diversity", "diversity_px")], title=f"began_refiner {args.generator}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ The synthetic network's accuracy is measured by ``python -m tools.train_synthnet
 """
 import argparse
 import importlib
-import platform
 import statistics
 import tempfile
 import time
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 
 from common.cli import one_sentence_errors
 from common.csvlog import read_log
-from common.device import cpu_has_bf16
+from common.device import cpu_name
 from common.faces import STYLES, render, sample_params
 from common.manifest import PAPERS
 from common.metrics import MetricUnavailable, face_detection_rate
@@ -58,15 +57,6 @@ def faces_per_second(style, n=2048, size=64, repeats=3):
 NO_EVAL = ["--fid-every", "100000", "--sample-every", "100000", "--ckpt-every", "100000"]
 TRAIN_STEPS = [(paper, label, flags) for paper in PAPERS                 # each paper.py's BENCHMARKS
                for label, flags in importlib.import_module(f"{paper}.paper").BENCHMARKS]
-
-
-def cpu_name() -> str:
-    """The CPU's model name (``lscpu``'s "Model name"), for every timing reported."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def train_step_speed(paper, flags, variant, steps, workdir):
@@ -160,8 +150,7 @@ def main(argv=None):
     ap.add_argument("--only", default="", help="--train: only the steps whose name contains this text")
     args = ap.parse_args(argv)
     if args.train:
-        print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, "
-              f"native bf16: {cpu_has_bf16()}; torch {torch.__version__}")
+        print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; torch {torch.__version__}")
         print(markdown_table(train_table(args.steps, args.repeats, args.only)))
         return
     threads = torch.get_num_threads()

@@ -220,7 +220,12 @@ def restore(checkpoint: dict, models: dict, optimizers: dict, schedulers=None) -
     asked = {name: [_base_lr(g) for g in opt.param_groups] for name, opt in optimizers.items()}
     for key, objects in (("optimizers", optimizers), ("schedulers", schedulers or {})):
         for name, obj in objects.items():
-            obj.load_state_dict(checkpoint[key][name])
+            try:
+                obj.load_state_dict(checkpoint[key][name])
+            except (KeyError, ValueError, RuntimeError) as err:
+                raise SystemExit(f"--resume: the checkpoint's {name} {key[:-1]} does not fit this train.py's "
+                                 f"({type(err).__name__}: {err}); the run was written by another version of "
+                                 f"it: start a new run.") from None
     for name, opt in optimizers.items():
         for group, new in zip(opt.param_groups, asked[name]):
             old = _base_lr(group)

@@ -91,6 +91,17 @@ def at_least(low: int):
     return parse
 
 
+def fraction(text):
+    """An argparse type: a number from 0 to 1 (a share of the training steps, say)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {text}")
+    return value
+
+
 def seed_int(text):
     """A random seed: a whole number from 0 to 2³² − 1 (what NumPy and PyTorch both accept)."""
     try:

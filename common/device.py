@@ -8,7 +8,9 @@
         ...                                      # forward passes
     samples = outputs(G, z, device=device, amp=amp)      # eval mode, no grad, float32 in [-1, 1]
 """
+import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,6 +51,20 @@ def cpu_has_bf16() -> bool:
     cpu = getattr(torch, "cpu", None)
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``lscpu``'s "Model name") and its bf16 path, for every timing reported:
+    e.g. "Intel(R) Xeon(R) Processor (AMX-BF16)"; the two paths round bf16 sums differently."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        name = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    cpu = getattr(torch, "cpu", None)
+    if getattr(cpu, "_is_amx_tile_supported", lambda: False)():
+        return f"{name} (AMX-BF16)"
+    return f"{name} ({'AVX512-BF16' if cpu_has_bf16() else 'no native bf16'})"
 
 
 def use_amp(requested: bool, device: torch.device) -> bool:

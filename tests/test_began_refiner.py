@@ -137,6 +137,23 @@ def test_encoder_downsamples_with_a_stride_2_conv_and_elu_keeping_the_width():
         assert encoder[i].in_channels == encoder[i].out_channels and isinstance(encoder[i + 1], torch.nn.ELU)
 
 
+def test_learning_rate_factor_halves_then_ramps_to_zero_by_hand():
+    # 3,000 steps, halved every 1,000, the last 0.4 (1,200 steps, from step 1,800) ramping to 0:
+    #   step 0 → 1;  999 → 1;  1,000 → 0.5;  1,800 → 0.5 · 1 = 0.5;  2,400 → 0.25 · 600/1200 = 0.125;
+    #   2,700 → 0.25 · 300/1200 = 0.0625;  3,000 → 0.
+    factor = [train.learning_rate_factor(t, 3000, 1000, 0.4) for t in (0, 999, 1000, 1800, 2400, 2700, 3000)]
+    assert factor == pytest.approx([1, 1, 0.5, 0.5, 0.125, 0.0625, 0])
+    assert train.learning_rate_factor(2999, 3000, 1000, 0.0) == 0.25                 # no ramp: halving only
+
+
+def test_the_schedule_is_the_rate_the_optimisers_use(tmp_path):
+    run = train.main(TINY + ["--steps", "4", "--log-every", "1", "--lr", "0.01", "--lr-half-every", "2",
+                             "--lr-ramp", "0.5", "--out", str(tmp_path / "lr")])
+    rates = [float(r.split(",")[-3]) for r in (run / "log.csv").read_text().splitlines()[1:] if r[0] != "0"]
+    # log.csv's lr at step t is the next step's rate, lr · factor(t): 0.01 · (1, 0.5 · 1, 0.5 · 1/2, 0.25 · 0)
+    assert rates == pytest.approx([0.01, 0.005, 0.0025, 0.0])
+
+
 def test_k_is_updated_from_the_losses_of_the_same_pass(tmp_path):
     """Step 1 from k_0 = 0: k_1 = clip(λ_k·(γ·L(x) − L(G(z)))) with the L(x), L(G(z)) logged for that step."""
     run = train.main(TINY + ["--steps", "1", "--log-every", "1", "--generator", "began", "--lambda-k", "0.1",
@@ -155,6 +172,7 @@ def test_presets_paper_keeps_the_references_values(preset, generator, gamma, lam
     args, _ = train.parse(["--preset", preset])
     assert (args.generator, args.gamma, args.lambda_k, args.lr, args.lr_half_every) == (generator, gamma, lambda_k, lr,
                                                                                          half)
+    assert args.lr_ramp == 0 or preset == "quick"              # the paper's schedule has no ramp
 
 
 # ----------------------------------------------------------------- a run you can trust
