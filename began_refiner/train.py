@@ -47,8 +47,8 @@ PRESETS = {
     "long": dict(QUICK, generator="began", steps=16_000, lr=1e-4, lr_half_every=4000, sample_every=2000,
                  ckpt_every=2000, fid_every=500, ema=0.999),
     "paper": dict(size=64, lowest=8, width=64, z_dim=64, batch_size=25, steps=200_000, lr=1e-3, train_faces=20_000,
-                  gamma=0.5, lambda_k=0.001, lr_half_every=100_000, lr_ramp=0.0, amp=False, sample_every=2000, ckpt_every=5000,
-                  log_every=100, fid_every=5000),
+                  gamma=0.5, lambda_k=0.001, lr_half_every=100_000, lr_ramp=0.0, amp=False, sample_every=2000,
+                  ckpt_every=5000, log_every=100, fid_every=5000),
 }
 
 
@@ -125,9 +125,30 @@ def fixed_inputs(args, refiner: bool, levels: int, device):
     return renders, g_inputs, reference
 
 
-def first(g_inputs, n: int):
-    """The first ``n`` of G's fixed inputs (a pyramid is a list of tensors, one per resolution)."""
-    return [level[:n] for level in g_inputs] if isinstance(g_inputs, list) else g_inputs[:n]
+def compute_losses(D, G, x, k, levels: int, args) -> dict:
+    """Both players' losses from one pass of D over real and generated images (BEGAN reference): the same
+    L(G(z)) enters L_D (through D's weights only) and L_G (through G's only). ``levels``: how many
+    downscaled copies of x a refiner reads (0: the noise generator)."""
+    if levels:
+        fake = G(image_pyramid(x, levels, args.lowest))                       # §2.1: downscaled copies of x
+    else:
+        fake = G(torch.rand(len(x), args.z_dim, device=x.device) * 2 - 1)     # BEGAN: z ~ U(−1, 1)^h
+    reconstruction = D(torch.cat([x, fake]))                                  # (2B, 3, size, size)
+    loss_real = autoencoder_loss(x, reconstruction[:len(x)])                  # eq. 1: L(x)
+    loss_fake = autoencoder_loss(fake, reconstruction[len(x):])               # eq. 1: L(G(z))
+    loss_rcn = reconstruction_loss(x, fake) if levels else None               # eq. 3: L_RCN
+    loss_d = discriminator_loss(loss_real, loss_fake, k)                      # eq. 2 / 4: L_D
+    loss_g = generator_loss(loss_fake, loss_rcn, args.lambda_r) if levels else loss_fake   # eq. 4 / eq. 2: L_G
+    return dict(loss_real=loss_real, loss_fake=loss_fake, loss_rcn=loss_rcn, loss_D=loss_d, loss_G=loss_g)
+
+
+def save_samples(path, net, renders, g_inputs, args, device, amp):
+    """samples/step_*.png: 8 fixed unseen renders above their refinements, or 16 samples of fixed noise."""
+    if isinstance(g_inputs, list):                                      # a refiner's pyramid, one tensor per level
+        shown = outputs(net, [level[:8] for level in g_inputs], device=device, amp=amp)
+        save_image_rows([renders[:8], shown], path, scale=max(1, 128 // args.size), row_labels=["input", "refined"])
+    else:
+        save_image_rows([outputs(net, g_inputs[:16], device=device, amp=amp)], path, scale=max(1, 128 // args.size))
 
 
 @one_sentence_errors
@@ -161,25 +182,15 @@ def main(argv=None):
     D, G = distributed.wrap(models).values()         # under torchrun: each in its own DistributedDataParallel
     d_params, g_params = list(models["D"].parameters()), list(models["G"].parameters())
     for step in run.steps():
-        x = next(batches)                                                          # (B, 3, size, size), real faces
+        x = next(batches)                                                    # (B, 3, size, size): real faces
         with autocast(device, amp):
-            if refiner:
-                fake = G(image_pyramid(x, levels, args.lowest))                  # §2.1: downscaled copies of x
-            else:
-                fake = G(torch.rand(len(x), args.z_dim, device=device) * 2 - 1)  # BEGAN: z ~ U(−1, 1)
-            # One pass of D over real and generated images; both players learn from it (BEGAN reference).
-            reconstruction = D(torch.cat([x, fake]))
-            loss_real = autoencoder_loss(x, reconstruction[:len(x)])                 # eq. 1: L(x)
-            loss_fake = autoencoder_loss(fake, reconstruction[len(x):])              # eq. 1: L(G(z))
-            loss_rcn = reconstruction_loss(x, fake) if refiner else None             # eq. 3: L_RCN
-            loss_d = discriminator_loss(loss_real, loss_fake, k)                     # eq. 2/4: L_D
-            loss_g = generator_loss(loss_fake, loss_rcn, args.lambda_r) if refiner else loss_fake  # eq. 4 / 2: L_G
+            losses = compute_losses(D, G, x, k, levels, args)                # eq. 1–4, from one pass of D
         # discriminator step (eq. 2) and generator step (eq. 4): each gradient only into its own network (and,
         # under torchrun, averaged over processes for that network alone when its backward reaches it)
         for opt in opts.values():
             opt.zero_grad(set_to_none=True)
-        loss_d.backward(inputs=d_params, retain_graph=True)
-        loss_g.backward(inputs=g_params)
+        losses["loss_D"].backward(inputs=d_params, retain_graph=True)
+        losses["loss_G"].backward(inputs=g_params)
         for opt, schedule in zip(opts.values(), schedules.values()):
             opt.step()
             schedule.step()
@@ -187,19 +198,15 @@ def main(argv=None):
             ema.update(step)
         # equilibrium (eq. 2): k_t moves towards γ·L(x) = L(G(z)), kept in [0, 1], on the device; from the
         # losses averaged over processes, so k_t is the same number in every process
-        real, fake = distributed.average(loss_real, loss_fake)
+        real, fake = distributed.average(losses["loss_real"], losses["loss_fake"])
         k = update_k(k, real, fake, args.gamma, args.lambda_k)
 
-        run.log(step, loss_real=loss_real, loss_fake=loss_fake, loss_rcn=loss_rcn, loss_D=loss_d, loss_G=loss_g, k=k,
-                M=convergence(real, fake, args.gamma))
+        run.log(step, **losses, k=k, M=convergence(real, fake, args.gamma))
         if run.due(step, args.fid_every):
             run.log_eval(step, **with_average(measure, models["G"], ema))
         if run.due(step, args.sample_every):
-            shown = outputs(ema.net if ema else models["G"], first(g_inputs, 8 if refiner else 16), device=device,
-                            amp=amp)
-            save_image_rows([renders[:8], shown] if refiner else [shown], run.dir / "samples" /
-                            f"step_{step:07d}.png", scale=max(1, 128 // args.size),
-                            row_labels=["input", "refined"] if refiner else None)
+            save_samples(run.dir / "samples" / f"step_{step:07d}.png", ema.net if ema else models["G"], renders,
+                         g_inputs, args, device, amp)
         run.save(step, k=k)
     return run.finish(plot_columns=[("loss_real", "loss_fake", "loss_rcn"), ("k", "M"), ("fid", "fid_ema"),
                                     ("diversity", "diversity_px")], title=f"began_refiner {args.generator}")
