@@ -27,22 +27,38 @@ from common.folders import check_out, held_folders, plain_values, release_folder
 def one_sentence_errors(main):
     """Decorate a script's ``main(argv=None)``: the errors a user can fix (data that cannot
     be used, pretrained weights that cannot be fetched) end the script with their one
-    sentence and exit status 1, not a traceback."""
+    sentence and exit status 1, not a traceback.
+
+    Under torchrun every process meets the same mistake (a flag, the data): process 0 alone says it and
+    the others exit with status 1 in silence, so one job prints each message once; a sentence about one
+    process ("process 1 gave up ...") is said by that process."""
     @functools.wraps(main)
     def wrapper(argv=None):
         held = held_folders()
         try:
             return main(argv)
         except (DataError, WeightsUnavailable) as err:
-            raise SystemExit(str(err)) from None
+            raise _said_once(str(err)) from None
+        except SystemExit as err:
+            raise _said_once(err.code) from None
         except RuntimeError as err:
             if not distributed.lost_peer(err):
                 raise
-            raise SystemExit(f"\nprocess {distributed.rank()} stopped: another process of this run ended (its message "
-                             f"is above); the last good checkpoint stays in the run folder.") from None
+            kept = "; the run folder keeps its last good checkpoint" if distributed.rank() == 0 else ""
+            raise SystemExit(f"\nprocess {distributed.rank()} stopped: another process of this run ended first "
+                             f"(torchrun says which){kept}.") from None
         finally:                                # the folders this call claimed are free again
             release_folders(keep=held)
     return wrapper
+
+
+def _said_once(code) -> SystemExit:
+    """``SystemExit(code)``, but silent (status 1) in a process other than 0 when its sentence is one that
+    every process says alike (not one naming this process)."""
+    if isinstance(code, str) and distributed.world() > 1 and distributed.rank() != 0 \
+            and not code.lstrip().startswith(f"process {distributed.rank()}"):
+        return SystemExit(1)
+    return SystemExit(code)
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

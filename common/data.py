@@ -292,6 +292,23 @@ def hold_out(images: torch.Tensor, n: int, batch_size: int, where) -> tuple:
 # ---------------------------------------------------------------- batches
 
 
+def _share(batch_size: int) -> slice:
+    """This process's part of a batch of ``batch_size`` split over all processes: equal shares, or where
+    the size does not divide, the first ``batch_size % N`` processes take one image more (one line says so)."""
+    processes, me = distributed.world(), distributed.rank()
+    if batch_size < processes:
+        raise DataError(f"--batch-size {batch_size} gives less than one image to each of {processes} processes "
+                        f"(it is the batch of all of them together): give at least {processes}")
+    share, extra = divmod(batch_size, processes)
+    if extra and me == 0:
+        sizes = " + ".join(str(share + (r < extra)) for r in range(processes))
+        print(f"--batch-size {batch_size} over {processes} processes: {sizes} images a step (each process averages "
+              f"its own losses, so an image of a smaller share weighs a little more; a multiple of {processes} "
+              f"splits evenly)")
+    start = me * share + min(me, extra)
+    return slice(start, start + share + (me < extra))
+
+
 class InMemoryBatches:
     """Endless random batches from uint8 tensors of equal length, as float [-1, 1].
 
@@ -324,12 +341,7 @@ class InMemoryBatches:
         if not 1 <= batch_size <= n:
             raise DataError(f"batch size {batch_size} does not fit a dataset of {n} images; "
                             f"use --batch-size between 1 and {n}")
-        processes = distributed.world()
-        if batch_size % processes:
-            raise DataError(f"--batch-size {batch_size} does not split over {processes} processes (it is the "
-                            f"batch of all of them together): give a multiple of {processes}")
-        share, me = batch_size // processes, distributed.rank()
-        self.mine = slice(me * share, (me + 1) * share)            # this process's part of every batch
+        self.mine = _share(batch_size)                              # this process's part of every batch
         self.device = torch.device(device)
         self.tensors = [t.to(self.device) for t in tensors]
         self.batch_size = batch_size

@@ -21,10 +21,20 @@ training_loop.py and loss.py, rosinality/stylegan2-pytorch distributed.py):
   losses averaged over processes, so every process takes the same decisions;
 - rank 0 alone writes: the run folder, log.csv, samples, FID and checkpoints (``common.loop.Run``);
   the others wait for it at the next step's gradient exchange.
+
+**Waiting is bounded.** A process started with torchrun's variables (``RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR``, ``MASTER_PORT``) but whose peers never come (variables set by hand, a peer that
+crashed before joining) says once what it waits for and gives up after ``TIMEOUT_S`` seconds: 300 by
+default, or the number in the environment variable ``DISTRIBUTED_TIMEOUT_S``. The same bound holds
+for every exchange during training (rank 0 evaluates FID while the others wait: keep it above the
+time of one evaluation). A missing or malformed variable is one sentence, before any waiting.
 """
 import contextlib
+import datetime
 import inspect
 import os
+import socket
+import time
 
 import torch
 import torch.distributed as dist
@@ -33,28 +43,77 @@ from torch.nn.parallel import DistributedDataParallel
 _CONTROL = None     # a gloo group for small messages read on the CPU (Ctrl-C), also when training runs on NCCL
 
 
+def _variable(name: str, default=None, low: int = 0) -> int:
+    """torchrun's environment variable ``name`` as a whole number of at least ``low``; one sentence if it
+    is missing (and has no ``default``) or is not such a number."""
+    text = os.environ.get(name)
+    if text is None and default is not None:
+        return default
+    if text is None or not text.strip().isdigit() or int(text) < low:
+        raise SystemExit(f"the environment variable {name} is {'missing' if text is None else repr(text)}: start "
+                         f"several processes with torchrun (torchrun --standalone --nproc_per_node N ...), which "
+                         f"sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT, or unset them all.")
+    return int(text)
+
+
 def rank() -> int:
     """This process's number (torchrun's ``RANK``; 0 alone), also before the process group is joined."""
-    return dist.get_rank() if dist.is_initialized() else int(os.environ.get("RANK", "0"))
+    return dist.get_rank() if dist.is_initialized() else _variable("RANK", 0)
 
 
 def world() -> int:
     """How many processes train together (torchrun's ``WORLD_SIZE``; 1 alone)."""
-    return dist.get_world_size() if dist.is_initialized() else int(os.environ.get("WORLD_SIZE", "1"))
+    return dist.get_world_size() if dist.is_initialized() else _variable("WORLD_SIZE", 1, low=1)
+
+
+def timeout_s() -> int:
+    """How long a process waits for its peers, to join and at every exchange: ``DISTRIBUTED_TIMEOUT_S``, or 300."""
+    return _variable("DISTRIBUTED_TIMEOUT_S", 300, low=1)
 
 
 def start(device: torch.device) -> torch.device:
-    """This process's device; under torchrun, join the process group first (once per process)."""
+    """This process's device; under torchrun, join the process group first (once per process), waiting at
+    most ``timeout_s()`` for the others."""
     global _CONTROL
-    if world() == 1:                                                # not started by torchrun among several
+    if world() == 1 or dist.is_initialized():                    # alone, or joined already
         return device
+    if rank() >= world():
+        raise SystemExit(f"RANK {rank()} is not below WORLD_SIZE {world()}: start the processes with torchrun.")
+    address = os.environ.get("MASTER_ADDR")
+    port = _variable("MASTER_PORT", low=1)
+    if not address:
+        _variable("MASTER_ADDR")                                 # missing: its sentence
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))           # one GPU per process
+        device = torch.device("cuda", _variable("LOCAL_RANK"))                 # one GPU per process
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        _CONTROL = dist.new_group(backend="gloo") if device.type == "cuda" else dist.group.WORLD
+    wait = timeout_s()
+    if "TORCHELASTIC_RUN_ID" not in os.environ:                  # started by hand: torchrun has not gathered us
+        print(f"process {rank()} of {world()}: waiting up to {wait} s for the others to join at {address}:{port} "
+              f"(DISTRIBUTED_TIMEOUT_S sets the wait)", flush=True)
+    try:
+        if rank() > 0:
+            _reach(address, port, wait)              # rank 0's store first: c10d's own retries log C++ stacks
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(seconds=wait))
+    except (RuntimeError, ValueError, OSError) as err:           # DistStoreError (a timeout) is a RuntimeError
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise SystemExit(f"process {rank()} gave up: the {world()} processes of this run did not all join at "
+                         f"{address}:{port} within {wait} s ({reason}). Start them together with torchrun "
+                         f"--nproc_per_node {world()}.") from None
+    _CONTROL = dist.new_group(backend="gloo") if device.type == "cuda" else dist.group.WORLD
     return device
+
+
+def _reach(address: str, port: int, wait: float) -> None:
+    """Return once something listens at ``address:port`` (rank 0's store); OSError after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise OSError("no process 0 listened there") from None
+            time.sleep(0.5)
 
 
 # DistributedDataParallel's buffer broadcast before every forward is off: the discriminators run

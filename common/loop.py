@@ -217,10 +217,14 @@ class Run:
     def _ended_elsewhere(self, signum, frame):
         """Under torchrun a SIGTERM means another process of the run ended (torchrun stops the others
         within seconds): say so in one line and leave at once, never waiting for it."""
-        kept = (f"the last good checkpoint (step {self.saved_step}) stays in {self.checkpoint}"
-                if self.saved_step is not None else "no checkpoint was written")
-        print(f"\nprocess {distributed.rank()} stopped: another process of this run ended (its message is above); "
-              f"{kept}.", flush=True)
+        if not self.writes:
+            kept = ""
+        elif self.saved_step is None:
+            kept = "; no checkpoint was written"
+        else:
+            kept = f"; the last good checkpoint (step {self.saved_step}) stays in {self.checkpoint}"
+        print(f"\nprocess {distributed.rank()} stopped: another process of this run ended first (torchrun says "
+              f"which){kept}.", flush=True)
         os._exit(143)
 
     def _restore_state(self, extra):
