@@ -134,10 +134,9 @@ def test_began_step_is_one_pass_and_k_uses_its_losses():
     G, D = build("began", 16, z_dim=8, width=8, h=8).values()
     G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
     x = torch.rand(4, 3, 16, 16) * 2 - 1
-    args = type("Args", (), {"z_dim": 8})()
     opt_g, opt_d = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
     torch.manual_seed(1)
-    losses = train.began_step(G, D, opt_g, opt_d, iter([x]), args, torch.device("cpu"), False, torch.tensor(0.0))
+    losses = train.began_step(G, D, opt_g, opt_d, x, train.noise(4, 8, "cpu"), False, torch.tensor(0.0), 0.5, 0.001)
     torch.manual_seed(1)
     fake = G0(train.noise(4, 8, "cpu"))                      # the same z, the weights before the step
     assert losses["loss_real"].item() == pytest.approx(autoencoder_loss(x, D0(x)).item(), rel=1e-5)
@@ -147,6 +146,7 @@ def test_began_step_is_one_pass_and_k_uses_its_losses():
     assert not torch.equal(next(D.parameters()), next(D0.parameters()))
     k = update_k(torch.tensor(0.0), losses["loss_real"], losses["loss_fake"], 0.5, 0.001)
     assert k.item() == pytest.approx(max(0.0, 0.001 * (0.5 * losses["loss_real"].item() - losses["loss_fake"].item())))
+    assert torch.equal(losses["k"], k)                       # the step's own k_t update is that one
 
 
 @pytest.mark.parametrize("preset, gamma, lambda_k, steps, decay", [("quick", 1.0, 0.05, 4000, (0.5, 1000)),
