@@ -166,8 +166,7 @@ def sketch_figure(G, config, n, steps, out, net):
     return numbers
 
 
-@one_sentence_errors
-def main(argv=None):
+def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+",
                     help="run folder(s) with checkpoint.pt (default: the networks shipped in dcgan_celeba/weights/: "
@@ -185,13 +184,12 @@ def main(argv=None):
     ap.add_argument("--sketch-steps", type=positive_int, default=200, help="gradient steps of the latent search")
     ap.add_argument("--sketch-model", choices=["auto", *LABELS], default="auto",
                     help="whose generator the sketch search uses (default: auto, the one with the lowest FID)")
-    args = ap.parse_args(argv)
-    check_out(args.out)                                  # a bad --out stops before any work
-    folders, shipped_out = runs_to_evaluate(args.run, "dcgan_celeba", SHIPPED)
-    if args.sketches is None:
-        args.sketches = 16 if args.run else SHIPPED_SKETCHES
+    return ap.parse_args(argv)
 
-    # Every run is loaded and checked before anything is written.
+
+def load_generators(folders):
+    """Every run's G, loaded and checked before anything is written: ``{label: (G, config, step)}``,
+    ``{label: (run folder, config)}`` and the config they share (one size and z_dim: Fig. 5(b))."""
     generators, runs = {}, {}
     for run in folders:
         G, config, step = load_generator(run)
@@ -203,7 +201,41 @@ def main(argv=None):
     if len(sizes) > 1:
         raise SystemExit(f"these runs were trained at different sizes (size, z_dim) {sorted(sizes)}: Fig. 5(b) "
                          f"feeds the same noise to every model, so evaluate runs of one size together.")
-    config = next(iter(generators.values()))[1]
+    return generators, runs, next(iter(generators.values()))[1]
+
+
+def table1(samples, steps, real, extractor, figures):
+    """Table 1: how many of each model's samples dlib cannot find a face in, beside the paper's count, and
+    FID against the real faces; writes ``table1.md`` and ``table1_detection.png``, returns the rows and the
+    markdown table. ``steps``: each model's training step."""
+    n = len(next(iter(samples.values())))
+    missed, fid_column = "can't detect face", f"FID ({extractor.name})"
+    rows = [{"model": "real faces (reference)", missed: not_detected(real)}]
+    reference = FidReference(real, extractor)
+    for label, images in samples.items():
+        measured = reference(images)
+        rows.append({"model": label, "step": steps[label], missed: not_detected(images),
+                     "paper (of 1000)": PAPER_NOT_DETECTED.get(label), fid_column: measured["fid"],
+                     "diversity": measured["diversity"]})
+    shown = [{**r, missed: "n/a" if r[missed] is None else f"{r[missed]}/{n}"} for r in rows]
+    table = markdown_table(shown, ["model", "step", missed, "paper (of 1000)", fid_column, "diversity"])
+    title = f"Table 1 analogue: of {n} faces, how many dlib's frontal detector cannot find"
+    (figures / "table1.md").write_text(f"{title}\n\n{table}\n")
+    grouped_bars({r["model"]: {f"this repo, of {n}": r[missed], "paper, of 1000": r.get("paper (of 1000)")}
+                  for r in rows},
+                 figures / "table1_detection.png", ylabel="faces not detected",
+                 title="Table 1: faces dlib cannot find (lower is better)")
+    return rows, table
+
+
+@one_sentence_errors
+def main(argv=None):
+    args = parse(argv)
+    check_out(args.out)                                  # a bad --out stops before any work
+    folders, shipped_out = runs_to_evaluate(args.run, "dcgan_celeba", SHIPPED)
+    if args.sketches is None:
+        args.sketches = 16 if args.run else SHIPPED_SKETCHES
+    generators, runs, config = load_generators(folders)
     extractor = SyntheticFeatures() if args.fid_features == "synthetic" else InceptionFeatures()
     data, n_real = held_out_of([c for _, c, _ in generators.values()], args.faces)
     real = held_out_faces(data, config["size"], n_real)
@@ -224,28 +256,11 @@ def main(argv=None):
         fid_figure(logged, figures / "fid_curves.png")
         written += ["fig4_4_losses.png", "fid_curves.png"]
 
-    # Table 1: faces dlib cannot find among 1,000 samples, and FID against real faces.
-    missed, fid_column = "can't detect face", f"FID ({extractor.name})"
-    rows = [{"model": "real faces (reference)", missed: not_detected(real)}]
-    reference = FidReference(real, extractor)
-    for label, images in samples.items():
-        measured = reference(images)
-        rows.append({"model": label, "step": generators[label][2], missed: not_detected(images),
-                     "paper (of 1000)": PAPER_NOT_DETECTED.get(label), fid_column: measured["fid"],
-                     "diversity": measured["diversity"]})
-    n = args.faces
-    shown = [{**r, missed: "n/a" if r[missed] is None else f"{r[missed]}/{n}"} for r in rows]
-    table = markdown_table(shown, ["model", "step", missed, "paper (of 1000)", fid_column, "diversity"])
-    title = f"Table 1 analogue: of {n} faces, how many dlib's frontal detector cannot find"
-    (figures / "table1.md").write_text(f"{title}\n\n{table}\n")
-    grouped_bars({r["model"]: {f"this repo, of {n}": r[missed], "paper, of 1000": r.get("paper (of 1000)")}
-                  for r in rows},
-                 figures / "table1_detection.png", ylabel="faces not detected",
-                 title="Table 1: faces dlib cannot find (lower is better)")
+    rows, table = table1(samples, {label: step for label, (_, _, step) in generators.items()}, real, extractor, figures)
     written += ["table1.md", "table1_detection.png"]
-    metrics = {"faces": n, "fid_features": extractor.name, "table1": rows}
+    metrics = {"faces": args.faces, "fid_features": extractor.name, "table1": rows}
 
-    by_fid = sorted(rows[1:], key=lambda r: r[fid_column])
+    by_fid = sorted(rows[1:], key=lambda r: r[f"FID ({extractor.name})"])
     sketch_label = by_fid[0]["model"] if args.sketch_model == "auto" else LABELS[args.sketch_model]
     if args.sketches and sketch_label not in generators:
         print(f"sketch_to_face.png skipped: no {sketch_label} run among those evaluated")
