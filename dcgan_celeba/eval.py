@@ -1,4 +1,4 @@
-"""Compare DCGAN, WGAN and "our model" as the paper does (§4.3–4.5), plus the sketch figure.
+"""Compare DCGAN, WGAN and began (the paper's "our model") as the paper does (§4.3–4.5), plus the sketch figure.
 
     python dcgan_celeba/eval.py   # the shipped networks, no training needed
     python dcgan_celeba/eval.py --run runs/dcgan_celeba/dcgan runs/dcgan_celeba/wgan runs/dcgan_celeba/began
@@ -6,16 +6,16 @@
 
 Writes ``metrics.json`` and ``figures/`` into --out (default: the run folder for one run,
 runs/dcgan_celeba/compare for several; nothing else is written into a run folder). Without --run it
-evaluates the networks shipped in dcgan_celeba/weights/ (dcgan, wgan and ours, G only: see
+evaluates the networks shipped in dcgan_celeba/weights/ (dcgan, wgan and began, G only: see
 weights/manifest.json for how each was trained) into runs/dcgan_celeba/shipped:
 - ``fig5b_comparison.png``: each model on the same noise z (Fig. 5(b));
 - ``fig4_4_losses.png``: discriminator and generator losses, and the convergence measure
-  (M for ours, the critic's Wasserstein estimate for WGAN) against iterations (§4.4);
+  (M for began, the critic's Wasserstein estimate for WGAN) against iterations (§4.4);
 - ``fid_curves.png``: FID against iterations, from each run's log (these two leave out, with a
   printed note, a run folder that has no ``log.csv``);
 - ``table1.md`` and ``table1_detection.png``: of 1,000 generated faces, how many dlib's
   frontal detector cannot find (Table 1), beside the paper's numbers, with FID;
-- ``sketch_to_face.png``: sketch | our result | the face the sketch was drawn from
+- ``sketch_to_face.png``: sketch | the model's result | the face the sketch was drawn from
   (our interpretation, see sketch.py), of 16 sketches (without --run 8: the first 8, each fitted
   exactly as among 16, so that the shipped networks' eval stays within a minute on 2 CPU cores).
 """
@@ -43,9 +43,9 @@ from dcgan_celeba.model import build
 from dcgan_celeba.paper import SHIPPED
 from dcgan_celeba.sketch import fit_latent
 
-LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "began": "ours"}
+LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "began": "began"}     # --model → the label in tables and figures
 SHIPPED_SKETCHES = 8     # without --run: the latent search costs 3 s a sketch on a CPU core, and each fit is independent
-PAPER_NOT_DETECTED = {"DCGAN": 281, "WGAN": 123, "ours": 19}     # Table 1, of 1000
+PAPER_NOT_DETECTED = {"DCGAN": 281, "WGAN": 123, "began": 19}    # Table 1, of 1000 (began: "Our model")
 EVAL_NOISE_SEED, RANDOM_Z_SEED = 0, 99       # the z shared by all models; the random-z baseline of the sketches
 
 
@@ -130,7 +130,7 @@ def golden_output(folder):
     """A run folder's networks on fixed inputs, for ``tools.ship.fingerprint`` (the golden test of
     the shipped networks): float32 on the CPU, in eval mode, no autocast, not clamped.
 
-    G maps 4 fixed-seed z (``noise``, seed 0) to faces; a shipped D scores (or, ours, reconstructs)
+    G maps 4 fixed-seed z (``noise``, seed 0) to faces; a shipped D scores (or, began's, reconstructs)
     those faces. Returns the outputs concatenated per sample: (4, 3·size² [+ D's output size]).
     """
     networks, checkpoint = load_networks(folder, "dcgan_celeba", build)

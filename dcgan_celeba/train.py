@@ -1,7 +1,7 @@
-"""Train DCGAN, WGAN or the paper's BEGAN-style "our model" on faces.
+"""Train DCGAN, WGAN or began, the paper's BEGAN-style "our model", on faces.
 
-    python dcgan_celeba/train.py                          # quick: "our model" (BEGAN-style), 32×32, ~10 min on 2 cores
-    python dcgan_celeba/train.py --preset long            # ours for 16,000 steps (~47 min on 2 cores): FID 53
+    python dcgan_celeba/train.py                          # quick: began ("our model"), 32×32, ~10 min on 2 cores
+    python dcgan_celeba/train.py --preset long            # began for 16,000 steps (~47 min on 2 cores): FID 53
     python dcgan_celeba/train.py --model dcgan            # or wgan: the paper's two baselines (§4)
     python dcgan_celeba/train.py --preset paper --device cuda --amp              # 64×64, the papers' settings
     python dcgan_celeba/train.py --data ~/data/img_align_celeba                  # CelebA (§4.1)
@@ -76,19 +76,19 @@ def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--model", choices=MODELS, default="began",
                     help="dcgan, wgan, or began: the paper's 'our model' (on --resume: the run's)")
-    ap.add_argument("--gamma", type=float, help="ours: BEGAN diversity ratio γ (§3.2: in [0, 1]; BEGAN: 0.5)")
-    ap.add_argument("--lambda-k", type=float, help="ours: k_t learning rate λ_k (BEGAN: 0.001)")
-    ap.add_argument("--h", type=positive_int, default=64, help="ours: the discriminator's bottleneck (BEGAN: 64)")
+    ap.add_argument("--gamma", type=float, help="began: BEGAN diversity ratio γ (§3.2: in [0, 1]; BEGAN: 0.5)")
+    ap.add_argument("--lambda-k", type=float, help="began: k_t learning rate λ_k (BEGAN: 0.001)")
+    ap.add_argument("--h", type=positive_int, default=64, help="began: the discriminator's bottleneck (BEGAN: 64)")
     ap.add_argument("--n-critic", type=positive_int, default=5, help="wgan: critic steps per generator step")
     ap.add_argument("--clip", type=positive_float, default=0.01, help="wgan: weight clipping c")
     ap.add_argument("--lr-decay", type=positive_float, help="learning rate ×this every --lr-decay-every steps "
-                                                             "(ours: 0.9, §4.2; baselines: 1, constant)")
+                                                             "(began: 0.9, §4.2; baselines: 1, constant)")
     ap.add_argument("--lr-decay-every", type=positive_int, metavar="N", help="steps between two lr decays")
     ap.add_argument("--fid-faces", type=at_least(2), default=500,
                     help="generated and held-out real faces for FID (with --data: the folder's last N images, "
                          "never trained on)")
     ap.add_argument("--z-dim", type=positive_int, help="noise size: z ~ U(−1, 1)^z_dim")
-    ap.add_argument("--width", type=positive_int, help="network width (DCGAN's ngf = ndf; ours: BEGAN's n)")
+    ap.add_argument("--width", type=positive_int, help="network width (DCGAN's ngf = ndf; began: BEGAN's n)")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
     add_ema_arg(ap)
@@ -112,7 +112,7 @@ def make_optimizers(models, args):
     """Each model's own paper's optimiser, and §4.2's decay: ``{"G": …, "D": …}`` twice (optimisers, schedulers).
 
     WGAN (Algorithm 1): RMSprop. DCGAN (Radford et al. §4) and BEGAN's reference: Adam with β1 = 0.5.
-    §4.2 read as: the learning rate ×0.9 every 2,000 iterations (``--lr-decay``; ours only, the baselines keep 1).
+    §4.2 read as: the learning rate ×0.9 every 2,000 iterations (``--lr-decay``; began only, the baselines keep 1).
     """
     if args.model == "wgan":
         opt = {name: torch.optim.RMSprop(models[name].parameters(), args.lr, foreach=True) for name in ("G", "D")}

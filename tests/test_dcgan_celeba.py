@@ -152,13 +152,13 @@ def test_began_step_is_one_pass_and_k_uses_its_losses():
 @pytest.mark.parametrize("preset, gamma, lambda_k, steps, decay", [("quick", 1.0, 0.05, 4000, (0.5, 1000)),
                                                                    ("long", 1.0, 0.05, 16_000, (0.5, 4000)),
                                                                    ("paper", 0.5, 0.001, 100_000, (0.9, 2000))])
-def test_ours_presets_paper_keeps_the_references_values(preset, gamma, lambda_k, steps, decay):
+def test_began_presets_paper_keeps_the_references_values(preset, gamma, lambda_k, steps, decay):
     args, _ = train.parse(["--preset", preset])
     assert (args.model, args.gamma, args.lambda_k, args.steps, (args.lr_decay, args.lr_decay_every)) == (
         "began", gamma, lambda_k, steps, decay)
 
 
-def test_long_is_a_preset_of_ours_only(capsys):
+def test_long_is_a_preset_of_began_only(capsys):
     with pytest.raises(SystemExit):
         train.parse(["--model", "dcgan", "--preset", "long"])
     assert "it has: quick, paper" in capsys.readouterr().err
@@ -341,7 +341,7 @@ def test_eval_writes_every_figure_and_table(tmp_path, runs):
                  "table1_detection.png", "sketch_to_face.png"):
         assert (out / "figures" / name).exists(), name
     assert (out / "metrics.json").exists()
-    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "ours"]
+    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "began"]
     assert "281" in (out / "figures" / "table1.md").read_text()                        # the paper's numbers beside ours
     assert set(metrics["sketch_to_face"]) == {"fitted", "random z", "model", "sketches"}
     assert json.loads((out / "metrics.json").read_text())["fid_features"] == "synthetic-v1"
@@ -389,7 +389,7 @@ def test_eval_refuses_what_it_cannot_evaluate(tmp_path, runs, capsys):
 def shipped(tmp_path_factory, runs):
     """A stand-in repository whose dcgan_celeba/weights/ holds the tiny runs' G, as the shipped networks."""
     with repository_at(tmp_path_factory.mktemp("repo")) as root:
-        ship_runs("dcgan_celeba", {"dcgan": runs["dcgan"], "wgan": runs["wgan"], "ours": runs["began"]})
+        ship_runs("dcgan_celeba", {"dcgan": runs["dcgan"], "wgan": runs["wgan"], "began": runs["began"]})
     return root
 
 
@@ -400,14 +400,14 @@ def test_eval_without_run_evaluates_the_shipped_networks(shipped, runs, tmp_path
     with repository_at(shipped):
         metrics = evaluate.main(["--faces", "8", "--sketch-steps", "2"])
     said = capsys.readouterr().out
-    assert "no --run: evaluating the networks shipped in dcgan_celeba/weights/ (dcgan, wgan, ours" in said
+    assert "no --run: evaluating the networks shipped in dcgan_celeba/weights/ (dcgan, wgan, began" in said
     assert "has no log.csv" not in said                                  # log.csv is shipped: the log figures
     out = tmp_path / "runs" / "dcgan_celeba" / "shipped"
     for name in ("fig5b_comparison.png", "fig4_4_losses.png", "fid_curves.png", "table1.md", "table1_detection.png",
                  "sketch_to_face.png"):
         assert (out / "figures" / name).exists(), name
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "ours"]
+    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "began"]
     assert metrics["sketch_to_face"]["sketches"] == 8
     assert files(weights) == before
     with repository_at(shipped):
@@ -418,7 +418,7 @@ def test_eval_without_run_evaluates_the_shipped_networks(shipped, runs, tmp_path
 
 def test_golden_output_is_deterministic(shipped):
     with repository_at(shipped):
-        for name in ("dcgan", "wgan", "ours"):
+        for name in ("dcgan", "wgan", "began"):
             torch.manual_seed(1)
             a = evaluate.golden_output(shipped / "dcgan_celeba" / "weights" / name)
             torch.manual_seed(2)                         # the global seed plays no part
