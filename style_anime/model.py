@@ -111,10 +111,16 @@ def noisy_labels(n, real, noise, device=None):
     return 1.0 - u if real else u
 
 
-def discriminator_loss(d_out, labels):
-    """Eq. 1, the discriminator's side: maximise log D(z) + log(1 − D(G(q))), i.e. minimise the
-    binary cross-entropy −mean[y·log D + (1 − y)·log(1 − D)] with y the (noisy) labels."""
+def label_loss(d_out, labels):
+    """Binary cross-entropy of D's probabilities against the (noisy) labels y: −mean[y·log D + (1 − y)·log(1 − D)]."""
     return F.binary_cross_entropy(d_out, labels)
+
+
+def discriminator_loss(d_real, d_fake, real_labels, fake_labels):
+    """Eq. 1, the discriminator's side: maximise log D(x) + log(1 − D(G(q))) (the paper's real sample z is
+    x here), i.e. minimise L_D = BCE(D(x), y_real) + BCE(D(G(q)), y_fake): ``label_loss`` on each batch with
+    its noisy labels (§IV.E step 3); with hard labels 1 / 0, −mean log D(x) − mean log(1 − D(G(q)))."""
+    return label_loss(d_real, real_labels) + label_loss(d_fake, fake_labels)
 
 
 def generator_loss(d_fake):

@@ -114,7 +114,7 @@ def main(argv=None):
             # discriminator step (eq. 1, D's side). Real and generated images go through D as two
             # batches (DCGAN): in one mixed batch, D's batch norm let G fool it with batch statistics.
             d_real, d_fake = D(x).float(), D(fake.detach()).float()
-        loss_d = discriminator_loss(d_real, real_labels) + discriminator_loss(d_fake, fake_labels)
+        loss_d = discriminator_loss(d_real, d_fake, real_labels, fake_labels)     # eq. 1, D's side
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -124,7 +124,7 @@ def main(argv=None):
         with distributed.frozen(D):
             with autocast(device, amp):
                 d_fake_g = D(fake).float()
-            loss_g = generator_loss(d_fake_g)          # (binary cross-entropy is not autocast-safe)
+            loss_g = generator_loss(d_fake_g)          # eq. 1, G's side (BCE is not autocast-safe: float32)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
