@@ -1,4 +1,4 @@
-"""Compare DCGAN, WGAN and "our model" as the paper does (§4.3–4.5), plus the sketch figure.
+"""Compare DCGAN, WGAN and began (the paper's "our model") as the paper does (§4.3–4.5), plus the sketch figure.
 
     python dcgan_celeba/eval.py   # the shipped networks, no training needed
     python dcgan_celeba/eval.py --run runs/dcgan_celeba/dcgan runs/dcgan_celeba/wgan runs/dcgan_celeba/began
@@ -6,16 +6,16 @@
 
 Writes ``metrics.json`` and ``figures/`` into --out (default: the run folder for one run,
 runs/dcgan_celeba/compare for several; nothing else is written into a run folder). Without --run it
-evaluates the networks shipped in dcgan_celeba/weights/ (dcgan, wgan and ours, G only: see
+evaluates the networks shipped in dcgan_celeba/weights/ (dcgan, wgan and began, G only: see
 weights/manifest.json for how each was trained) into runs/dcgan_celeba/shipped:
 - ``fig5b_comparison.png``: each model on the same noise z (Fig. 5(b));
 - ``fig4_4_losses.png``: discriminator and generator losses, and the convergence measure
-  (M for ours, the critic's Wasserstein estimate for WGAN) against iterations (§4.4);
+  (M for began, the critic's Wasserstein estimate for WGAN) against iterations (§4.4);
 - ``fid_curves.png``: FID against iterations, from each run's log (these two leave out, with a
   printed note, a run folder that has no ``log.csv``);
 - ``table1.md`` and ``table1_detection.png``: of 1,000 generated faces, how many dlib's
   frontal detector cannot find (Table 1), beside the paper's numbers, with FID;
-- ``sketch_to_face.png``: sketch | our result | the face the sketch was drawn from
+- ``sketch_to_face.png``: sketch | the model's result | the face the sketch was drawn from
   (our interpretation, see sketch.py), of 16 sketches (without --run 8: the first 8, each fitted
   exactly as among 16, so that the shipped networks' eval stays within a minute on 2 CPU cores).
 """
@@ -43,9 +43,9 @@ from dcgan_celeba.model import build
 from dcgan_celeba.paper import SHIPPED
 from dcgan_celeba.sketch import fit_latent
 
-LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "began": "ours"}
+LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "began": "began"}     # --model → the label in tables and figures
 SHIPPED_SKETCHES = 8     # without --run: the latent search costs 3 s a sketch on a CPU core, and each fit is independent
-PAPER_NOT_DETECTED = {"DCGAN": 281, "WGAN": 123, "ours": 19}     # Table 1, of 1000
+PAPER_NOT_DETECTED = {"DCGAN": 281, "WGAN": 123, "began": 19}    # Table 1, of 1000 (began: "Our model")
 EVAL_NOISE_SEED, RANDOM_Z_SEED = 0, 99       # the z shared by all models; the random-z baseline of the sketches
 
 
@@ -130,7 +130,7 @@ def golden_output(folder):
     """A run folder's networks on fixed inputs, for ``tools.ship.fingerprint`` (the golden test of
     the shipped networks): float32 on the CPU, in eval mode, no autocast, not clamped.
 
-    G maps 4 fixed-seed z (``noise``, seed 0) to faces; a shipped D scores (or, ours, reconstructs)
+    G maps 4 fixed-seed z (``noise``, seed 0) to faces; a shipped D scores (or, began's, reconstructs)
     those faces. Returns the outputs concatenated per sample: (4, 3·size² [+ D's output size]).
     """
     networks, checkpoint = load_networks(folder, "dcgan_celeba", build)
@@ -166,8 +166,7 @@ def sketch_figure(G, config, n, steps, out, net):
     return numbers
 
 
-@one_sentence_errors
-def main(argv=None):
+def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+",
                     help="run folder(s) with checkpoint.pt (default: the networks shipped in dcgan_celeba/weights/: "
@@ -185,13 +184,12 @@ def main(argv=None):
     ap.add_argument("--sketch-steps", type=positive_int, default=200, help="gradient steps of the latent search")
     ap.add_argument("--sketch-model", choices=["auto", *LABELS], default="auto",
                     help="whose generator the sketch search uses (default: auto, the one with the lowest FID)")
-    args = ap.parse_args(argv)
-    check_out(args.out)                                  # a bad --out stops before any work
-    folders, shipped_out = runs_to_evaluate(args.run, "dcgan_celeba", SHIPPED)
-    if args.sketches is None:
-        args.sketches = 16 if args.run else SHIPPED_SKETCHES
+    return ap.parse_args(argv)
 
-    # Every run is loaded and checked before anything is written.
+
+def load_generators(folders):
+    """Every run's G, loaded and checked before anything is written: ``{label: (G, config, step)}``,
+    ``{label: (run folder, config)}`` and the config they share (one size and z_dim: Fig. 5(b))."""
     generators, runs = {}, {}
     for run in folders:
         G, config, step = load_generator(run)
@@ -203,7 +201,41 @@ def main(argv=None):
     if len(sizes) > 1:
         raise SystemExit(f"these runs were trained at different sizes (size, z_dim) {sorted(sizes)}: Fig. 5(b) "
                          f"feeds the same noise to every model, so evaluate runs of one size together.")
-    config = next(iter(generators.values()))[1]
+    return generators, runs, next(iter(generators.values()))[1]
+
+
+def table1(samples, steps, real, extractor, figures):
+    """Table 1: how many of each model's samples dlib cannot find a face in, beside the paper's count, and
+    FID against the real faces; writes ``table1.md`` and ``table1_detection.png``, returns the rows and the
+    markdown table. ``steps``: each model's training step."""
+    n = len(next(iter(samples.values())))
+    missed, fid_column = "can't detect face", f"FID ({extractor.name})"
+    rows = [{"model": "real faces (reference)", missed: not_detected(real)}]
+    reference = FidReference(real, extractor)
+    for label, images in samples.items():
+        measured = reference(images)
+        rows.append({"model": label, "step": steps[label], missed: not_detected(images),
+                     "paper (of 1000)": PAPER_NOT_DETECTED.get(label), fid_column: measured["fid"],
+                     "diversity": measured["diversity"]})
+    shown = [{**r, missed: "n/a" if r[missed] is None else f"{r[missed]}/{n}"} for r in rows]
+    table = markdown_table(shown, ["model", "step", missed, "paper (of 1000)", fid_column, "diversity"])
+    title = f"Table 1 analogue: of {n} faces, how many dlib's frontal detector cannot find"
+    (figures / "table1.md").write_text(f"{title}\n\n{table}\n")
+    grouped_bars({r["model"]: {f"this repo, of {n}": r[missed], "paper, of 1000": r.get("paper (of 1000)")}
+                  for r in rows},
+                 figures / "table1_detection.png", ylabel="faces not detected",
+                 title="Table 1: faces dlib cannot find (lower is better)")
+    return rows, table
+
+
+@one_sentence_errors
+def main(argv=None):
+    args = parse(argv)
+    check_out(args.out)                                  # a bad --out stops before any work
+    folders, shipped_out = runs_to_evaluate(args.run, "dcgan_celeba", SHIPPED)
+    if args.sketches is None:
+        args.sketches = 16 if args.run else SHIPPED_SKETCHES
+    generators, runs, config = load_generators(folders)
     extractor = SyntheticFeatures() if args.fid_features == "synthetic" else InceptionFeatures()
     data, n_real = held_out_of([c for _, c, _ in generators.values()], args.faces)
     real = held_out_faces(data, config["size"], n_real)
@@ -224,28 +256,11 @@ def main(argv=None):
         fid_figure(logged, figures / "fid_curves.png")
         written += ["fig4_4_losses.png", "fid_curves.png"]
 
-    # Table 1: faces dlib cannot find among 1,000 samples, and FID against real faces.
-    missed, fid_column = "can't detect face", f"FID ({extractor.name})"
-    rows = [{"model": "real faces (reference)", missed: not_detected(real)}]
-    reference = FidReference(real, extractor)
-    for label, images in samples.items():
-        measured = reference(images)
-        rows.append({"model": label, "step": generators[label][2], missed: not_detected(images),
-                     "paper (of 1000)": PAPER_NOT_DETECTED.get(label), fid_column: measured["fid"],
-                     "diversity": measured["diversity"]})
-    n = args.faces
-    shown = [{**r, missed: "n/a" if r[missed] is None else f"{r[missed]}/{n}"} for r in rows]
-    table = markdown_table(shown, ["model", "step", missed, "paper (of 1000)", fid_column, "diversity"])
-    title = f"Table 1 analogue: of {n} faces, how many dlib's frontal detector cannot find"
-    (figures / "table1.md").write_text(f"{title}\n\n{table}\n")
-    grouped_bars({r["model"]: {f"this repo, of {n}": r[missed], "paper, of 1000": r.get("paper (of 1000)")}
-                  for r in rows},
-                 figures / "table1_detection.png", ylabel="faces not detected",
-                 title="Table 1: faces dlib cannot find (lower is better)")
+    rows, table = table1(samples, {label: step for label, (_, _, step) in generators.items()}, real, extractor, figures)
     written += ["table1.md", "table1_detection.png"]
-    metrics = {"faces": n, "fid_features": extractor.name, "table1": rows}
+    metrics = {"faces": args.faces, "fid_features": extractor.name, "table1": rows}
 
-    by_fid = sorted(rows[1:], key=lambda r: r[fid_column])
+    by_fid = sorted(rows[1:], key=lambda r: r[f"FID ({extractor.name})"])
     sketch_label = by_fid[0]["model"] if args.sketch_model == "auto" else LABELS[args.sketch_model]
     if args.sketches and sketch_label not in generators:
         print(f"sketch_to_face.png skipped: no {sketch_label} run among those evaluated")

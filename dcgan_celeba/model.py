@@ -48,8 +48,12 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z):
-        return self.net(z.view(len(z), -1, 1, 1))
+    def forward(self, z):                                   # self.net: 3 layers, 3 per doubling, then 2
+        x = z.view(len(z), -1, 1, 1)                         # (B, z_dim, 1, 1)
+        x = self.net[:3](x)                                  # ConvT 4×4, BN, ReLU: (B, w·size/8, 4, 4)
+        for i in range(3, len(self.net) - 2, 3):             # s = 4, 8, …, size/4
+            x = self.net[i:i + 3](x)                         # ConvT ↑, BN, ReLU: (B, c, s, s) → (B, c/2, 2s, 2s)
+        return self.net[-2:](x)                              # ConvT ↑ tanh: (B, w, size/2, size/2) → (B, 3, size, size)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -72,8 +76,11 @@ class DCGANDiscriminator(nn.Module):
         layers.append(nn.Conv2d(c, 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):
-        return self.net(x).view(-1)
+    def forward(self, x):                                   # (B, 3, size, size); self.net: 2 layers, 3 per halving, 1
+        x = self.net[:2](x)                                  # Conv ↓, LeakyReLU: (B, w, size/2, size/2)
+        for i in range(2, len(self.net) - 1, 3):             # s = size/2, size/4, …, 8
+            x = self.net[i:i + 3](x)                         # Conv ↓, BN, LeakyReLU: (B, c, s, s) → (B, 2c, s/2, s/2)
+        return self.net[-1](x).view(-1)                      # Conv 4×4: (B, w·size/8, 4, 4) → (B, 1, 1, 1) → (B,)
 
 
 def dcgan_init(module):
@@ -141,13 +148,14 @@ class Decoder(nn.Module):
                                     for _ in range(_doublings(size, lowest) + 1))
         self.out = nn.Sequential(_conv(n, channels), nn.Tanh()) if tanh else _conv(n, channels)
 
-    def forward(self, h):
-        x = self.fc(h.view(len(h), -1)).view(-1, self.n, self.lowest, self.lowest)
+    def forward(self, h):                                   # (B, h): the noise z (G) or D's code
+        x = self.fc(h.view(len(h), -1))                      # (B, n·8·8)
+        x = x.view(-1, self.n, self.lowest, self.lowest)     # (B, n, 8, 8)
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            x = block(x)                                     # conv, act, conv, act: (B, n, s, s), s = 8, 16, …, size
             if i < len(self.blocks) - 1:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return self.out(x)
+                x = F.interpolate(x, scale_factor=2, mode="nearest")     # ×2 nearest: (B, n, 2s, 2s)
+        return self.out(x)                                   # conv (tanh in G): (B, 3, size, size)
 
 
 class AutoencoderDiscriminator(nn.Module):
@@ -172,11 +180,19 @@ class AutoencoderDiscriminator(nn.Module):
                 layers += [_conv(c, c, stride=2), nn.ELU()]
             c_prev = c
         self.encoder = nn.Sequential(*layers)
+        self.levels = levels
         self.fc = nn.Linear(c_prev * lowest * lowest, h)
         self.decoder = Decoder(size, n, h, channels, lowest)
 
-    def forward(self, x):
-        return self.decoder(self.fc(self.encoder(x).flatten(1)))
+    def forward(self, x):                                   # (B, 3, size, size); self.encoder: 2 layers, 6 per level
+        x = self.encoder[:2](x)                              # conv, ELU: (B, n, size, size)
+        for i in range(self.levels):                         # level i: side s = size/2^i, width c = (i + 1)·n
+            start = 2 + 6 * i
+            x = self.encoder[start:start + 4](x)             # conv, ELU, conv, ELU: (B, c, s, s)
+            if i < self.levels - 1:
+                x = self.encoder[start + 4:start + 6](x)     # ↓ stride-2 conv, ELU: (B, c, s/2, s/2)
+        code = self.fc(x.flatten(1))                         # (B, levels·n·8·8) → (B, h)
+        return self.decoder(code)                            # the reconstruction D(x): (B, 3, size, size)
 
 
 def autoencoder_loss(v, reconstruction):

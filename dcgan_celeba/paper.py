@@ -4,14 +4,14 @@ A folder with a ``paper.py`` is a paper of this repository (``common.manifest.PA
 """
 TITLE = "Implementation of Realistic Face Generation using GAN"
 
-SHIPPED = ["dcgan", "wgan", "ours"]     # weights/<name>: the three models of §4; eval.py evaluates them without --run
+SHIPPED = ["dcgan", "wgan", "began"]    # weights/<name>: the three models of §4; eval.py evaluates them without --run
 EVAL_ARGS = []                          # what tools.figures adds to `python dcgan_celeba/eval.py`
 FIGURES = ["fig5b_comparison.png", "table1_detection.png", "fig4_4_losses.png", "fid_curves.png",
            "sketch_to_face.png"]                                          # eval's figures/ → docs/dcgan_celeba/
-LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "ours": "ours"}             # shipped name → eval's label
-DRAWS = {"ours": []}                    # bare commands whose draws tools.draws records
+LABELS = {"dcgan": "DCGAN", "wgan": "WGAN", "began": "began"}           # shipped name → eval's label
+DRAWS = {"began": []}                   # bare commands whose draws tools.draws records
 BENCHMARKS = [                          # benchmarks.speed --train: label, flags
-    ("BEGAN-style ours, 32 px, n = 32", ["--model", "began", "--train-faces", "500"]),
+    ("began (BEGAN-style), 32 px, n = 32", ["--model", "began", "--train-faces", "500"]),
     ("DCGAN 32 px, width 32", ["--model", "dcgan", "--train-faces", "500"]),
     ("DCGAN 64 px, width 64, batch 64", ["--model", "dcgan", "--size", "64", "--width", "64", "--batch-size", "64",
                                          "--train-faces", "500"]),
@@ -27,14 +27,14 @@ def numbers(metrics: dict) -> dict:
 
 
 def gallery_panel(n: int):
-    """``(rows of images, shipped name, caption)`` for docs/gallery.png: samples of "our model"."""
+    """``(rows of images, shipped name, caption)`` for docs/gallery.png: samples of began, "our model"."""
     import torch
 
     from common.checkpoints import load_networks
     from common.manifest import weights_folder
     from dcgan_celeba.data import noise
     from dcgan_celeba.model import build
-    nets, checkpoint = load_networks(weights_folder("dcgan_celeba") / "ours", "dcgan_celeba", build, ["G"])
+    nets, checkpoint = load_networks(weights_folder("dcgan_celeba") / "began", "dcgan_celeba", build, ["G"])
     z = noise(2 * n, checkpoint["model_args"]["z_dim"], "cpu", torch.Generator().manual_seed(0))
     samples = nets["G"](z)
-    return [samples[:n], samples[n:]], "ours", "dcgan_celeba, \"our model\" (BEGAN-style): faces from noise"
+    return [samples[:n], samples[n:]], "began", "dcgan_celeba, began, \"our model\" (BEGAN-style): faces from noise"

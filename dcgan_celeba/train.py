@@ -1,14 +1,15 @@
-"""Train DCGAN, WGAN or the paper's BEGAN-style "our model" on faces.
+"""Train DCGAN, WGAN or began, the paper's BEGAN-style "our model", on faces.
 
-    python dcgan_celeba/train.py                          # quick: "our model" (BEGAN-style), 32×32, ~10 min on 2 cores
-    python dcgan_celeba/train.py --preset long            # ours for 16,000 steps (~47 min on 2 cores): FID 53
+    python dcgan_celeba/train.py                          # quick: began ("our model"), 32×32, ~10 min on 2 cores
+    python dcgan_celeba/train.py --preset long            # began for 16,000 steps (~47 min on 2 cores): FID 53
     python dcgan_celeba/train.py --model dcgan            # or wgan: the paper's two baselines (§4)
     python dcgan_celeba/train.py --preset paper --device cuda --amp              # 64×64, the papers' settings
     python dcgan_celeba/train.py --data ~/data/img_align_celeba                  # CelebA (§4.1)
     python dcgan_celeba/train.py --resume --steps 5000 --out RUN                 # continue RUN (its --model too)
 
 All three draw z ~ U(−1, 1)^z_dim, so eval.py can feed them the same noise (Fig. 5(b)).
-One readable step per model below: ``dcgan_step``, ``wgan_step``, ``began_step``.
+One step per model below, each its paper's algorithm with the losses of model.py: ``dcgan_step``,
+``wgan_step``, ``began_step`` (which also moves k_t); ``main`` runs the chosen one.
 Each model has its own presets: ``--model wgan --preset paper --help`` prints that one's numbers.
 """
 import argparse
@@ -75,19 +76,19 @@ def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--model", choices=MODELS, default="began",
                     help="dcgan, wgan, or began: the paper's 'our model' (on --resume: the run's)")
-    ap.add_argument("--gamma", type=float, help="ours: BEGAN diversity ratio γ (§3.2: in [0, 1]; BEGAN: 0.5)")
-    ap.add_argument("--lambda-k", type=float, help="ours: k_t learning rate λ_k (BEGAN: 0.001)")
-    ap.add_argument("--h", type=positive_int, default=64, help="ours: the discriminator's bottleneck (BEGAN: 64)")
+    ap.add_argument("--gamma", type=float, help="began: BEGAN diversity ratio γ (§3.2: in [0, 1]; BEGAN: 0.5)")
+    ap.add_argument("--lambda-k", type=float, help="began: k_t learning rate λ_k (BEGAN: 0.001)")
+    ap.add_argument("--h", type=positive_int, default=64, help="began: the discriminator's bottleneck (BEGAN: 64)")
     ap.add_argument("--n-critic", type=positive_int, default=5, help="wgan: critic steps per generator step")
     ap.add_argument("--clip", type=positive_float, default=0.01, help="wgan: weight clipping c")
     ap.add_argument("--lr-decay", type=positive_float, help="learning rate ×this every --lr-decay-every steps "
-                                                             "(ours: 0.9, §4.2; baselines: 1, constant)")
+                                                             "(began: 0.9, §4.2; baselines: 1, constant)")
     ap.add_argument("--lr-decay-every", type=positive_int, metavar="N", help="steps between two lr decays")
     ap.add_argument("--fid-faces", type=at_least(2), default=500,
                     help="generated and held-out real faces for FID (with --data: the folder's last N images, "
                          "never trained on)")
     ap.add_argument("--z-dim", type=positive_int, help="noise size: z ~ U(−1, 1)^z_dim")
-    ap.add_argument("--width", type=positive_int, help="network width (DCGAN's ngf = ndf; ours: BEGAN's n)")
+    ap.add_argument("--width", type=positive_int, help="network width (DCGAN's ngf = ndf; began: BEGAN's n)")
     ap.add_argument("--train-faces", type=positive_int, help="built-in training faces")
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
     add_ema_arg(ap)
@@ -107,66 +108,94 @@ def model_args(args):
     return dict(model=args.model, size=args.size, z_dim=args.z_dim, width=args.width, h=args.h)
 
 
-# One training step per model: autocast around the forward passes only (backward and optimiser
-# steps run outside it). Each returns its losses as tensors (no host sync).
+def make_optimizers(models, args):
+    """Each model's own paper's optimiser, and §4.2's decay: ``{"G": …, "D": …}`` twice (optimisers, schedulers).
 
-def dcgan_step(G, D, opt_g, opt_d, batches, args, device, amp):
-    x = next(batches)
-    with autocast(device, amp):
-        fake = G(noise(len(x), args.z_dim, device))
-        # discriminator step: −log D(x) − log(1 − D(G(z)))
-        loss_d = dcgan_discriminator_loss(D(x), D(fake.detach()))
+    WGAN (Algorithm 1): RMSprop. DCGAN (Radford et al. §4) and BEGAN's reference: Adam with β1 = 0.5.
+    §4.2 read as: the learning rate ×0.9 every 2,000 iterations (``--lr-decay``; began only, the baselines keep 1).
+    """
+    if args.model == "wgan":
+        opt = {name: torch.optim.RMSprop(models[name].parameters(), args.lr, foreach=True) for name in ("G", "D")}
+    else:
+        opt = {name: torch.optim.Adam(models[name].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
+               for name in ("G", "D")}
+    return opt, {name: torch.optim.lr_scheduler.StepLR(opt[name], args.lr_decay_every, args.lr_decay) for name in opt}
+
+
+def fixed_inputs(args, device):
+    """Fixed noise for samples and FID (its own seed), and FID's reference: held-out real faces, never trained on."""
+    fixed_z = noise(args.fid_faces, args.z_dim, device, torch.Generator(device).manual_seed(FIXED_NOISE_SEED))
+    return fixed_z, FidReference(held_out_faces(args.data, args.size, args.fid_faces), SyntheticFeatures(device))
+
+
+# One training step per model, as its paper gives the algorithm. Each takes the networks as the step calls
+# them (under torchrun, DistributedDataParallel), their optimisers, the batch and the noise, and the numbers
+# it uses; autocast is around the forward passes only (backward and optimiser steps run outside it). Each
+# returns its losses as tensors (no host sync).
+
+def dcgan_step(G, D, opt_g, opt_d, x, z, amp):
+    """DCGAN (Radford et al. §3, Goodfellow et al.'s losses): a discriminator update on x and G(z), then a
+    generator update on the same G(z)."""
+    with autocast(x.device, amp):
+        fake = G(z)
+        loss_d = dcgan_discriminator_loss(D(x), D(fake.detach()))  # Goodfellow eq. 1: −log D(x) − log(1 − D(G(z)))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    # generator step (non-saturating): −log D(G(z)); D frozen (no gradient, none exchanged under torchrun)
-    with autocast(device, amp), distributed.frozen(D):
-        loss_g = dcgan_generator_loss(D(fake))
+    with autocast(x.device, amp), distributed.frozen(D):     # D frozen: no gradient, none exchanged under torchrun
+        loss_g = dcgan_generator_loss(D(fake))                       # Goodfellow §3, non-saturating: −log D(G(z))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward(inputs=list(G.parameters()))
     opt_g.step()
     return dict(loss_D=loss_d, loss_G=loss_g)
 
 
-def wgan_step(G, D, opt_g, opt_d, batches, args, device, amp):
-    # critic steps (Algorithm 1, lines 2–8): n_critic batches, clipping after each update
-    for _ in range(args.n_critic):
-        x = next(batches)
-        with autocast(device, amp):
+def wgan_step(G, D, opt_g, opt_d, batches, z_dim, amp, n_critic, clip):
+    """WGAN (Arjovsky et al. Algorithm 1): ``n_critic`` critic updates, each on a fresh batch and fresh
+    noise z ~ U(−1, 1)^z_dim and followed by weight clipping to [−clip, clip], then one generator update."""
+    for _ in range(n_critic):                                        # lines 2–8
+        x = next(batches)                                            # line 3: a real batch
+        z = noise(len(x), z_dim, x.device)                           # line 4: its noise
+        with autocast(x.device, amp):
             with torch.no_grad():
-                fake = G(noise(len(x), args.z_dim, device))
-            loss_d = wgan_critic_loss(D(x), D(fake))
+                fake = G(z)
+            loss_d = wgan_critic_loss(D(x), D(fake))                 # line 5: mean f(G(z)) − mean f(x)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
-        opt_d.step()
-        clip_weights(D, args.clip)
-    # generator step (lines 9–11): −f(G(z)); only G's weights are updated
-    with autocast(device, amp), distributed.frozen(D):
-        loss_g = wgan_generator_loss(D(G(noise(len(x), args.z_dim, device))))
+        opt_d.step()                                                 # line 6: RMSprop
+        clip_weights(D, clip)                                        # line 7: w ← clip(w, −c, c)
+    z = noise(len(x), z_dim, x.device)                               # line 9: a fresh z
+    with autocast(x.device, amp), distributed.frozen(D):     # lines 10–11: only G's weights are updated
+        loss_g = wgan_generator_loss(D(G(z)))                        # line 10: −mean f(G(z))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward(inputs=list(G.parameters()))
     opt_g.step()
     return dict(loss_D=loss_d, loss_G=loss_g, wasserstein=-loss_d)
 
 
-def began_step(G, D, opt_g, opt_d, batches, args, device, amp, k):
-    """§3.3 as the BEGAN reference runs it: one z, one pass of D over real and generated faces, and
-    both players learn from that pass (z_D = z_G); k_t is then updated from the same two losses."""
-    x = next(batches)
-    with autocast(device, amp):
-        fake = G(noise(len(x), args.z_dim, device))
+def began_step(G, D, opt_g, opt_d, x, z, amp, k, gamma, lambda_k):
+    """§3.3 as the BEGAN reference runs it: one pass of D over real and generated faces, both players learn
+    from that pass (z_D = z_G), then k_t moves from the same two losses. Returns the losses and the new k_t."""
+    with autocast(x.device, amp):
+        fake = G(z)
         reconstruction = D(torch.cat([x, fake]))
-        loss_real = autoencoder_loss(x, reconstruction[:len(x)])                 # L(x)
-        loss_fake = autoencoder_loss(fake, reconstruction[len(x):])              # L(G(z))
-        loss_d = began_discriminator_loss(loss_real, loss_fake, k)              # L_D = L(x) − k_t·L(G(z_D))
-    # discriminator step and generator step (L_G = L(G(z_G))): each gradient only into its own network
+        loss_real = autoencoder_loss(x, reconstruction[:len(x)])      # §3.3 (BEGAN eq. 1): L(x)
+        loss_fake = autoencoder_loss(fake, reconstruction[len(x):])   # §3.3 (BEGAN eq. 1): L(G(z))
+        loss_d = began_discriminator_loss(loss_real, loss_fake, k)  # §3.3 (BEGAN eq. 4): L_D = L(x) − k_t·L(G(z_D))
+        loss_g = loss_fake                                            # §3.3 (BEGAN eq. 4): L_G = L(G(z_G))
+    # discriminator step and generator step: each gradient only into its own network
     opt_d.zero_grad(set_to_none=True)
     opt_g.zero_grad(set_to_none=True)
     loss_d.backward(inputs=list(D.parameters()), retain_graph=True)
-    loss_fake.backward(inputs=list(G.parameters()))
+    loss_g.backward(inputs=list(G.parameters()))
     opt_d.step()
     opt_g.step()
-    return dict(loss_D=loss_d, loss_G=loss_fake, loss_real=loss_real, loss_fake=loss_fake)
+    # equilibrium (§3.3, BEGAN eq. 4): k_t moves towards γ·L(x) = L(G(z_G)), clipped to [0, 1], from the losses
+    # averaged over processes (the same k_t in every process under torchrun)
+    real, generated = distributed.average(loss_real, loss_fake)
+    k = update_k(k, real, generated, gamma, lambda_k)
+    return dict(loss_D=loss_d, loss_G=loss_g, loss_real=loss_real, loss_fake=loss_fake, k=k,
+                M=convergence(real, generated, gamma))                # BEGAN §3.4.1: M = L(x) + |γ·L(x) − L(G(z))|
 
 
 @one_sentence_errors
@@ -178,60 +207,47 @@ def main(argv=None):
     faces = training_faces(args.data, args.size, args.train_faces, args.fid_faces, args.batch_size)
     batches = InMemoryBatches(faces, batch_size=args.batch_size, device=device, seed=args.seed,
                               channels_last=args.channels_last)
-
     models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
-    G, D = models["G"], models["D"]
-    if args.model == "wgan":
-        opt_g = torch.optim.RMSprop(G.parameters(), args.lr, foreach=True)
-        opt_d = torch.optim.RMSprop(D.parameters(), args.lr, foreach=True)
-    else:    # DCGAN §4 and BEGAN's reference: Adam with β1 = 0.5
-        opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-        opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    # §4.2 read as: the learning rate is multiplied by 0.9 every 2,000 iterations (ours only).
-    sched_g = torch.optim.lr_scheduler.StepLR(opt_g, args.lr_decay_every, args.lr_decay)
-    sched_d = torch.optim.lr_scheduler.StepLR(opt_d, args.lr_decay_every, args.lr_decay)
-
-    # Fixed noise for samples and FID; held-out real faces, never trained on, for FID.
-    fixed_z = noise(args.fid_faces, args.z_dim, device, torch.Generator(device).manual_seed(FIXED_NOISE_SEED))
-    reference = FidReference(held_out_faces(args.data, args.size, args.fid_faces), SyntheticFeatures(device))
+    optimizers, schedulers = make_optimizers(models, args)
+    fixed_z, reference = fixed_inputs(args, device)
 
     images_per_step = args.batch_size * (args.n_critic + 1 if args.model == "wgan" else 2)
-    run = Run(args, "dcgan_celeba", models, model_args(args), {"G": opt_g, "D": opt_d}, {"G": sched_g, "D": sched_d},
+    run = Run(args, "dcgan_celeba", models, model_args(args), optimizers, schedulers,
               resumed=resumed, state=dict(k=torch.zeros((), device=device), batches=batches),   # BEGAN: k_0 = 0
               images_per_step=images_per_step, bar_keys=("loss_D", "loss_G"),
               columns=["loss_D", "loss_G", "wasserstein", "loss_real", "loss_fake", "k", "M", "fid", "diversity", "diversity_px"],
               desc=f"dcgan_celeba {args.model}", ema=args.ema)
     k = run.state["k"]
-    ema = run.moving_average("G")            # --ema: an average of G's weights (common.ema), else None
-    shown_g = ema.net if ema else G          # what samples show and eval.py evaluates
+    ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
+    shown_g = ema.net if ema else models["G"]        # what samples show and eval.py evaluates
 
     def measure(net):
         return reference(outputs(net, fixed_z, device=device, amp=amp))
 
     if run.writes and not run.resumed:
-        run.log_eval(0, **with_average(measure, G, ema))    # FID before any training
+        run.log_eval(0, **with_average(measure, models["G"], ema))    # FID before any training
 
-    nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
+    nets = distributed.wrap(models)                  # as the steps call them: under torchrun, DistributedDataParallel
+    G, D, opt_g, opt_d = nets["G"], nets["D"], optimizers["G"], optimizers["D"]
     for step in run.steps():
-        if args.model == "dcgan":
-            losses = dcgan_step(nets["G"], nets["D"], opt_g, opt_d, batches, args, device, amp)
-        elif args.model == "wgan":
-            losses = wgan_step(nets["G"], nets["D"], opt_g, opt_d, batches, args, device, amp)
-        else:
-            losses = began_step(nets["G"], nets["D"], opt_g, opt_d, batches, args, device, amp, k)
+        if args.model == "dcgan":                    # a D step, then a G step, on one batch and one z
+            x = next(batches)
+            losses = dcgan_step(G, D, opt_g, opt_d, x, noise(len(x), args.z_dim, device), amp)
+        elif args.model == "wgan":                   # n_critic critic steps, each with its own batch, then a G step
+            losses = wgan_step(G, D, opt_g, opt_d, batches, args.z_dim, amp, args.n_critic, args.clip)
+        else:                                        # began: one D pass for both players, then k_t
+            x = next(batches)
+            losses = began_step(G, D, opt_g, opt_d, x, noise(len(x), args.z_dim, device), amp, k, args.gamma,
+                                args.lambda_k)
+            k = losses["k"]
         if ema:
             ema.update(step)
-        sched_g.step()
-        sched_d.step()
-        if args.model == "began":   # equilibrium (§3.3): k_t moves towards γ·L(x) = L(G(z_G)), clipped to [0, 1],
-            # from the losses averaged over processes (the same k_t in every process under torchrun)
-            real, fake = distributed.average(losses["loss_real"], losses["loss_fake"])
-            k = update_k(k, real, fake, args.gamma, args.lambda_k)
-            losses.update(k=k, M=convergence(real, fake, args.gamma))
+        schedulers["G"].step()
+        schedulers["D"].step()
 
         run.log(step, **losses)
         if run.due(step, args.fid_every):
-            run.log_eval(step, **with_average(measure, G, ema))
+            run.log_eval(step, **with_average(measure, models["G"], ema))
         if run.due(step, args.sample_every):
             save_image_grid(outputs(shown_g, fixed_z[:16], device=device, amp=amp),
                             run.dir / "samples" / f"step_{step:07d}.png", nrow=8, scale=max(1, 96 // args.size))

@@ -48,8 +48,12 @@ class Generator(nn.Module):
         self.z_dim = z_dim
         self.net = nn.Sequential(*layers)
 
-    def forward(self, q):
-        return self.net(q.view(len(q), self.z_dim, 1, 1))
+    def forward(self, q):                                   # self.net: 3 layers, 3 per doubling, then 2
+        x = q.view(len(q), self.z_dim, 1, 1)                 # (B, z_dim, 1, 1)
+        x = self.net[:3](x)                                  # ConvT 4×4, BN, LeakyReLU: (B, w·size/8, 4, 4)
+        for i in range(3, len(self.net) - 2, 3):             # s = 4, 8, …, size/4
+            x = self.net[i:i + 3](x)                         # ConvT ↑, BN, LeakyReLU: (B, c, s, s) → (B, c/2, 2s, 2s)
+        return self.net[-2:](x)                              # ConvT ↑ tanh: (B, w, size/2, size/2) → (B, 3, size, size)
 
 
 class Discriminator(nn.Module):
@@ -71,8 +75,11 @@ class Discriminator(nn.Module):
         layers += [nn.Conv2d(c_in, 1, 4, 1, 0), nn.Sigmoid()]       # 4×4 → 1×1
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x):
-        return self.net(x).view(-1)
+    def forward(self, x):                                   # (B, 3, size, size); self.net: 2 layers, 3 per halving, 2
+        x = self.net[:2](x)                                  # Conv ↓, LeakyReLU: (B, w, size/2, size/2)
+        for i in range(2, len(self.net) - 2, 3):             # s = size/2, size/4, …, 8
+            x = self.net[i:i + 3](x)                         # Conv ↓, BN, LeakyReLU: (B, c, s, s) → (B, 2c, s/2, s/2)
+        return self.net[-2:](x).view(-1)                     # Conv 4×4, σ: (B, w·size/8, 4, 4) → (B, 1, 1, 1) → (B,)
 
 
 def init_weights(module):
@@ -104,10 +111,16 @@ def noisy_labels(n, real, noise, device=None):
     return 1.0 - u if real else u
 
 
-def discriminator_loss(d_out, labels):
-    """Eq. 1, the discriminator's side: maximise log D(z) + log(1 − D(G(q))), i.e. minimise the
-    binary cross-entropy −mean[y·log D + (1 − y)·log(1 − D)] with y the (noisy) labels."""
+def label_loss(d_out, labels):
+    """Binary cross-entropy of D's probabilities against the (noisy) labels y: −mean[y·log D + (1 − y)·log(1 − D)]."""
     return F.binary_cross_entropy(d_out, labels)
+
+
+def discriminator_loss(d_real, d_fake, real_labels, fake_labels):
+    """Eq. 1, the discriminator's side: maximise log D(x) + log(1 − D(G(q))) (the paper's real sample z is
+    x here), i.e. minimise L_D = BCE(D(x), y_real) + BCE(D(G(q)), y_fake): ``label_loss`` on each batch with
+    its noisy labels (§IV.E step 3); with hard labels 1 / 0, −mean log D(x) − mean log(1 − D(G(q)))."""
+    return label_loss(d_real, real_labels) + label_loss(d_fake, fake_labels)
 
 
 def generator_loss(d_fake):

@@ -68,29 +68,41 @@ def model_args(args):
     return dict(size=args.size, z_dim=args.z_dim, width=args.width, slope=args.slope)
 
 
+def training_batches(args, device):
+    """The training faces as endless shuffled batches, and the held-out faces (never trained on) for FID."""
+    faces, held_out = load_faces(args.data, args.size, args.train_faces, args.fid_faces, args.batch_size)
+    return InMemoryBatches(faces, batch_size=args.batch_size, device=device, seed=args.seed,
+                           channels_last=args.channels_last), held_out
+
+
+def networks(args, device):
+    """The run's networks on the device (``build``: DCGAN's N(0, 0.02) initialisation) and their optimisers
+    (DCGAN's Adam, β = (0.5, 0.999))."""
+    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
+    return models, {name: torch.optim.Adam(models[name].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
+                    for name in ("D", "G")}
+
+
+def fixed_inputs(held_out, args, device):
+    """FID's reference, the held-out faces (never trained on), and the fixed noise q of every sample grid and FID."""
+    reference = FidReference(held_out, SyntheticFeatures(device))
+    return reference, torch.randn(args.fid_faces, args.z_dim, device=device)
+
+
 @one_sentence_errors
 def main(argv=None):
     args, resumed = parse(argv)
     device = pick_device(args.device)
     amp = use_amp(args.amp, device)
     seed_everything(args.seed)
-    faces, held_out = load_faces(args.data, args.size, args.train_faces, args.fid_faces, args.batch_size)
-    batches = InMemoryBatches(faces, batch_size=args.batch_size, device=device, seed=args.seed,
-                              channels_last=args.channels_last)
-
-    # Models and optimisers (DCGAN: N(0, 0.02) initialisation, Adam with β = (0.5, 0.999)).
-    models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
-    opt_d = torch.optim.Adam(models["D"].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    opt_g = torch.optim.Adam(models["G"].parameters(), args.lr, betas=(0.5, 0.999), foreach=True)
-    reference = FidReference(held_out, SyntheticFeatures(device))    # FID and diversity against it
-
-    run = Run(args, "style_anime", models, model_args(args), {"D": opt_d, "G": opt_g}, resumed=resumed,
-              state=dict(batches=batches,   # the same noise for every sample grid and FID:
-                         fixed_q=torch.randn(args.fid_faces, args.z_dim, device=device)),
-              images_per_step=args.batch_size, bar_keys=("loss_D", "loss_G"),
-              columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity", "diversity_px"],
-              desc="style_anime DCGAN", ema=args.ema)
-    fixed_q = run.state["fixed_q"]
+    batches, held_out = training_batches(args, device)
+    models, optimizers = networks(args, device)
+    reference, fixed_q = fixed_inputs(held_out, args, device)
+    run = Run(args, "style_anime", models, model_args(args), optimizers, resumed=resumed, ema=args.ema,
+              state=dict(batches=batches, fixed_q=fixed_q), images_per_step=args.batch_size,
+              bar_keys=("loss_D", "loss_G"), desc="style_anime DCGAN",
+              columns=["loss_D", "loss_G", "D_real", "D_fake", "fid", "diversity", "diversity_px"])
+    fixed_q = run.state["fixed_q"]                   # a resumed run's own
     ema = run.moving_average("G")                    # --ema: an average of G's weights (common.ema), else None
     shown_g = ema.net if ema else models["G"]        # what samples show and eval.py evaluates
 
@@ -101,30 +113,27 @@ def main(argv=None):
         run.log_eval(0, **with_average(measure, models["G"], ema))  # before any training
 
     nets = distributed.wrap(models)          # as the step calls them: under torchrun, DistributedDataParallel
-    G, D = nets["G"], nets["D"]
+    G, D, opt_d, opt_g = nets["G"], nets["D"], optimizers["D"], optimizers["G"]
     for step in run.steps():
-        x = next(batches)
-        n = len(x)
-        # §IV.E steps 1–3: normal noise → generated images beside a real batch; noisy labels for D
-        q = torch.randn(n, args.z_dim, device=device)
-        real_labels = noisy_labels(n, True, args.label_noise, device)
-        fake_labels = noisy_labels(n, False, args.label_noise, device)
+        x = next(batches)                                                    # a real batch
+        q = torch.randn(len(x), args.z_dim, device=device)                  # §IV.E step 1: normal noise q ~ N(0, I)
+        real_labels = noisy_labels(len(x), True, args.label_noise, device)  # step 3: noisy labels for D
+        fake_labels = noisy_labels(len(x), False, args.label_noise, device)
         with autocast(device, amp):
-            fake = G(q)
-            # discriminator step (eq. 1, D's side). Real and generated images go through D as two
-            # batches (DCGAN): in one mixed batch, D's batch norm let G fool it with batch statistics.
+            fake = G(q)                                                      # step 2: generated beside real images
+            # real and generated images through D as two batches (DCGAN): in one mixed batch, D's batch
+            # norm let G fool it with batch statistics. Probabilities in float32: BCE is not autocast-safe.
             d_real, d_fake = D(x).float(), D(fake.detach()).float()
-        loss_d = discriminator_loss(d_real, real_labels) + discriminator_loss(d_fake, fake_labels)
+        # discriminator step (§IV.E step 5)
+        loss_d = discriminator_loss(d_real, d_fake, real_labels, fake_labels)     # eq. 1, D's side
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-
-        # generator step (eq. 1, G's side): the combined model G → D with D frozen (§IV.H; under torchrun
-        # D's gradients are not exchanged either)
+        # generator step (§IV.E steps 4, 6): the combined model G → D, D frozen (§IV.H; and not synced under torchrun)
         with distributed.frozen(D):
             with autocast(device, amp):
                 d_fake_g = D(fake).float()
-            loss_g = generator_loss(d_fake_g)          # (binary cross-entropy is not autocast-safe)
+            loss_g = generator_loss(d_fake_g)                                     # eq. 1, G's side (non-saturating)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -136,8 +145,7 @@ def main(argv=None):
             run.log_eval(step, **with_average(measure, models["G"], ema))
         if run.due(step, args.sample_every):
             save_image_grid(outputs(shown_g, fixed_q[:64], device=device, amp=amp),
-                            run.dir / "samples" / f"step_{step:07d}.png", nrow=8,
-                            scale=max(1, 64 // args.size))
+                            run.dir / "samples" / f"step_{step:07d}.png", nrow=8, scale=max(1, 64 // args.size))
         run.save(step)
     return run.finish(plot_columns=[("loss_D", "loss_G"), ("D_real", "D_fake"), ("fid", "fid_ema"), ("diversity", "diversity_px")],
                       title="style_anime DCGAN")

@@ -134,10 +134,9 @@ def test_began_step_is_one_pass_and_k_uses_its_losses():
     G, D = build("began", 16, z_dim=8, width=8, h=8).values()
     G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
     x = torch.rand(4, 3, 16, 16) * 2 - 1
-    args = type("Args", (), {"z_dim": 8})()
     opt_g, opt_d = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
     torch.manual_seed(1)
-    losses = train.began_step(G, D, opt_g, opt_d, iter([x]), args, torch.device("cpu"), False, torch.tensor(0.0))
+    losses = train.began_step(G, D, opt_g, opt_d, x, train.noise(4, 8, "cpu"), False, torch.tensor(0.0), 0.5, 0.001)
     torch.manual_seed(1)
     fake = G0(train.noise(4, 8, "cpu"))                      # the same z, the weights before the step
     assert losses["loss_real"].item() == pytest.approx(autoencoder_loss(x, D0(x)).item(), rel=1e-5)
@@ -147,18 +146,19 @@ def test_began_step_is_one_pass_and_k_uses_its_losses():
     assert not torch.equal(next(D.parameters()), next(D0.parameters()))
     k = update_k(torch.tensor(0.0), losses["loss_real"], losses["loss_fake"], 0.5, 0.001)
     assert k.item() == pytest.approx(max(0.0, 0.001 * (0.5 * losses["loss_real"].item() - losses["loss_fake"].item())))
+    assert torch.equal(losses["k"], k)                       # the step's own k_t update is that one
 
 
 @pytest.mark.parametrize("preset, gamma, lambda_k, steps, decay", [("quick", 1.0, 0.05, 4000, (0.5, 1000)),
                                                                    ("long", 1.0, 0.05, 16_000, (0.5, 4000)),
                                                                    ("paper", 0.5, 0.001, 100_000, (0.9, 2000))])
-def test_ours_presets_paper_keeps_the_references_values(preset, gamma, lambda_k, steps, decay):
+def test_began_presets_paper_keeps_the_references_values(preset, gamma, lambda_k, steps, decay):
     args, _ = train.parse(["--preset", preset])
     assert (args.model, args.gamma, args.lambda_k, args.steps, (args.lr_decay, args.lr_decay_every)) == (
         "began", gamma, lambda_k, steps, decay)
 
 
-def test_long_is_a_preset_of_ours_only(capsys):
+def test_long_is_a_preset_of_began_only(capsys):
     with pytest.raises(SystemExit):
         train.parse(["--model", "dcgan", "--preset", "long"])
     assert "it has: quick, paper" in capsys.readouterr().err
@@ -341,7 +341,7 @@ def test_eval_writes_every_figure_and_table(tmp_path, runs):
                  "table1_detection.png", "sketch_to_face.png"):
         assert (out / "figures" / name).exists(), name
     assert (out / "metrics.json").exists()
-    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "ours"]
+    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "began"]
     assert "281" in (out / "figures" / "table1.md").read_text()                        # the paper's numbers beside ours
     assert set(metrics["sketch_to_face"]) == {"fitted", "random z", "model", "sketches"}
     assert json.loads((out / "metrics.json").read_text())["fid_features"] == "synthetic-v1"
@@ -389,7 +389,7 @@ def test_eval_refuses_what_it_cannot_evaluate(tmp_path, runs, capsys):
 def shipped(tmp_path_factory, runs):
     """A stand-in repository whose dcgan_celeba/weights/ holds the tiny runs' G, as the shipped networks."""
     with repository_at(tmp_path_factory.mktemp("repo")) as root:
-        ship_runs("dcgan_celeba", {"dcgan": runs["dcgan"], "wgan": runs["wgan"], "ours": runs["began"]})
+        ship_runs("dcgan_celeba", {"dcgan": runs["dcgan"], "wgan": runs["wgan"], "began": runs["began"]})
     return root
 
 
@@ -400,14 +400,14 @@ def test_eval_without_run_evaluates_the_shipped_networks(shipped, runs, tmp_path
     with repository_at(shipped):
         metrics = evaluate.main(["--faces", "8", "--sketch-steps", "2"])
     said = capsys.readouterr().out
-    assert "no --run: evaluating the networks shipped in dcgan_celeba/weights/ (dcgan, wgan, ours" in said
+    assert "no --run: evaluating the networks shipped in dcgan_celeba/weights/ (dcgan, wgan, began" in said
     assert "has no log.csv" not in said                                  # log.csv is shipped: the log figures
     out = tmp_path / "runs" / "dcgan_celeba" / "shipped"
     for name in ("fig5b_comparison.png", "fig4_4_losses.png", "fid_curves.png", "table1.md", "table1_detection.png",
                  "sketch_to_face.png"):
         assert (out / "figures" / name).exists(), name
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
-    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "ours"]
+    assert [r["model"] for r in metrics["table1"]] == ["real faces (reference)", "DCGAN", "WGAN", "began"]
     assert metrics["sketch_to_face"]["sketches"] == 8
     assert files(weights) == before
     with repository_at(shipped):
@@ -418,7 +418,7 @@ def test_eval_without_run_evaluates_the_shipped_networks(shipped, runs, tmp_path
 
 def test_golden_output_is_deterministic(shipped):
     with repository_at(shipped):
-        for name in ("dcgan", "wgan", "ours"):
+        for name in ("dcgan", "wgan", "began"):
             torch.manual_seed(1)
             a = evaluate.golden_output(shipped / "dcgan_celeba" / "weights" / name)
             torch.manual_seed(2)                         # the global seed plays no part

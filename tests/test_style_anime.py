@@ -1,6 +1,7 @@
 """style_anime: DCGAN shapes and labels, eq. 1, data.py, train.py, eval.py (of a run and of the shipped
 generator; style transfer: test_style_anime_stylize.py)."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from conftest import check_one_sentence, check_resume, check_same_seed_same_run,
 from style_anime import eval as evaluate
 from style_anime import train
 from style_anime.data import load_faces
-from style_anime.model import Discriminator, Generator, build, discriminator_loss, generator_loss, noisy_labels
+from style_anime.model import (Discriminator, Generator, build, discriminator_loss, generator_loss, label_loss,
+                               noisy_labels)
 
 # ----------------------------------------------------------------- DCGAN
 
@@ -56,8 +58,22 @@ def test_eq1_losses_by_hand():
     d = torch.tensor([0.8, 0.25])
     # −[1·log 0.8 + 0] / 2 − [0 + 1·log(1 − 0.25)] / 2 with labels (1, 0)
     expected = -(torch.log(torch.tensor(0.8)) + torch.log(torch.tensor(0.75))) / 2
-    assert discriminator_loss(d, torch.tensor([1.0, 0.0])).item() == pytest.approx(expected.item())
+    assert label_loss(d, torch.tensor([1.0, 0.0])).item() == pytest.approx(expected.item())
     assert generator_loss(torch.tensor([0.5])).item() == pytest.approx(-torch.log(torch.tensor(0.5)).item())
+
+
+def test_eq1_discriminator_loss_is_both_batches_by_hand():
+    # D(x) = 0.8 with label 1: −log 0.8; D(G(q)) = 1/2 with the noisy label 0.1: −(0.1·log ½ + 0.9·log ½) = ln 2
+    loss = discriminator_loss(torch.tensor([0.8]), torch.tensor([0.5]), torch.tensor([1.0]), torch.tensor([0.1]))
+    assert loss.item() == pytest.approx(math.log(2.5))                               # −ln 0.8 + ln 2 = ln 2.5
+    # hard labels: −mean log D(x) − mean log(1 − D(G(q))) = −log ½ − log ¼ = ln 8
+    loss = discriminator_loss(torch.full((2,), 0.5), torch.full((2,), 0.75), torch.ones(2), torch.zeros(2))
+    assert loss.item() == pytest.approx(math.log(8))
+
+
+def test_eq1_generator_loss_is_the_non_saturating_one_by_hand():
+    # −mean log D(G(q)) = −(log ½ + log 0.8) / 2 = ln(2.5) / 2, not −mean log(1 − D(G(q))) = ln(10) / 2
+    assert generator_loss(torch.tensor([0.5, 0.8])).item() == pytest.approx(math.log(2.5) / 2)
 
 
 # ----------------------------------------------------------------- data.py
