@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from common.folders import atomic_write, plain_values
-from common.manifest import check_sha256, weights_folder
+from common.manifest import verify_shipped, weights_folder
 
 FORMAT = 2          # checkpoint layout version; 1 was the pickled layout that could run code
 
@@ -132,8 +132,7 @@ def load_run(run_dir, paper: str, map_location="cpu") -> dict:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SystemExit(f"{run_dir} does not exist: give a run folder (train.py prints where it wrote one).")
-    if (run_dir / "checkpoint.pt").is_file():
-        check_sha256(run_dir / "checkpoint.pt")          # a shipped network: the bytes its manifest records
+    verify_shipped(run_dir)                              # a shipped network: exactly what its manifest records
     checkpoint = read_checkpoint(run_dir / "checkpoint.pt", map_location)
     if checkpoint["paper"] != paper:
         raise SystemExit(f"{run_dir} is a {checkpoint['paper']} run, not a {paper} run: use "

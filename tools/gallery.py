@@ -58,9 +58,13 @@ def draw(out: Path) -> Path:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("docs/gallery.png"), help="the picture to write")
+    ap.add_argument("--out", type=Path, default=Path("docs/gallery.png"),
+                    help="the picture to write (a .png file; a folder gets gallery.png inside it)")
     args = ap.parse_args(argv)
-    print(f"wrote {draw(args.out)}")
+    out = args.out / "gallery.png" if args.out.is_dir() else args.out
+    if out.suffix.lower() != ".png":
+        ap.error(f"--out {args.out}: give a .png file or an existing folder")
+    print(f"wrote {draw(out)}")
 
 
 if __name__ == "__main__":

@@ -14,22 +14,29 @@ the commit, the CPU, steps, training time, which network was kept (G as trained,
 average of ``--ema``), the numbers its ``eval.py`` measured on it, a fixed-seed output
 ``fingerprint`` (the golden test: ``tests/test_shipped.py``) and every file's sha256.
 
-    python -m tools.ship add began_refiner B /work/runs/b --command "python began_refiner/train.py --ema 0.999" \\
-        --commit 04eab11 --cpu "AMD EPYC (Zen 4), 2 cores" --wall-s 610 [--trained]
-    python -m tools.ship check           # every manifest: sha256, weights_only load, fingerprint
+    python -m tools.ship add began_refiner B runs/b --command "python began_refiner/train.py --out runs/b" \\
+        --commit 04eab11 --cpu "AMD EPYC (Zen 4), 2 cores" --wall-s 610 [--trained] [--replace]
+    python -m tools.ship check           # every manifest: files, weights_only load, fingerprint, numbers
+
+``add`` measures the new folder's numbers with its paper's ``eval.py --run`` (on exactly the files it
+wrote, recording their digest as ``measured_on``), so a manifest never holds numbers of other weights;
+it refuses to replace a shipped name unless given ``--replace`` (as ``git`` refuses to overwrite
+without ``--force``). ``check`` fails when a folder is not what its manifest records, when its output
+moved, or when its numbers were measured on other files.
 """
 import argparse
 import importlib
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
 
 from common.checkpoints import FORMAT, read_checkpoint
 from common.folders import atomic_write
-from common.manifest import PAPERS, ROOT, read_manifest, sha256, weights_folder
+from common.manifest import PAPERS, ROOT, files_digest, read_manifest, sha256, shipped_problem, weights_folder
 
 TOLERANCE = 1e-4        # the fingerprint may move by this fraction of its abs_sum (float32 on another CPU)
 TRAINING_ONLY = ("batches", "augment_rng")   # checkpoint extras that only continue a run
@@ -75,58 +82,83 @@ def fingerprint_differs(recorded: dict, now: dict):
     return None
 
 
-def add(args) -> None:
-    """Copy a trained run into ``<paper>/weights/<name>/`` and record it in the manifest."""
+def measure(paper: str, name: str, eval_args=()) -> dict:
+    """The numbers ``<paper>/eval.py --run`` measures on ``<paper>/weights/<name>/`` (``paper.numbers``),
+    rounded, with ``measured_on``: the digest of exactly the files they were measured on."""
+    declared = importlib.import_module(f"{paper}.paper")
+    with tempfile.TemporaryDirectory() as out:
+        importlib.import_module(f"{paper}.eval").main(["--run", str(weights_folder(paper) / name), "--out", out,
+                                                       *eval_args])
+        metrics = json.loads((Path(out) / "metrics.json").read_text())
+    (numbers,) = declared.numbers(metrics).values()                   # one folder evaluated: one entry
+    return {**{k: round(v, 4) if isinstance(v, float) else v for k, v in numbers.items()},
+            "measured_on": files_digest(paper, name)}
+
+
+def copy_stage(stage: Path, dest: Path, args) -> dict:
+    """One checkpoint folder of a run, weights only, with its log.csv and config.json; its manifest stage."""
+    checkpoint = read_checkpoint(stage / "checkpoint.pt")
+    has_average = any(name.endswith("_ema") for name in checkpoint["models"])
+    keep = args.keep or [n for n in checkpoint["models"] if not n.endswith("_ema") and not n.startswith("D")]
+    average = has_average and not args.trained
+    dest.mkdir(parents=True, exist_ok=True)
+    torch.save(shipped_checkpoint(checkpoint, keep, average), dest / "checkpoint.pt")
+    for name in ("log.csv", "config.json"):
+        if (stage / name).exists():
+            shutil.copyfile(stage / name, dest / name)
+    kept = (f"the moving average of G's weights (--ema {checkpoint['config'].get('ema')})" if average
+            else "the networks as trained" + (" (the run's average was measured and not kept)" if has_average else ""))
+    return {"steps": checkpoint["step"], "training_s": round(float(checkpoint["extra"].get("time_s", 0)), 1),
+            "networks": keep, "kept": kept}
+
+
+def add(args) -> list:
+    """Copy a trained run into ``<paper>/weights/<name>/``, measure it, record it; returns the paths written."""
     run, target = Path(args.run), weights_folder(args.paper) / args.name
     stages = [run] if (run / "checkpoint.pt").exists() else sorted(p.parent for p in run.glob("*/checkpoint.pt"))
     if not stages:
         raise SystemExit(f"{run} holds no checkpoint.pt (nor stages with one)")
     manifest = read_manifest(args.paper)
-    previous = manifest.pop(args.name, {})             # re-shipping a name: its old record goes first
+    if (args.name in manifest or target.exists()) and not args.replace:
+        raise SystemExit(f"{args.paper}/weights/{args.name} is shipped already: add --replace to replace it (its "
+                         f"numbers are then measured again on the new files)")
+    manifest.pop(args.name, None)                       # replacing: the old record goes first
     write_manifest(args.paper, manifest)
     if target.exists():
         shutil.rmtree(target)
     entry = {"command": args.command, "commit": args.commit, "cpu": args.cpu, "wall_s": args.wall_s,
-             "stages": {}, "sha256": {}}
-    for stage in stages:
-        checkpoint = read_checkpoint(stage / "checkpoint.pt")
-        has_average = any(name.endswith("_ema") for name in checkpoint["models"])
-        keep = args.keep or [n for n in checkpoint["models"] if not n.endswith("_ema") and not n.startswith("D")]
-        average = has_average and not args.trained
-        dest = target / stage.relative_to(run)
-        dest.mkdir(parents=True, exist_ok=True)
-        torch.save(shipped_checkpoint(checkpoint, keep, average), dest / "checkpoint.pt")
-        for name in ("log.csv", "config.json"):
-            if (stage / name).exists():
-                shutil.copyfile(stage / name, dest / name)
-        entry["stages"][dest.relative_to(target).as_posix() or "."] = {
-            "steps": checkpoint["step"], "training_s": round(float(checkpoint["extra"].get("time_s", 0)), 1),
-            "networks": keep,
-            "kept": (f"the moving average of G's weights (--ema {checkpoint['config'].get('ema')})" if average
-                     else "the networks as trained" + (" (the run's average was measured and not kept)"
-                                                       if has_average else ""))}
-    for path in sorted(target.rglob("*")):
-        if path.is_file():
-            entry["sha256"][path.relative_to(weights_folder(args.paper)).as_posix()] = sha256(path)
-    entry["fingerprint"] = fingerprint(args.paper, target)
-    entry["eval"] = previous.get("eval", {})
+             "stages": {(target / stage.relative_to(run)).relative_to(target).as_posix() or ".":
+                        copy_stage(stage, target / stage.relative_to(run), args) for stage in stages}}
+    entry["sha256"] = {path.relative_to(weights_folder(args.paper)).as_posix(): sha256(path)
+                       for path in sorted(target.rglob("*")) if path.is_file()}
     manifest[args.name] = entry
+    write_manifest(args.paper, manifest)                # its files recorded, so that the loader may read them
+    entry["fingerprint"] = fingerprint(args.paper, target)
+    entry["eval"] = measure(args.paper, args.name, args.eval_args)
     write_manifest(args.paper, manifest)
-    print(f"shipped {run} as {target.relative_to(ROOT)} ({sum(p.stat().st_size for p in target.rglob('*') if p.is_file()) / 1e6:.2f} MB)")
+    return [target, weights_folder(args.paper) / "manifest.json"]
+
+
+def entry_problem(paper: str, name: str, entry: dict):
+    """What ``check`` finds wrong with one shipped folder, or None."""
+    problem = shipped_problem(paper, name)
+    if problem is None and "fingerprint" not in entry:
+        problem = "no fingerprint recorded"
+    if problem is None:
+        problem = fingerprint_differs(entry["fingerprint"], fingerprint(paper, weights_folder(paper) / name))
+    if problem is None and entry.get("eval", {}).get("measured_on") != files_digest(paper, name):
+        problem = ("its numbers were measured on other files (or not at all): measure them again with "
+                   "python -m tools.figures " + paper)
+    return problem
 
 
 def check(_args=None) -> int:
-    """Every shipped file: sha256 as recorded, a weights_only load, the fingerprint within tolerance."""
+    """Every shipped folder: its files as recorded, a weights_only load, the fingerprint within tolerance,
+    and numbers measured on exactly these files."""
     failures = 0
     for paper in PAPERS:
         for name, entry in read_manifest(paper).items():
-            folder = weights_folder(paper) / name
-            problem = None
-            for relative, digest in entry["sha256"].items():
-                if sha256(weights_folder(paper) / relative) != digest:
-                    problem = f"{relative}: sha256 differs from the manifest"
-            if problem is None:
-                problem = fingerprint_differs(entry["fingerprint"], fingerprint(paper, folder))
+            problem = entry_problem(paper, name, entry)
             failures += problem is not None
             print(f"{paper}/weights/{name}: {problem or 'ok'}")
     return 1 if failures else 0
@@ -141,20 +173,24 @@ def total_megabytes() -> float:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command_name", required=True)
-    a = sub.add_parser("add", help="ship a trained run")
+    a = sub.add_parser("add", help="ship a trained run (measuring its numbers)")
     a.add_argument("paper", choices=PAPERS)
     a.add_argument("name")
     a.add_argument("run")
-    a.add_argument("--command", required=True, help="the exact command that trained it")
+    a.add_argument("--command", required=True, help="the exact command that trained it, as a user would paste it")
     a.add_argument("--commit", required=True)
     a.add_argument("--cpu", required=True)
     a.add_argument("--wall-s", type=float, required=True, help="the command's wall time in seconds")
     a.add_argument("--keep", nargs="+", help="networks to ship (default: all but discriminators)")
     a.add_argument("--trained", action="store_true", help="keep G as trained even if the run has an average")
-    sub.add_parser("check", help="verify every shipped file")
+    a.add_argument("--replace", action="store_true", help="replace a network shipped under this name")
+    a.add_argument("--eval-args", nargs=argparse.REMAINDER, default=[],
+                   help="more flags for eval.py when it measures the numbers (last)")
+    sub.add_parser("check", help="verify every shipped folder against its manifest (exit 1 on any problem)")
     args = ap.parse_args(argv)
     if args.command_name == "add":
-        add(args)
+        for path in add(args):
+            print(f"wrote {path.relative_to(ROOT) if ROOT in path.parents else path}")
         print(f"all shipped networks: {total_megabytes():.2f} MB")
         return 0
     return check(args)
