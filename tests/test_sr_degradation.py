@@ -70,6 +70,19 @@ def test_high_to_low_shapes_and_noise():
     assert HighToLow(width=8, blocks=(0, 1, 1), size=32)(high[..., :32, :32], z1).shape == (2, 3, 8, 8)
 
 
+def test_forward_runs_high_to_low_and_the_critics_in_the_parts_its_shape_comments_name():
+    G = HighToLow(width=8, blocks=(1, 2, 1)).eval()
+    x, shapes = torch.randn(2, 4, 64, 64), []
+    for part in G.stages:                                                 # stem, at 64, at 32, at 16 (+ tanh)
+        x = G.body[part](x)
+        shapes.append(tuple(x.shape))
+    assert shapes == [(2, 8, 64, 64), (2, 8, 32, 32), (2, 8, 16, 16), (2, 3, 16, 16)]
+    assert G.stages[-1].stop == len(G.body)                               # every layer in one part
+    for size in (64, 16):                                                 # D_high, D_low: ↓2 blocks down to 4×4
+        D = Discriminator(size, width=8)
+        assert D.body[:D.downs](torch.randn(2, 3, size, size)).shape == (2, 8, 4, 4)
+
+
 def test_low_to_high_shapes():
     L = LowToHigh(width=16, blocks=(2, 2))
     out = L(torch.randn(2, 3, 16, 16))
