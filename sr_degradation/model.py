@@ -230,9 +230,11 @@ def build(networks=NETWORKS, size=64, z_dim=64, h2l_width=64, h2l_blocks=(12, 3,
 
 
 # ------------------------------------------------------------------------------- losses
+# §IX: each generator learns with eq. 1, l = α·pixel + β·GAN; the GAN loss is the hinge loss of the
+# authors' code (SNGAN's), for the critics and the generators alike.
 
 def pixel_loss(output, target):
-    """The "L2 pixel" loss of §IX: mean over pixels of (output − target)².
+    """The "L2 pixel" loss of §IX: pixel = mean over pixels of (output − target)².
 
     High-to-Low compares its 16×16 output with ``downsample_target(high)``; Low-to-High
     compares its 64×64 output with the HR image.
@@ -251,10 +253,60 @@ def hinge_d_loss(real_scores, fake_scores):
 
 
 def hinge_g_loss(fake_scores):
-    """Hinge generator loss: L_GAN = −E[D(fake)]."""
+    """Hinge generator loss: GAN = −E[D(fake)]."""
     return -fake_scores.mean()
 
 
 def generator_loss(pixel, gan, alpha=1.0, beta=0.05):
-    """Eq. 1: l = α·pixel + β·GAN, with α = 1 and β = 0.05 (§X)."""
-    return alpha * pixel + beta * gan
+    """Eq. 1: l = α·pixel + β·GAN, with α = 1 and β = 0.05 (§X).
+
+    ``gan`` None (Low-to-High's ``--pixel-warmup`` steps, ours: no critic yet): l = α·pixel.
+    """
+    return alpha * pixel if gan is None else alpha * pixel + beta * gan
+
+
+def compute_d_loss(**critics):
+    """One critic step's losses (§X): the hinge loss of each critic given as ``name=(D, real images, fakes)``,
+    the fakes made without gradients:
+
+        loss_D_low  = E[max(0, 1 − D_low(real LR))] + E[max(0, 1 + D_low(High-to-Low(HR, z)))]
+        loss_D_high = E[max(0, 1 − D_high(HR))]     + E[max(0, 1 + D_high(Low-to-High(LR)))]
+        loss_D      = the sum over the critics given (one backward: each critic's gradient is its own term's)
+
+    Returns {"loss_D_low" and / or "loss_D_high", "loss_D"}: tensors.
+    """
+    terms = {f"loss_{name}": hinge_d_loss(D(real), D(fake)) for name, (D, real, fake) in critics.items()}
+    terms["loss_D"] = sum(terms.values())
+    return terms
+
+
+def compute_g_loss(high, H2L=None, D_low=None, z=None, L2H=None, D_high=None, low=None, alpha=1.0, beta=0.05):
+    """One generator step's losses: eq. 1, l = α·pixel + β·GAN, for each generator given (§IX, §X).
+
+    High-to-Low (stages h2l and finetune), LR = H2L(HR, z):
+        pixel_h2l = mean (LR − avgpool₄(HR))²          gan_h2l = −E[D_low(LR)]
+    Low-to-High (stages l2h, bicubic and finetune), SR = L2H(LR), where LR is that High-to-Low's output
+    when it is given (the fine-tune: end to end), else ``low`` (a frozen High-to-Low's or bicubic(HR)):
+        pixel_l2h = mean (SR − HR)²                     gan_l2h = −E[D_high(SR)]   (no D_high: None, l = α·pixel)
+    loss_G = l_h2l + l_l2h, over the generators given. The critics are the caller's to freeze.
+
+    Returns {"pixel_h2l", "gan_h2l" (with H2L), "pixel_l2h", "gan_l2h" (with L2H), "loss_G"}.
+    """
+    terms = {}
+    if H2L is not None:
+        low = H2L(high, z)                                                      # (B, 3, s, s)
+        # pixel (§IX): against the HR face average-pooled to the LR size
+        terms["pixel_h2l"] = pixel_loss(low, downsample_target(high))
+        # GAN (hinge): D_low should take the degraded face for a real LR face
+        terms["gan_h2l"] = hinge_g_loss(D_low(low))
+    if L2H is not None:
+        fake_high = L2H(low)                                                    # (B, 3, S, S)
+        # pixel (§IX): against the HR face
+        terms["pixel_l2h"] = pixel_loss(fake_high, high)
+        # GAN (hinge): D_high should take the super-resolved face for a real HR face
+        terms["gan_l2h"] = hinge_g_loss(D_high(fake_high)) if D_high is not None else None
+    # eq. 1 for each generator given, then their sum
+    eq1 = [generator_loss(terms[f"pixel_{g}"], terms[f"gan_{g}"], alpha, beta) for g in ("h2l", "l2h")
+           if f"pixel_{g}" in terms]
+    terms["loss_G"] = eq1[0] + eq1[1] if len(eq1) == 2 else eq1[0]
+    return terms

@@ -18,7 +18,8 @@ The pipeline (Fig. 2) writes runs/sr_degradation/<time>/ with one run folder per
              High-to-Low frozen;
   finetune/  both generators and both critics train together, end to end;
   bicubic/   (--with-bicubic) Low-to-High on (bicubic(HR), HR) pairs: the baseline of Table 2;
-Every generator loss is α·pixel + β·GAN (eq. 1, α = 1, β = 0.05) with a hinge GAN loss.
+Every generator loss is α·pixel + β·GAN (eq. 1, α = 1, β = 0.05) with a hinge GAN loss
+(model.py: compute_g_loss, compute_d_loss).
 Each stage folder is a complete run (config.json, log.csv, samples/, checkpoint.pt, loss.png);
 --resume --out <pipeline> skips the finished stages, continues the unfinished one, and trains a stage
 again from scratch when a stage it starts from was made longer (sr_degradation/pipeline.py).
@@ -41,8 +42,7 @@ from common.loop import Run
 from common.plots import save_image_rows
 from sr_degradation import pipeline
 from sr_degradation.data import Batches, HeldOut, bicubic_down, load_faces
-from sr_degradation.model import (ARGUMENTS, NETWORKS, build, downsample_target, generator_loss, hinge_d_loss,
-                                  hinge_g_loss, pixel_loss)
+from sr_degradation.model import ARGUMENTS, NETWORKS, build, compute_d_loss, compute_g_loss
 from sr_degradation.pipeline import PIPELINE_ONLY, REAL_LOW, STAGES, STEPS_OF
 
 PAPER = "sr_degradation"
@@ -222,20 +222,6 @@ def update(optimizers, loss):
         opt.step()
 
 
-def critic_steps(n, batch, critics, optimizers, device, amp):
-    """§X: ``n`` critic updates per generator update (D:G = 5:1), each on a fresh batch: ``batch()``
-    gives ``{critic name: (real images, fakes made without gradients)}``, and every critic named there
-    takes one step on its hinge loss (their sum). Returns the last update's losses ({} when n = 0)."""
-    losses = {}
-    for _ in range(n):
-        pairs = batch()
-        with autocast(device, amp):
-            losses = {name: hinge_d_loss(critics[name](real), critics[name](fake))
-                      for name, (real, fake) in pairs.items()}
-        update([optimizers[name] for name in losses], sum(losses.values()))
-    return losses
-
-
 def setup(args, faces, start_from=None):
     """What every stage starts with: the device, whether --amp runs, the training batches and the
     held-out faces, and this stage's networks (seeded; ``start_from``: trained weights to begin with)
@@ -269,28 +255,28 @@ def train_h2l(args, resumed, faces, handed, resume_hint=None):
     if test.extractor and run.writes and not run.resumed:
         run.log_eval(0, fid_h2l=test.fid_degraded(models["H2L"]))         # before any training
 
-    def critic_batch():
-        """Real LR faces (other people) against High-to-Low's degradations of HR faces."""
-        high, low = data.next_high(), data.next_low()
-        with autocast(device, amp), torch.no_grad():
-            return {"D_low": (low, models["H2L"](high, data.noise(len(high))))}
-
     nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     H2L, D_low = nets["H2L"], nets["D_low"]
     for step in run.steps():
-        loss_d = critic_steps(args.d_steps, critic_batch, nets, optimizers, device, amp).get("D_low")
+        # critic steps (§X: D:G = 5:1), each on a fresh batch: real LR faces (other people) against
+        # High-to-Low's degradations of HR faces, made without gradients
+        loss_d = {}
+        for _ in range(args.d_steps):
+            high, low = data.next_high(), data.next_low()
+            with autocast(device, amp), torch.no_grad():
+                fake_low = models["H2L"](high, data.noise(len(high)))
+            with autocast(device, amp):
+                loss_d = compute_d_loss(D_low=(D_low, low, fake_low))                      # hinge
+            update([optimizers["D_low"]], loss_d["loss_D"])
 
         # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the average-pooled HR face; the
         # critic frozen (no gradient into it, none exchanged for it under torchrun)
         high = data.next_high()
         with autocast(device, amp), distributed.frozen(D_low):
-            fake_low = H2L(high, data.noise(len(high)))
-            pixel = pixel_loss(fake_low, downsample_target(high))
-            gan = hinge_g_loss(D_low(fake_low))
-            loss_g = generator_loss(pixel, gan, ALPHA, BETA)
-        update([optimizers["H2L"]], loss_g)
+            loss_g = compute_g_loss(high, H2L, D_low, data.noise(len(high)), alpha=ALPHA, beta=BETA)
+        update([optimizers["H2L"]], loss_g["loss_G"])
 
-        run.log(step, loss_D_low=loss_d, pixel_h2l=pixel, gan_h2l=gan, loss_G=loss_g)
+        run.log(step, loss_D_low=loss_d.get("loss_D_low"), **loss_g)
         if test.extractor and run.due(step, args.fid_every):
             run.log_eval(step, fid_h2l=test.fid_degraded(models["H2L"]))  # degradation realism
         if run.due(step, args.sample_every):
@@ -323,31 +309,31 @@ def train_l2h(args, resumed, faces, handed, resume_hint=None):
         with torch.no_grad():
             return frozen(high, data.noise(len(high)))
 
-    def critic_batch():
-        """HR faces against Low-to-High's super-resolutions of their degradations."""
-        high = data.next_high()
-        with autocast(device, amp), torch.no_grad():
-            return {"D_high": (high, models["L2H"](degrade(high)))}
-
     if test.extractor and run.writes and not run.resumed:
         run.log_eval(0, fid_sr=test.fid_super_resolved(models["L2H"]), psnr_db=test.psnr_db(models["L2H"]))
     nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     L2H, D_high = nets["L2H"], nets["D_high"]
     for step in run.steps():
         gan_phase = step > args.pixel_warmup       # before: pixel loss alone, no critic (--pixel-warmup)
-        loss_d = critic_steps(args.d_steps if gan_phase else 0, critic_batch, nets, optimizers, device,
-                              amp).get("D_high")
+        # critic steps (§X: D:G = 5:1; none before the GAN phase), each on a fresh batch: HR faces against
+        # Low-to-High's super-resolutions of their degradations, made without gradients
+        loss_d = {}
+        for _ in range(args.d_steps if gan_phase else 0):
+            high = data.next_high()
+            with autocast(device, amp), torch.no_grad():
+                fake_high = models["L2H"](degrade(high))
+            with autocast(device, amp):
+                loss_d = compute_d_loss(D_high=(D_high, high, fake_high))                 # hinge
+            update([optimizers["D_high"]], loss_d["loss_D"])
 
-        # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the HR face; the critic frozen
+        # generator step (eq. 1; before the GAN phase α·pixel alone): pixel against the HR face; the critic frozen
         high = data.next_high()
         with autocast(device, amp), distributed.frozen(D_high):
-            fake_high = L2H(degrade(high))
-            pixel = pixel_loss(fake_high, high)
-            gan = hinge_g_loss(D_high(fake_high)) if gan_phase else None
-            loss_g = generator_loss(pixel, gan, ALPHA, BETA) if gan_phase else ALPHA * pixel
-        update([optimizers["L2H"]], loss_g)
+            loss_g = compute_g_loss(high, L2H=L2H, D_high=D_high if gan_phase else None, low=degrade(high),
+                                    alpha=ALPHA, beta=BETA)
+        update([optimizers["L2H"]], loss_g["loss_G"])
 
-        run.log(step, loss_D_high=loss_d, pixel_l2h=pixel, gan_l2h=gan, loss_G=loss_g)
+        run.log(step, loss_D_high=loss_d.get("loss_D_high"), **loss_g)
         if test.extractor and run.due(step, args.fid_every):
             run.log_eval(step, fid_sr=test.fid_super_resolved(models["L2H"]), psnr_db=test.psnr_db(models["L2H"]))
         if run.due(step, args.sample_every):
@@ -373,33 +359,29 @@ def train_finetune(args, resumed, faces, handed, resume_hint=None):
     if test.extractor and run.writes and not run.resumed:
         run.log_eval(0, fid_h2l=test.fid_degraded(models["H2L"]), fid_sr=test.fid_super_resolved(models["L2H"]))
 
-    def critic_batch():
-        """Both critics at once: real LR vs degraded HR faces, HR faces vs super-resolved degradations."""
-        high, low = data.next_high(), data.next_low()
-        with autocast(device, amp), torch.no_grad():
-            fake_low = models["H2L"](high, data.noise(len(high)))
-            return {"D_low": (low, fake_low), "D_high": (high, models["L2H"](fake_low))}
-
     nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     H2L, D_low, L2H, D_high = (nets[k] for k in NETWORKS)
     for step in run.steps():
-        loss_d = critic_steps(args.d_steps, critic_batch, nets, optimizers, device, amp)
+        # critic steps (§X: D:G = 5:1), both critics on each fresh batch: real LR faces against degraded HR
+        # faces, HR faces against the super-resolutions of those degradations, made without gradients
+        loss_d = {}
+        for _ in range(args.d_steps):
+            high, low = data.next_high(), data.next_low()
+            with autocast(device, amp), torch.no_grad():
+                fake_low = models["H2L"](high, data.noise(len(high)))
+                fake_high = models["L2H"](fake_low)
+            with autocast(device, amp):
+                loss_d = compute_d_loss(D_low=(D_low, low, fake_low), D_high=(D_high, high, fake_high))  # hinge
+            update([optimizers["D_low"], optimizers["D_high"]], loss_d["loss_D"])
 
-        # generator step: eq. 1 for each generator, summed; Low-to-High reads High-to-Low's output; both
-        # critics frozen
+        # generator step: eq. 1 for each generator, summed; Low-to-High reads High-to-Low's output (end to
+        # end); both critics frozen
         high = data.next_high()
         with autocast(device, amp), distributed.frozen(D_low), distributed.frozen(D_high):
-            fake_low = H2L(high, data.noise(len(high)))
-            pixel_h2l = pixel_loss(fake_low, downsample_target(high))
-            gan_h2l = hinge_g_loss(D_low(fake_low))
-            fake_high = L2H(fake_low)
-            pixel_l2h = pixel_loss(fake_high, high)
-            gan_l2h = hinge_g_loss(D_high(fake_high))
-            loss_g = generator_loss(pixel_h2l, gan_h2l, ALPHA, BETA) + generator_loss(pixel_l2h, gan_l2h, ALPHA, BETA)
-        update([optimizers["H2L"], optimizers["L2H"]], loss_g)
+            loss_g = compute_g_loss(high, H2L, D_low, data.noise(len(high)), L2H, D_high, alpha=ALPHA, beta=BETA)
+        update([optimizers["H2L"], optimizers["L2H"]], loss_g["loss_G"])
 
-        run.log(step, loss_D_low=loss_d.get("D_low"), loss_D_high=loss_d.get("D_high"), pixel_h2l=pixel_h2l,
-                gan_h2l=gan_h2l, pixel_l2h=pixel_l2h, gan_l2h=gan_l2h, loss_G=loss_g)
+        run.log(step, loss_D_low=loss_d.get("loss_D_low"), loss_D_high=loss_d.get("loss_D_high"), **loss_g)
         if test.extractor and run.due(step, args.fid_every):
             run.log_eval(step, fid_h2l=test.fid_degraded(models["H2L"]), fid_sr=test.fid_super_resolved(models["L2H"]))
         if run.due(step, args.sample_every):

@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from common import loop
@@ -22,8 +23,9 @@ from conftest import assert_same_checkpoint, check_one_sentence, evaluate_shippe
 from sr_degradation import eval as evaluate
 from sr_degradation import train
 from sr_degradation.data import bicubic_down
-from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, bicubic_up, build, downsample_target,
-                                  generator_loss, hinge_d_loss, hinge_g_loss, pixel_loss)
+from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, bicubic_up, build, compute_d_loss,
+                                  compute_g_loss, downsample_target, generator_loss, hinge_d_loss, hinge_g_loss,
+                                  pixel_loss)
 
 pytestmark = pytest.mark.filterwarnings("ignore:FID. singular covariance")      # tiny FID sets
 
@@ -53,6 +55,44 @@ def test_eq1_weighting():
     # α = 1, β = 0.05: 1·0.3 + 0.05·(−2)
     assert generator_loss(torch.tensor(0.3), torch.tensor(-2.0)).item() == pytest.approx(0.3 - 0.05 * 2)
     assert generator_loss(torch.tensor(0.3), torch.tensor(-2.0), alpha=2, beta=0.5).item() == pytest.approx(-0.4)
+    # no GAN term (Low-to-High's --pixel-warmup): α·pixel alone
+    assert generator_loss(torch.tensor(0.3), None, alpha=2).item() == pytest.approx(0.6)
+
+
+def test_compute_d_loss_is_each_critics_hinge_loss_and_their_sum():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0])
+    # D_low = identity: (max(0, 1 − 2) + max(0, 1 − 0.5))/2 + (max(0, 1 − 3) + max(0, 1 + 0))/2 = 0.25 + 0.5
+    # D_high = 2·x: scores (4, 1) and (−6, 0): (0 + 0)/2 + (0 + 1)/2 = 0.5
+    terms = compute_d_loss(D_low=(lambda x: x, real, fake), D_high=(lambda x: 2 * x, real, fake))
+    assert set(terms) == {"loss_D_low", "loss_D_high", "loss_D"}
+    assert terms["loss_D_low"].item() == pytest.approx(0.75) and terms["loss_D_high"].item() == pytest.approx(0.5)
+    assert terms["loss_D"].item() == pytest.approx(1.25)
+    assert set(compute_d_loss(D_low=(lambda x: x, real, fake))) == {"loss_D_low", "loss_D"}
+
+
+def test_compute_g_loss_is_eq1_per_generator_summed_end_to_end():
+    """Stand-in networks on 4×4 HR images of 2s: High-to-Low returns z as a 1×1 LR image (its target, the
+    4×4 average of the HR image, is 2), Low-to-High repeats it to 4×4, D_low scores 0.5·x, D_high the mean."""
+    high, z = torch.full((1, 1, 4, 4), 2.0), torch.tensor([3.0], requires_grad=True)
+    nets = dict(H2L=lambda hr, noise: noise.view(1, 1, 1, 1), D_low=lambda x: 0.5 * x.flatten(),
+                L2H=lambda lr: F.interpolate(lr, scale_factor=4), D_high=lambda x: x.mean((1, 2, 3)))
+    # High-to-Low alone (stage h2l): pixel (3 − 2)² = 1, GAN −0.5·3 = −1.5, eq. 1: 1 + 0.05·(−1.5) = 0.925
+    terms = compute_g_loss(high, nets["H2L"], nets["D_low"], z)
+    assert set(terms) == {"pixel_h2l", "gan_h2l", "loss_G"}
+    assert [terms[k].item() for k in terms] == pytest.approx([1.0, -1.5, 0.925])
+    # Low-to-High alone on a given LR image of 0s (stage l2h): pixel (0 − 2)² = 4, GAN −0 = 0 → 4; with no
+    # critic (the warm-up): no GAN term, loss_G = α·pixel
+    low = torch.zeros(1, 1, 1, 1)
+    terms = compute_g_loss(high, L2H=nets["L2H"], D_high=nets["D_high"], low=low, alpha=2.0)
+    assert [terms[k].item() for k in ("pixel_l2h", "gan_l2h", "loss_G")] == pytest.approx([4.0, 0.0, 8.0])
+    terms = compute_g_loss(high, L2H=nets["L2H"], low=low, alpha=2.0)
+    assert terms["gan_l2h"] is None and terms["loss_G"].item() == pytest.approx(8.0)
+    # both (the fine-tune): Low-to-High reads High-to-Low's 3s: pixel (3 − 2)² = 1, GAN −3, eq. 1: 0.85; sum 1.775
+    terms = compute_g_loss(high, z=z, **nets)
+    assert [terms[k].item() for k in ("pixel_l2h", "gan_l2h", "loss_G")] == pytest.approx([1.0, -3.0, 1.775])
+    # end to end: d loss_G / dz = 2(z − 2) − 0.05·0.5 (High-to-Low's eq. 1) + 2(z − 2) − 0.05 (Low-to-High's)
+    terms["loss_G"].backward()
+    assert z.grad.item() == pytest.approx(2 - 0.025 + 2 - 0.05)
 
 
 # ----------------------------------------------------------------- architecture
