@@ -22,7 +22,10 @@ Every generator loss is α·pixel + β·GAN (eq. 1, α = 1, β = 0.05) with a hi
 (model.py: compute_g_loss, compute_d_loss).
 Each stage folder is a complete run (config.json, log.csv, samples/, checkpoint.pt, loss.png);
 --resume --out <pipeline> skips the finished stages, continues the unfinished one, and trains a stage
-again from scratch when a stage it starts from was made longer (sr_degradation/pipeline.py).
+again from scratch when a stage it starts from was made longer (sr_degradation/pipeline.py: plan).
+
+Below: one function per stage (train_h2l, train_l2h, train_finetune), then train_pipeline, which calls
+them in the order of Fig. 2; main ends the bare command with eval.py, after training and apart from it.
 """
 import argparse
 import json
@@ -37,13 +40,14 @@ from common import distributed
 from common.cli import (HelpFormatter, add_common_args, data_folders, one_sentence_errors, parse_args,
                         parse_with_preset, peek_flag, positive_int, resume_config)
 from common.device import autocast, pick_device, seed_everything, to_device, use_amp
-from common.folders import check_out, new_run_dir
+from common.folders import check_out, claim_folder, new_run_dir, write_config
 from common.loop import Run
 from common.plots import save_image_rows
 from sr_degradation import pipeline
 from sr_degradation.data import Batches, HeldOut, bicubic_down, load_faces
 from sr_degradation.model import ARGUMENTS, NETWORKS, build, compute_d_loss, compute_g_loss
-from sr_degradation.pipeline import PIPELINE_ONLY, REAL_LOW, STAGES, STEPS_OF
+from sr_degradation.pipeline import (PIPELINE_ONLY, REAL_LOW, STAGES, STEPS_OF, check_started_from, hand_over,
+                                     with_sizes_of)
 
 PAPER = "sr_degradation"
 # §X: Adam lr 1e-4, β = (0, 0.9), D:G = 5:1, ~570k generator updates per network, 2k to fine-tune.
@@ -118,9 +122,9 @@ def parser():
 
 
 def parse(argv):
-    """``(args, resumed, handed)``: the command line of one ``--stage`` (``resumed``: the checkpoint it
-    continues; ``handed``: what it starts from, ``pipeline.hand_over``), or of the pipeline
-    (``args.stage`` None, ``resumed`` and ``handed`` None)."""
+    """``(args, resumed)``: the command line of one ``--stage`` (``resumed``: the checkpoint it continues,
+    or None), or of the pipeline (``args.stage`` None, ``resumed`` None). It reads flags and config.json
+    only: the networks a stage starts from are loaded by ``train_one_stage`` and ``train_pipeline``."""
     ap = parser()
     stage = peek_flag(argv, "--stage", None)
     if stage is not None and stage not in STAGES:
@@ -134,14 +138,7 @@ def parse(argv):
         build(**model_args(args))
     except ValueError as err:
         ap.error(str(err))
-    if stage is None:
-        return args, None, None
-    handed = pipeline.hand_over(stage, args.h2l_run, args.l2h_run)
-    if resumed is not None:
-        pipeline.check_started_from(handed, resumed, args.out)
-    elif handed.steps:
-        args = pipeline.with_sizes_of(args, handed)
-    return args, resumed, handed
+    return args, resumed
 
 
 def parse_stage(ap, argv, stage):
@@ -247,7 +244,7 @@ def start_run(args, models, optimizers, resumed, state, columns, resume_hint):
 # ----------------------------------------------------------------------------- stage 1: High-to-Low
 
 
-def train_h2l(args, resumed, faces, handed, resume_hint=None):
+def train_h2l(args, resumed, faces, resume_hint=None):
     """Stage 1 (§VII, Fig. 2): High-to-Low learns to degrade HR faces from unpaired real LR faces."""
     device, amp, data, test, models, optimizers = setup(args, faces)
     run = start_run(args, models, optimizers, resumed, dict(batches=data),
@@ -393,18 +390,80 @@ def train_finetune(args, resumed, faces, handed, resume_hint=None):
     return run.finish(title="sr_degradation finetune: both together")
 
 
-STAGE_FUNCTIONS = {"h2l": train_h2l, "l2h": train_l2h, "finetune": train_finetune, "bicubic": train_l2h}
+# ----------------------------------------------------------------------------- the pipeline, or one stage
+
+
+def train_pipeline(args):
+    """Fig. 2, the bare command: the stages in order, each in a run folder of its own under the pipeline
+    folder and trained as ``--stage`` trains it alone. ``pipeline.plan`` says which this command trains:
+    a finished stage is skipped, an unfinished one continued, one whose earlier stage changed trained
+    again from scratch (one line each). Returns the pipeline folder."""
+    root = new_run_dir(args.out, PAPER)
+    args = argparse.Namespace(**{**vars(args), "out": str(root)})
+    todo = pipeline.plan(args, root)                     # {stage: "new", "resume" or "retrain"}, in order
+    faces = load_faces(args, low=any(stage in REAL_LOW for stage in todo))     # once, for every stage
+    pick_device(args.device)                             # under torchrun: join the process group now
+    if distributed.rank() == 0:                          # under torchrun, rank 0 alone writes
+        claim_folder(root)                               # one process per pipeline folder, before writing
+        write_config(root, args)
+    hint = f"python {PAPER}/train.py --resume --out {root}"                    # what Ctrl-C prints, every stage
+    h2l_run, l2h_run = str(root / "h2l"), str(root / "l2h")
+
+    # Each stage: pipeline.enter gives its command line and the checkpoint it continues; hand_over, the
+    # networks it starts from, read from the earlier stages' folders (common.checkpoints.load_networks).
+    if "h2l" in todo:           # stage 1 (§VII): High-to-Low learns the degradation from unpaired HR and real LR
+        stage_args, resumed = pipeline.enter(args, root, "h2l", todo["h2l"])
+        train_h2l(stage_args, resumed, faces, hint)
+        distributed.barrier()                            # rank 0's last checkpoint of the stage is written
+    if "l2h" in todo:           # stage 2 (§X): Low-to-High on (High-to-Low(HR, z), HR), h2l/'s High-to-Low frozen
+        stage_args, resumed = pipeline.enter(args, root, "l2h", todo["l2h"])
+        train_l2h(stage_args, resumed, faces, hand_over("l2h", h2l_run), hint)
+        distributed.barrier()
+    if "finetune" in todo:      # stage 3 (§X): all four networks together, from h2l/'s and l2h/'s
+        stage_args, resumed = pipeline.enter(args, root, "finetune", todo["finetune"])
+        train_finetune(stage_args, resumed, faces, hand_over("finetune", h2l_run, l2h_run), hint)
+        distributed.barrier()
+    if "bicubic" in todo:       # Table 2's baseline: Low-to-High on (bicubic(HR), HR)
+        stage_args, resumed = pipeline.enter(args, root, "bicubic", todo["bicubic"])
+        train_l2h(stage_args, resumed, faces, hand_over("bicubic"), hint)
+        distributed.barrier()
+
+    if distributed.rank() == 0:
+        print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())})")
+    return root
+
+
+def train_one_stage(args, resumed):
+    """``--stage``: one stage alone, from the stage folders that ``--h2l-run`` / ``--l2h-run`` name."""
+    handed = hand_over(args.stage, args.h2l_run, args.l2h_run)     # their networks (common.checkpoints.load_networks)
+    if resumed is not None:
+        check_started_from(handed, resumed, args.out)             # …still where this run started from
+    elif handed.steps:
+        args = with_sizes_of(args, handed)                        # a new run takes their network sizes
+    faces = load_faces(args, low=args.stage in REAL_LOW)
+    hint = f"python {PAPER}/train.py --stage {args.stage} --resume --out {args.out}"
+    if args.stage == "h2l":
+        return train_h2l(args, resumed, faces, hint)
+    if args.stage == "finetune":
+        return train_finetune(args, resumed, faces, handed, hint)
+    return train_l2h(args, resumed, faces, handed, hint)            # l2h, or bicubic (nothing handed over)
 
 
 @one_sentence_errors
 def main(argv=None):
-    args, resumed, handed = parse(argv)
-    if args.stage is None:
-        return pipeline.train(args, STAGE_FUNCTIONS)
-    faces = load_faces(args, low=args.stage in REAL_LOW)
-    return STAGE_FUNCTIONS[args.stage](args, resumed, faces, handed,
-                                       resume_hint=f"python {PAPER}/train.py --stage {args.stage} --resume "
-                                                   f"--out {args.out}")
+    args, resumed = parse(argv)
+    if args.stage is not None:
+        return train_one_stage(args, resumed)
+    root = train_pipeline(args)
+
+    # After training and apart from it: the bare command ends with eval.py on every stage (Table 2, the
+    # figures), in the process that writes (under torchrun, rank 0)
+    if distributed.rank() == 0 and args.fid_faces:
+        from sr_degradation import eval as evaluate      # imported here only: training never needs eval.py
+        evaluate.main(["--run", str(root), "--faces", str(args.fid_faces)])
+    elif distributed.rank() == 0:
+        print(f"evaluate with: python {PAPER}/eval.py --run {root}")
+    return root
 
 
 if __name__ == "__main__":

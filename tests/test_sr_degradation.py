@@ -2,12 +2,14 @@
 stage through train.main (smoke, resume, determinism, bad input, a longer earlier stage, Ctrl-C, your own
 faces), eval.py on a pipeline, on one stage, on a --data run's held-out faces and on the shipped pipeline (no --run),
 and golden_output."""
+import ast
 import csv
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -197,8 +199,8 @@ def files(folder):
 
 
 def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
-    args, resumed, handed = train.parse([])
-    assert args.stage is None and resumed is None and handed is None and args.with_bicubic
+    args, resumed = train.parse([])
+    assert args.stage is None and resumed is None and args.with_bicubic
     assert (args.h2l_steps, args.l2h_steps, args.finetune_steps) == (600, 2000, 100)
     assert args.l2h_residual and args.pixel_warmup == 2000                 # quick: l2h on the pixel loss alone
     assert train.parse(["--stage", "h2l"])[0].steps == 600
@@ -206,6 +208,24 @@ def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
     paper = train.parse(["--preset", "paper"])[0]
     assert not paper.l2h_residual and paper.pixel_warmup == 0             # the authors' network and eq. 1 throughout
     assert not hasattr(train.parse(["--stage", "bicubic"])[0], "h2l_steps")       # a stage's config is its own
+
+
+def test_parse_only_reads_and_training_never_imports_eval(tmp_path):
+    """parse() loads no network: a --h2l-run that does not exist is refused by main, with one sentence.
+    eval.py is imported by train.py's main alone (the bare command's closing evaluation), not by training."""
+    flags = TINY + ["--stage", "l2h", "--h2l-run", str(tmp_path / "none"), "--out", str(tmp_path / "l2h")]
+    args, resumed = train.parse(flags)
+    assert args.h2l_run == str(tmp_path / "none") and resumed is None
+    with pytest.raises(SystemExit, match="does not exist"):
+        train.main(flags)
+
+    def imports_eval(node):
+        return any(isinstance(n, ast.ImportFrom) and (n.module == "sr_degradation.eval" or n.module == "sr_degradation"
+                                                      and any(a.name == "eval" for a in n.names))
+                   for n in ast.walk(node))
+    for module, importers in ((train, ["main"]), (train.pipeline, [])):
+        tree = ast.parse(Path(module.__file__).read_text())
+        assert [getattr(node, "name", "the module") for node in tree.body if imports_eval(node)] == importers
 
 
 def test_pipeline_writes_one_complete_run_folder_per_stage(pipeline):
