@@ -11,6 +11,9 @@ The text leaves the layers open; they follow the authors' released code
 (jingyang2017/Face-and-Image-super-resolution: ``H2L.py`` for High-to-Low, ``model.py``
 ``GEN_DEEP`` for Low-to-High, ``Discriminator.py`` for the critics), with the widths and
 block counts as constructor arguments so the quick preset can run on a CPU.
+
+Shapes in the ``forward`` comments: B images, S the HR side (64), s = S/4 the LR side (16),
+w a network's width (channels), z_dim the noise size.
 """
 import torch
 import torch.nn as nn
@@ -30,8 +33,8 @@ class ResBlock(nn.Module):
                                   nn.BatchNorm2d(c_out), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False))
         self.skip = nn.Identity() if c_in == c_out else nn.Conv2d(c_in, c_out, 1)
 
-    def forward(self, x):
-        return self.skip(x) + self.body(x)
+    def forward(self, x):                                  # x: (B, c_in, H, W)
+        return self.skip(x) + self.body(x)                 # shortcut + two BN-ReLU-conv 3×3: (B, c_out, H, W)
 
 
 def bicubic_up(low, factor=4):
@@ -70,16 +73,22 @@ class HighToLow(nn.Module):
         _check_blocks("High-to-Low", blocks, 3)
         self.z_dim, self.size = z_dim, size
         self.noise = nn.Linear(z_dim, size * size)                          # z → one extra input channel
-        layers = [nn.Conv2d(3 + 1, width, 3, 1, 1)]
+        layers, self.stages = [nn.Conv2d(3 + 1, width, 3, 1, 1)], [slice(0, 1)]
         for i, n in enumerate(blocks):
             layers += [ResBlock(width, width) for _ in range(n)] + [nn.BatchNorm2d(width), nn.ReLU()]
             last = i == len(blocks) - 1
             layers.append(nn.Conv2d(width, 3 if last else width, 3, 1 if last else 2, 1))   # ↓2, or to RGB
-        self.body = nn.Sequential(*layers, nn.Tanh())
+            self.stages.append(slice(self.stages[-1].stop, len(layers) + (1 if last else 0)))   # and the tanh
+        self.body = nn.Sequential(*layers, nn.Tanh())            # one Sequential, run in parts (forward)
 
-    def forward(self, high, z):
-        noise = self.noise(z).view(-1, 1, self.size, self.size)
-        return self.body(torch.cat([high, noise], 1))
+    def forward(self, high, z):                             # high: (B, 3, S, S), z: (B, z_dim)
+        noise = self.noise(z).view(-1, 1, self.size, self.size)     # Linear, as an image: (B, 1, S, S)
+        x = torch.cat([high, noise], 1)                     # (B, 4, S, S)
+        stem, at_full, at_half, at_quarter = (self.body[part] for part in self.stages)   # self.body in four parts
+        x = stem(x)                                         # conv 3×3: (B, w, S, S)
+        x = at_full(x)                                      # b64 × ResBlock, BN-ReLU, conv ↓2: (B, w, S/2, S/2)
+        x = at_half(x)                                      # b32 × ResBlock, BN-ReLU, conv ↓2: (B, w, s, s)
+        return at_quarter(x)                                # b16 × ResBlock, BN-ReLU, conv 3×3, tanh: (B, 3, s, s)
 
 
 class LowToHigh(nn.Module):
@@ -126,11 +135,16 @@ class LowToHigh(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(h, c, 3, 1, 1, bias=False), nn.ReLU(), nn.Conv2d(c, c, 1), nn.ReLU(),
                                   to_rgb, *([] if residual else [nn.Tanh()]))
 
-    def forward(self, low):
-        x = self.stem(low)
-        x = self.up32(x + self.blocks16(x))
-        x = self.up64(self.skip32(x) + self.blocks32(x))
-        return bicubic_up(low) + self.head(x) if self.residual else self.head(x)
+    def forward(self, low):                                 # low: (B, 3, s, s)
+        x = self.stem(low)                                  # conv 3×3: (B, w, s, s)
+        x = x + self.blocks16(x)                            # b16 × ResBlock(w), a long skip: (B, w, s, s)
+        x = self.up32(x)                                    # bilinear ×2, BN-ReLU, conv 1×1: (B, w, 2s, 2s)
+        x = self.skip32(x) + self.blocks32(x)               # 1×1 skip + ResBlock(w → w/2) + (b32 − 1) ×
+        #                                                     ResBlock(w/2): (B, w/2, 2s, 2s)
+        x = self.up64(x)                                    # bilinear ×2, BN-ReLU, conv 1×1: (B, w/2, S, S)
+        if self.residual:                                   # bicubic ×4 of the input + the head's correction
+            return bicubic_up(low) + self.head(x)           # (conv 3×3, ReLU, 1×1, ReLU, 1×1): (B, 3, S, S)
+        return self.head(x)                                 # conv 3×3, ReLU, 1×1, ReLU, 1×1, tanh: (B, 3, S, S)
 
 
 class DiscBlock(nn.Module):
@@ -149,8 +163,8 @@ class DiscBlock(nn.Module):
         self.skip = (nn.Sequential(spectral_norm(nn.Conv2d(c_in, c_out, 1)), *([nn.AvgPool2d(2)] if down else []))
                      if down or c_in != c_out else nn.Identity())
 
-    def forward(self, x):
-        return self.body(x) + self.skip(x)
+    def forward(self, x):                                  # x: (B, c_in, H, W)
+        return self.body(x) + self.skip(x)                 # (B, c_out, H/2, W/2) if down, else (B, c_out, H, W)
 
 
 class Discriminator(nn.Module):
@@ -174,9 +188,12 @@ class Discriminator(nn.Module):
         blocks = [DiscBlock(3 if i == 0 else width, width, down=i < downs, first=i == 0) for i in range(downs + extra)]
         self.body = nn.Sequential(*blocks, nn.ReLU())
         self.fc = spectral_norm(nn.Linear(width, 1))
+        self.downs = downs
 
-    def forward(self, x):
-        return self.fc(self.body(x).mean((2, 3))).squeeze(1)
+    def forward(self, x):                                  # x: (B, 3, N, N), N = size (S for D_high, s for D_low)
+        x = self.body[:self.downs](x)                      # DiscBlocks ↓2 each: (B, w, N/2, N/2) … (B, w, 4, 4)
+        x = self.body[self.downs:](x)                      # ``extra`` DiscBlocks at 4×4, ReLU: (B, w, 4, 4)
+        return self.fc(x.mean((2, 3))).squeeze(1)          # global average pool (B, w), SN-linear (B, 1): (B,)
 
 
 # ------------------------------------------------------------------------------- one stage's networks
@@ -213,9 +230,11 @@ def build(networks=NETWORKS, size=64, z_dim=64, h2l_width=64, h2l_blocks=(12, 3,
 
 
 # ------------------------------------------------------------------------------- losses
+# §IX: each generator learns with eq. 1, l = α·pixel + β·GAN; the GAN loss is the hinge loss of the
+# authors' code (SNGAN's), for the critics and the generators alike.
 
 def pixel_loss(output, target):
-    """The "L2 pixel" loss of §IX: mean over pixels of (output − target)².
+    """The "L2 pixel" loss of §IX: pixel = mean over pixels of (output − target)².
 
     High-to-Low compares its 16×16 output with ``downsample_target(high)``; Low-to-High
     compares its 64×64 output with the HR image.
@@ -234,10 +253,60 @@ def hinge_d_loss(real_scores, fake_scores):
 
 
 def hinge_g_loss(fake_scores):
-    """Hinge generator loss: L_GAN = −E[D(fake)]."""
+    """Hinge generator loss: GAN = −E[D(fake)]."""
     return -fake_scores.mean()
 
 
 def generator_loss(pixel, gan, alpha=1.0, beta=0.05):
-    """Eq. 1: l = α·pixel + β·GAN, with α = 1 and β = 0.05 (§X)."""
-    return alpha * pixel + beta * gan
+    """Eq. 1: l = α·pixel + β·GAN, with α = 1 and β = 0.05 (§X).
+
+    ``gan`` None (Low-to-High's ``--pixel-warmup`` steps, ours: no critic yet): l = α·pixel.
+    """
+    return alpha * pixel if gan is None else alpha * pixel + beta * gan
+
+
+def compute_d_loss(**critics):
+    """One critic step's losses (§X): the hinge loss of each critic given as ``name=(D, real images, fakes)``,
+    the fakes made without gradients:
+
+        loss_D_low  = E[max(0, 1 − D_low(real LR))] + E[max(0, 1 + D_low(High-to-Low(HR, z)))]
+        loss_D_high = E[max(0, 1 − D_high(HR))]     + E[max(0, 1 + D_high(Low-to-High(LR)))]
+        loss_D      = the sum over the critics given (one backward: each critic's gradient is its own term's)
+
+    Returns {"loss_D_low" and / or "loss_D_high", "loss_D"}: tensors.
+    """
+    terms = {f"loss_{name}": hinge_d_loss(D(real), D(fake)) for name, (D, real, fake) in critics.items()}
+    terms["loss_D"] = sum(terms.values())
+    return terms
+
+
+def compute_g_loss(high, H2L=None, D_low=None, z=None, L2H=None, D_high=None, low=None, alpha=1.0, beta=0.05):
+    """One generator step's losses: eq. 1, l = α·pixel + β·GAN, for each generator given (§IX, §X).
+
+    High-to-Low (stages h2l and finetune), LR = H2L(HR, z):
+        pixel_h2l = mean (LR − avgpool₄(HR))²          gan_h2l = −E[D_low(LR)]
+    Low-to-High (stages l2h, bicubic and finetune), SR = L2H(LR), where LR is that High-to-Low's output
+    when it is given (the fine-tune: end to end), else ``low`` (a frozen High-to-Low's or bicubic(HR)):
+        pixel_l2h = mean (SR − HR)²                     gan_l2h = −E[D_high(SR)]   (no D_high: None, l = α·pixel)
+    loss_G = l_h2l + l_l2h, over the generators given. The critics are the caller's to freeze.
+
+    Returns {"pixel_h2l", "gan_h2l" (with H2L), "pixel_l2h", "gan_l2h" (with L2H), "loss_G"}.
+    """
+    terms = {}
+    if H2L is not None:
+        low = H2L(high, z)                                                      # (B, 3, s, s)
+        # pixel (§IX): against the HR face average-pooled to the LR size
+        terms["pixel_h2l"] = pixel_loss(low, downsample_target(high))
+        # GAN (hinge): D_low should take the degraded face for a real LR face
+        terms["gan_h2l"] = hinge_g_loss(D_low(low))
+    if L2H is not None:
+        fake_high = L2H(low)                                                    # (B, 3, S, S)
+        # pixel (§IX): against the HR face
+        terms["pixel_l2h"] = pixel_loss(fake_high, high)
+        # GAN (hinge): D_high should take the super-resolved face for a real HR face
+        terms["gan_l2h"] = hinge_g_loss(D_high(fake_high)) if D_high is not None else None
+    # eq. 1 for each generator given, then their sum
+    eq1 = [generator_loss(terms[f"pixel_{g}"], terms[f"gan_{g}"], alpha, beta) for g in ("h2l", "l2h")
+           if f"pixel_{g}" in terms]
+    terms["loss_G"] = eq1[0] + eq1[1] if len(eq1) == 2 else eq1[0]
+    return terms

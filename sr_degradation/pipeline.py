@@ -1,5 +1,5 @@
-"""The pipeline of Fig. 2 (§VII, §X): the stages in order, what each hands to the next, and the closing
-evaluation. ``train.py`` trains one stage; ``train(args, stage_functions)`` runs them in turn:
+"""The plumbing of the pipeline of Fig. 2 (§VII, §X): which stages a command trains, what each hands to
+the next, and where each starts. ``train.py`` trains the stages, one visible call each (``train_pipeline``):
 
     runs/sr_degradation/<time>/        claimed by one process while it trains
       config.json                      the pipeline's command (every flag, and each stage's length)
@@ -7,7 +7,7 @@ evaluation. ``train.py`` trains one stage; ``train(args, stage_functions)`` runs
       l2h/                             stage 2: Low-to-High and its 64×64 critic, on h2l/'s frozen High-to-Low
       finetune/                        both generators and both critics, starting from h2l/ and l2h/
       bicubic/                         (--with-bicubic) the baseline: Low-to-High on bicubic pairs
-      metrics.json, figures/           eval.py's, at the end
+      metrics.json, figures/           eval.py's, which train.py's main runs at the end
 
 The hand-over (``hand_over``) reads an earlier stage's folder with ``common.checkpoints.load_networks``. A later
 stage records the step of each stage it started from (``h2l_step``, ``l2h_step`` in its checkpoint), so
@@ -20,10 +20,7 @@ from typing import NamedTuple
 
 from common import distributed
 from common.checkpoints import load_networks, load_run
-from common.device import pick_device
-from common.folders import claim_folder, new_run_dir, write_config
-from sr_degradation import eval as evaluate
-from sr_degradation.data import load_faces
+from common.folders import claim_folder
 from sr_degradation.model import build
 
 PAPER = "sr_degradation"
@@ -104,59 +101,24 @@ def with_sizes_of(args, handed):
 # ----------------------------------------------------------------------------- the pipeline
 
 
-def train(args, stage_functions):
-    """Fig. 2: h2l, then l2h on h2l's outputs, then finetune, then (--with-bicubic) the baseline, each in
-    its own folder under the pipeline folder; then eval.py on all of them. Finished stages are skipped,
-    an unfinished one is continued, and one whose earlier stage changed is trained again (``plan``).
-    ``stage_functions``: train.py's ``{stage: train_<stage>}``."""
-    root = new_run_dir(args.out, PAPER)
-    args = argparse.Namespace(**{**vars(args), "out": str(root)})
-    todo = plan(args, root)
-    faces = load_faces(args, low=any(stage in REAL_LOW for stage, _ in todo))      # once, for every stage
-    pick_device(args.device)                                 # under torchrun: join the process group now
-    writes = distributed.rank() == 0                         # under torchrun, rank 0 alone writes
-    if writes:
-        claim_folder(root)                                   # one process per pipeline folder, before writing
-        write_config(root, args)
-    for stage, action in todo:
-        folder = root / stage
-        if action == "retrain" and writes:
-            clear(folder)
-        distributed.barrier()                                # every process reads what rank 0 wrote
-        resumed = load_run(folder, PAPER) if action == "resume" else None
-        handed = hand_over(stage, str(root / "h2l"), str(root / "l2h"))
-        stage_functions[stage](stage_args(args, root, stage, resumed is not None), resumed, faces, handed,
-                               resume_hint=f"python {PAPER}/train.py --resume --out {root}")
-        distributed.barrier()                                # rank 0's last checkpoint of the stage is written
-    if not writes:
-        return root
-    print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())})")
-    if not args.fid_faces:
-        print(f"evaluate with: python {PAPER}/eval.py --run {root}")
-    else:                                                    # the super-resolution figure and Table 2
-        evaluate.main(["--run", str(root), "--faces", str(args.fid_faces)])
-    return root
-
-
 def plan(args, root):
-    """``[(stage, action)]`` for the stages this command trains: "new", "resume" (stopped before its
-    length) or "retrain" (from scratch: a stage it starts from trains now, or stands at another step
-    than the one it was trained on, so its input changed). Finished stages are skipped; one line for
-    each skipped or retrained stage."""
-    todo, reached = [], {}                                   # reached: each stage's step after this command
+    """``{stage: action}`` for the stages this command trains, in the pipeline's order: "new", "resume"
+    (stopped before its length) or "retrain" (from scratch: a stage it starts from trains now, or stands
+    at another step than the one it was trained on, so its input changed). Finished stages are left out;
+    one line for each skipped or retrained stage."""
+    todo, reached = {}, {}                                   # reached: each stage's step after this command
     for stage in [s for s in STAGES if s != "bicubic" or args.with_bicubic]:
         length, folder = getattr(args, STEPS_OF[stage]), root / stage
         checkpoint = load_run(folder, PAPER) if (folder / "checkpoint.pt").exists() else None
-        trained_now = [s for s, _ in todo]
         changed = [s for s in STARTS_FROM[stage] if checkpoint is not None
-                   and (s in trained_now or checkpoint["extra"].get(f"{s}_step") != reached[s])]
+                   and (s in todo or checkpoint["extra"].get(f"{s}_step") != reached[s])]
         if changed:
             first, recorded = changed[0], checkpoint["extra"].get(f"{changed[0]}_step")
             since = f"step {recorded} → {reached[first]}" if recorded is not None else f"now step {reached[first]}"
             print(f"{stage}: {first}/ changed ({since}), so {stage}/ is trained again from scratch")
-            todo.append((stage, "retrain"))
+            todo[stage] = "retrain"
         elif checkpoint is None or checkpoint["step"] < length:
-            todo.append((stage, "new" if checkpoint is None else "resume"))
+            todo[stage] = "new" if checkpoint is None else "resume"
         else:
             print(f"{stage}: finished at step {checkpoint['step']}, skipped")
             reached[stage] = checkpoint["step"]
@@ -166,6 +128,18 @@ def plan(args, root):
         raise SystemExit(f"every stage of {root} is finished: give larger --h2l-steps, --l2h-steps or "
                          f"--finetune-steps{'' if args.with_bicubic else ' (or --with-bicubic)'} to continue it.")
     return todo
+
+
+def enter(args, root, stage, action):
+    """A stage's start inside the pipeline (``action`` from ``plan``): ``(args, resumed)``, its command line
+    as if it ran alone with ``--stage`` and the checkpoint it continues ("resume"; else None). A stage
+    trained again starts from an empty folder. Every process reads what rank 0 wrote."""
+    folder = root / stage
+    if action == "retrain" and distributed.rank() == 0:     # under torchrun, rank 0 alone writes
+        clear(folder)
+    distributed.barrier()
+    resumed = load_run(folder, PAPER) if action == "resume" else None
+    return stage_args(args, root, stage, resumed is not None), resumed
 
 
 def clear(folder):

@@ -18,10 +18,14 @@ The pipeline (Fig. 2) writes runs/sr_degradation/<time>/ with one run folder per
              High-to-Low frozen;
   finetune/  both generators and both critics train together, end to end;
   bicubic/   (--with-bicubic) Low-to-High on (bicubic(HR), HR) pairs: the baseline of Table 2;
-Every generator loss is α·pixel + β·GAN (eq. 1, α = 1, β = 0.05) with a hinge GAN loss.
+Every generator loss is α·pixel + β·GAN (eq. 1, α = 1, β = 0.05) with a hinge GAN loss
+(model.py: compute_g_loss, compute_d_loss).
 Each stage folder is a complete run (config.json, log.csv, samples/, checkpoint.pt, loss.png);
 --resume --out <pipeline> skips the finished stages, continues the unfinished one, and trains a stage
-again from scratch when a stage it starts from was made longer (sr_degradation/pipeline.py).
+again from scratch when a stage it starts from was made longer (sr_degradation/pipeline.py: plan).
+
+Below: one function per stage (train_h2l, train_l2h, train_finetune), then train_pipeline, which calls
+them in the order of Fig. 2; main ends the bare command with eval.py, after training and apart from it.
 """
 import argparse
 import json
@@ -36,14 +40,14 @@ from common import distributed
 from common.cli import (HelpFormatter, add_common_args, data_folders, one_sentence_errors, parse_args,
                         parse_with_preset, peek_flag, positive_int, resume_config)
 from common.device import autocast, pick_device, seed_everything, to_device, use_amp
-from common.folders import check_out, new_run_dir
+from common.folders import check_out, claim_folder, new_run_dir, write_config
 from common.loop import Run
 from common.plots import save_image_rows
 from sr_degradation import pipeline
 from sr_degradation.data import Batches, HeldOut, bicubic_down, load_faces
-from sr_degradation.model import (ARGUMENTS, NETWORKS, build, downsample_target, generator_loss, hinge_d_loss,
-                                  hinge_g_loss, pixel_loss)
-from sr_degradation.pipeline import PIPELINE_ONLY, REAL_LOW, STAGES, STEPS_OF
+from sr_degradation.model import ARGUMENTS, NETWORKS, build, compute_d_loss, compute_g_loss
+from sr_degradation.pipeline import (PIPELINE_ONLY, REAL_LOW, STAGES, STEPS_OF, check_started_from, hand_over,
+                                     with_sizes_of)
 
 PAPER = "sr_degradation"
 # §X: Adam lr 1e-4, β = (0, 0.9), D:G = 5:1, ~570k generator updates per network, 2k to fine-tune.
@@ -118,9 +122,9 @@ def parser():
 
 
 def parse(argv):
-    """``(args, resumed, handed)``: the command line of one ``--stage`` (``resumed``: the checkpoint it
-    continues; ``handed``: what it starts from, ``pipeline.hand_over``), or of the pipeline
-    (``args.stage`` None, ``resumed`` and ``handed`` None)."""
+    """``(args, resumed)``: the command line of one ``--stage`` (``resumed``: the checkpoint it continues,
+    or None), or of the pipeline (``args.stage`` None, ``resumed`` None). It reads flags and config.json
+    only: the networks a stage starts from are loaded by ``train_one_stage`` and ``train_pipeline``."""
     ap = parser()
     stage = peek_flag(argv, "--stage", None)
     if stage is not None and stage not in STAGES:
@@ -134,14 +138,7 @@ def parse(argv):
         build(**model_args(args))
     except ValueError as err:
         ap.error(str(err))
-    if stage is None:
-        return args, None, None
-    handed = pipeline.hand_over(stage, args.h2l_run, args.l2h_run)
-    if resumed is not None:
-        pipeline.check_started_from(handed, resumed, args.out)
-    elif handed.steps:
-        args = pipeline.with_sizes_of(args, handed)
-    return args, resumed, handed
+    return args, resumed
 
 
 def parse_stage(ap, argv, stage):
@@ -222,20 +219,6 @@ def update(optimizers, loss):
         opt.step()
 
 
-def critic_steps(n, batch, critics, optimizers, device, amp):
-    """§X: ``n`` critic updates per generator update (D:G = 5:1), each on a fresh batch: ``batch()``
-    gives ``{critic name: (real images, fakes made without gradients)}``, and every critic named there
-    takes one step on its hinge loss (their sum). Returns the last update's losses ({} when n = 0)."""
-    losses = {}
-    for _ in range(n):
-        pairs = batch()
-        with autocast(device, amp):
-            losses = {name: hinge_d_loss(critics[name](real), critics[name](fake))
-                      for name, (real, fake) in pairs.items()}
-        update([optimizers[name] for name in losses], sum(losses.values()))
-    return losses
-
-
 def setup(args, faces, start_from=None):
     """What every stage starts with: the device, whether --amp runs, the training batches and the
     held-out faces, and this stage's networks (seeded; ``start_from``: trained weights to begin with)
@@ -261,7 +244,7 @@ def start_run(args, models, optimizers, resumed, state, columns, resume_hint):
 # ----------------------------------------------------------------------------- stage 1: High-to-Low
 
 
-def train_h2l(args, resumed, faces, handed, resume_hint=None):
+def train_h2l(args, resumed, faces, resume_hint=None):
     """Stage 1 (§VII, Fig. 2): High-to-Low learns to degrade HR faces from unpaired real LR faces."""
     device, amp, data, test, models, optimizers = setup(args, faces)
     run = start_run(args, models, optimizers, resumed, dict(batches=data),
@@ -269,28 +252,28 @@ def train_h2l(args, resumed, faces, handed, resume_hint=None):
     if test.extractor and run.writes and not run.resumed:
         run.log_eval(0, fid_h2l=test.fid_degraded(models["H2L"]))         # before any training
 
-    def critic_batch():
-        """Real LR faces (other people) against High-to-Low's degradations of HR faces."""
-        high, low = data.next_high(), data.next_low()
-        with autocast(device, amp), torch.no_grad():
-            return {"D_low": (low, models["H2L"](high, data.noise(len(high))))}
-
     nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     H2L, D_low = nets["H2L"], nets["D_low"]
     for step in run.steps():
-        loss_d = critic_steps(args.d_steps, critic_batch, nets, optimizers, device, amp).get("D_low")
+        # critic steps (§X: D:G = 5:1), each on a fresh batch: real LR faces (other people) against
+        # High-to-Low's degradations of HR faces, made without gradients
+        loss_d = {}
+        for _ in range(args.d_steps):
+            high, low = data.next_high(), data.next_low()
+            with autocast(device, amp), torch.no_grad():
+                fake_low = models["H2L"](high, data.noise(len(high)))
+            with autocast(device, amp):
+                loss_d = compute_d_loss(D_low=(D_low, low, fake_low))                      # hinge
+            update([optimizers["D_low"]], loss_d["loss_D"])
 
         # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the average-pooled HR face; the
         # critic frozen (no gradient into it, none exchanged for it under torchrun)
         high = data.next_high()
         with autocast(device, amp), distributed.frozen(D_low):
-            fake_low = H2L(high, data.noise(len(high)))
-            pixel = pixel_loss(fake_low, downsample_target(high))
-            gan = hinge_g_loss(D_low(fake_low))
-            loss_g = generator_loss(pixel, gan, ALPHA, BETA)
-        update([optimizers["H2L"]], loss_g)
+            loss_g = compute_g_loss(high, H2L, D_low, data.noise(len(high)), alpha=ALPHA, beta=BETA)
+        update([optimizers["H2L"]], loss_g["loss_G"])
 
-        run.log(step, loss_D_low=loss_d, pixel_h2l=pixel, gan_h2l=gan, loss_G=loss_g)
+        run.log(step, loss_D_low=loss_d.get("loss_D_low"), **loss_g)
         if test.extractor and run.due(step, args.fid_every):
             run.log_eval(step, fid_h2l=test.fid_degraded(models["H2L"]))  # degradation realism
         if run.due(step, args.sample_every):
@@ -323,31 +306,31 @@ def train_l2h(args, resumed, faces, handed, resume_hint=None):
         with torch.no_grad():
             return frozen(high, data.noise(len(high)))
 
-    def critic_batch():
-        """HR faces against Low-to-High's super-resolutions of their degradations."""
-        high = data.next_high()
-        with autocast(device, amp), torch.no_grad():
-            return {"D_high": (high, models["L2H"](degrade(high)))}
-
     if test.extractor and run.writes and not run.resumed:
         run.log_eval(0, fid_sr=test.fid_super_resolved(models["L2H"]), psnr_db=test.psnr_db(models["L2H"]))
     nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     L2H, D_high = nets["L2H"], nets["D_high"]
     for step in run.steps():
         gan_phase = step > args.pixel_warmup       # before: pixel loss alone, no critic (--pixel-warmup)
-        loss_d = critic_steps(args.d_steps if gan_phase else 0, critic_batch, nets, optimizers, device,
-                              amp).get("D_high")
+        # critic steps (§X: D:G = 5:1; none before the GAN phase), each on a fresh batch: HR faces against
+        # Low-to-High's super-resolutions of their degradations, made without gradients
+        loss_d = {}
+        for _ in range(args.d_steps if gan_phase else 0):
+            high = data.next_high()
+            with autocast(device, amp), torch.no_grad():
+                fake_high = models["L2H"](degrade(high))
+            with autocast(device, amp):
+                loss_d = compute_d_loss(D_high=(D_high, high, fake_high))                 # hinge
+            update([optimizers["D_high"]], loss_d["loss_D"])
 
-        # generator step (eq. 1): l = α·pixel + β·GAN, pixel against the HR face; the critic frozen
+        # generator step (eq. 1; before the GAN phase α·pixel alone): pixel against the HR face; the critic frozen
         high = data.next_high()
         with autocast(device, amp), distributed.frozen(D_high):
-            fake_high = L2H(degrade(high))
-            pixel = pixel_loss(fake_high, high)
-            gan = hinge_g_loss(D_high(fake_high)) if gan_phase else None
-            loss_g = generator_loss(pixel, gan, ALPHA, BETA) if gan_phase else ALPHA * pixel
-        update([optimizers["L2H"]], loss_g)
+            loss_g = compute_g_loss(high, L2H=L2H, D_high=D_high if gan_phase else None, low=degrade(high),
+                                    alpha=ALPHA, beta=BETA)
+        update([optimizers["L2H"]], loss_g["loss_G"])
 
-        run.log(step, loss_D_high=loss_d, pixel_l2h=pixel, gan_l2h=gan, loss_G=loss_g)
+        run.log(step, loss_D_high=loss_d.get("loss_D_high"), **loss_g)
         if test.extractor and run.due(step, args.fid_every):
             run.log_eval(step, fid_sr=test.fid_super_resolved(models["L2H"]), psnr_db=test.psnr_db(models["L2H"]))
         if run.due(step, args.sample_every):
@@ -373,33 +356,29 @@ def train_finetune(args, resumed, faces, handed, resume_hint=None):
     if test.extractor and run.writes and not run.resumed:
         run.log_eval(0, fid_h2l=test.fid_degraded(models["H2L"]), fid_sr=test.fid_super_resolved(models["L2H"]))
 
-    def critic_batch():
-        """Both critics at once: real LR vs degraded HR faces, HR faces vs super-resolved degradations."""
-        high, low = data.next_high(), data.next_low()
-        with autocast(device, amp), torch.no_grad():
-            fake_low = models["H2L"](high, data.noise(len(high)))
-            return {"D_low": (low, fake_low), "D_high": (high, models["L2H"](fake_low))}
-
     nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
     H2L, D_low, L2H, D_high = (nets[k] for k in NETWORKS)
     for step in run.steps():
-        loss_d = critic_steps(args.d_steps, critic_batch, nets, optimizers, device, amp)
+        # critic steps (§X: D:G = 5:1), both critics on each fresh batch: real LR faces against degraded HR
+        # faces, HR faces against the super-resolutions of those degradations, made without gradients
+        loss_d = {}
+        for _ in range(args.d_steps):
+            high, low = data.next_high(), data.next_low()
+            with autocast(device, amp), torch.no_grad():
+                fake_low = models["H2L"](high, data.noise(len(high)))
+                fake_high = models["L2H"](fake_low)
+            with autocast(device, amp):
+                loss_d = compute_d_loss(D_low=(D_low, low, fake_low), D_high=(D_high, high, fake_high))  # hinge
+            update([optimizers["D_low"], optimizers["D_high"]], loss_d["loss_D"])
 
-        # generator step: eq. 1 for each generator, summed; Low-to-High reads High-to-Low's output; both
-        # critics frozen
+        # generator step: eq. 1 for each generator, summed; Low-to-High reads High-to-Low's output (end to
+        # end); both critics frozen
         high = data.next_high()
         with autocast(device, amp), distributed.frozen(D_low), distributed.frozen(D_high):
-            fake_low = H2L(high, data.noise(len(high)))
-            pixel_h2l = pixel_loss(fake_low, downsample_target(high))
-            gan_h2l = hinge_g_loss(D_low(fake_low))
-            fake_high = L2H(fake_low)
-            pixel_l2h = pixel_loss(fake_high, high)
-            gan_l2h = hinge_g_loss(D_high(fake_high))
-            loss_g = generator_loss(pixel_h2l, gan_h2l, ALPHA, BETA) + generator_loss(pixel_l2h, gan_l2h, ALPHA, BETA)
-        update([optimizers["H2L"], optimizers["L2H"]], loss_g)
+            loss_g = compute_g_loss(high, H2L, D_low, data.noise(len(high)), L2H, D_high, alpha=ALPHA, beta=BETA)
+        update([optimizers["H2L"], optimizers["L2H"]], loss_g["loss_G"])
 
-        run.log(step, loss_D_low=loss_d.get("D_low"), loss_D_high=loss_d.get("D_high"), pixel_h2l=pixel_h2l,
-                gan_h2l=gan_h2l, pixel_l2h=pixel_l2h, gan_l2h=gan_l2h, loss_G=loss_g)
+        run.log(step, loss_D_low=loss_d.get("loss_D_low"), loss_D_high=loss_d.get("loss_D_high"), **loss_g)
         if test.extractor and run.due(step, args.fid_every):
             run.log_eval(step, fid_h2l=test.fid_degraded(models["H2L"]), fid_sr=test.fid_super_resolved(models["L2H"]))
         if run.due(step, args.sample_every):
@@ -411,18 +390,80 @@ def train_finetune(args, resumed, faces, handed, resume_hint=None):
     return run.finish(title="sr_degradation finetune: both together")
 
 
-STAGE_FUNCTIONS = {"h2l": train_h2l, "l2h": train_l2h, "finetune": train_finetune, "bicubic": train_l2h}
+# ----------------------------------------------------------------------------- the pipeline, or one stage
+
+
+def train_pipeline(args):
+    """Fig. 2, the bare command: the stages in order, each in a run folder of its own under the pipeline
+    folder and trained as ``--stage`` trains it alone. ``pipeline.plan`` says which this command trains:
+    a finished stage is skipped, an unfinished one continued, one whose earlier stage changed trained
+    again from scratch (one line each). Returns the pipeline folder."""
+    root = new_run_dir(args.out, PAPER)
+    args = argparse.Namespace(**{**vars(args), "out": str(root)})
+    todo = pipeline.plan(args, root)                     # {stage: "new", "resume" or "retrain"}, in order
+    faces = load_faces(args, low=any(stage in REAL_LOW for stage in todo))     # once, for every stage
+    pick_device(args.device)                             # under torchrun: join the process group now
+    if distributed.rank() == 0:                          # under torchrun, rank 0 alone writes
+        claim_folder(root)                               # one process per pipeline folder, before writing
+        write_config(root, args)
+    hint = f"python {PAPER}/train.py --resume --out {root}"                    # what Ctrl-C prints, every stage
+    h2l_run, l2h_run = str(root / "h2l"), str(root / "l2h")
+
+    # Each stage: pipeline.enter gives its command line and the checkpoint it continues; hand_over, the
+    # networks it starts from, read from the earlier stages' folders (common.checkpoints.load_networks).
+    if "h2l" in todo:           # stage 1 (§VII): High-to-Low learns the degradation from unpaired HR and real LR
+        stage_args, resumed = pipeline.enter(args, root, "h2l", todo["h2l"])
+        train_h2l(stage_args, resumed, faces, hint)
+        distributed.barrier()                            # rank 0's last checkpoint of the stage is written
+    if "l2h" in todo:           # stage 2 (§X): Low-to-High on (High-to-Low(HR, z), HR), h2l/'s High-to-Low frozen
+        stage_args, resumed = pipeline.enter(args, root, "l2h", todo["l2h"])
+        train_l2h(stage_args, resumed, faces, hand_over("l2h", h2l_run), hint)
+        distributed.barrier()
+    if "finetune" in todo:      # stage 3 (§X): all four networks together, from h2l/'s and l2h/'s
+        stage_args, resumed = pipeline.enter(args, root, "finetune", todo["finetune"])
+        train_finetune(stage_args, resumed, faces, hand_over("finetune", h2l_run, l2h_run), hint)
+        distributed.barrier()
+    if "bicubic" in todo:       # Table 2's baseline: Low-to-High on (bicubic(HR), HR)
+        stage_args, resumed = pipeline.enter(args, root, "bicubic", todo["bicubic"])
+        train_l2h(stage_args, resumed, faces, hand_over("bicubic"), hint)
+        distributed.barrier()
+
+    if distributed.rank() == 0:
+        print(f"pipeline folder: {root} ({', '.join(s + '/' for s in STAGES if (root / s).is_dir())})")
+    return root
+
+
+def train_one_stage(args, resumed):
+    """``--stage``: one stage alone, from the stage folders that ``--h2l-run`` / ``--l2h-run`` name."""
+    handed = hand_over(args.stage, args.h2l_run, args.l2h_run)     # their networks (common.checkpoints.load_networks)
+    if resumed is not None:
+        check_started_from(handed, resumed, args.out)             # …still where this run started from
+    elif handed.steps:
+        args = with_sizes_of(args, handed)                        # a new run takes their network sizes
+    faces = load_faces(args, low=args.stage in REAL_LOW)
+    hint = f"python {PAPER}/train.py --stage {args.stage} --resume --out {args.out}"
+    if args.stage == "h2l":
+        return train_h2l(args, resumed, faces, hint)
+    if args.stage == "finetune":
+        return train_finetune(args, resumed, faces, handed, hint)
+    return train_l2h(args, resumed, faces, handed, hint)            # l2h, or bicubic (nothing handed over)
 
 
 @one_sentence_errors
 def main(argv=None):
-    args, resumed, handed = parse(argv)
-    if args.stage is None:
-        return pipeline.train(args, STAGE_FUNCTIONS)
-    faces = load_faces(args, low=args.stage in REAL_LOW)
-    return STAGE_FUNCTIONS[args.stage](args, resumed, faces, handed,
-                                       resume_hint=f"python {PAPER}/train.py --stage {args.stage} --resume "
-                                                   f"--out {args.out}")
+    args, resumed = parse(argv)
+    if args.stage is not None:
+        return train_one_stage(args, resumed)
+    root = train_pipeline(args)
+
+    # After training and apart from it: the bare command ends with eval.py on every stage (Table 2, the
+    # figures), in the process that writes (under torchrun, rank 0)
+    if distributed.rank() == 0 and args.fid_faces:
+        from sr_degradation import eval as evaluate      # imported here only: training never needs eval.py
+        evaluate.main(["--run", str(root), "--faces", str(args.fid_faces)])
+    elif distributed.rank() == 0:
+        print(f"evaluate with: python {PAPER}/eval.py --run {root}")
+    return root
 
 
 if __name__ == "__main__":

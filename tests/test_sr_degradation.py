@@ -2,15 +2,18 @@
 stage through train.main (smoke, resume, determinism, bad input, a longer earlier stage, Ctrl-C, your own
 faces), eval.py on a pipeline, on one stage, on a --data run's held-out faces and on the shipped pipeline (no --run),
 and golden_output."""
+import ast
 import csv
 import hashlib
 import importlib.util
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from common import loop
@@ -22,8 +25,9 @@ from conftest import assert_same_checkpoint, check_one_sentence, evaluate_shippe
 from sr_degradation import eval as evaluate
 from sr_degradation import train
 from sr_degradation.data import bicubic_down
-from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, bicubic_up, build, downsample_target,
-                                  generator_loss, hinge_d_loss, hinge_g_loss, pixel_loss)
+from sr_degradation.model import (Discriminator, HighToLow, LowToHigh, bicubic_up, build, compute_d_loss,
+                                  compute_g_loss, downsample_target, generator_loss, hinge_d_loss, hinge_g_loss,
+                                  pixel_loss)
 
 pytestmark = pytest.mark.filterwarnings("ignore:FID. singular covariance")      # tiny FID sets
 
@@ -53,6 +57,44 @@ def test_eq1_weighting():
     # α = 1, β = 0.05: 1·0.3 + 0.05·(−2)
     assert generator_loss(torch.tensor(0.3), torch.tensor(-2.0)).item() == pytest.approx(0.3 - 0.05 * 2)
     assert generator_loss(torch.tensor(0.3), torch.tensor(-2.0), alpha=2, beta=0.5).item() == pytest.approx(-0.4)
+    # no GAN term (Low-to-High's --pixel-warmup): α·pixel alone
+    assert generator_loss(torch.tensor(0.3), None, alpha=2).item() == pytest.approx(0.6)
+
+
+def test_compute_d_loss_is_each_critics_hinge_loss_and_their_sum():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-3.0, 0.0])
+    # D_low = identity: (max(0, 1 − 2) + max(0, 1 − 0.5))/2 + (max(0, 1 − 3) + max(0, 1 + 0))/2 = 0.25 + 0.5
+    # D_high = 2·x: scores (4, 1) and (−6, 0): (0 + 0)/2 + (0 + 1)/2 = 0.5
+    terms = compute_d_loss(D_low=(lambda x: x, real, fake), D_high=(lambda x: 2 * x, real, fake))
+    assert set(terms) == {"loss_D_low", "loss_D_high", "loss_D"}
+    assert terms["loss_D_low"].item() == pytest.approx(0.75) and terms["loss_D_high"].item() == pytest.approx(0.5)
+    assert terms["loss_D"].item() == pytest.approx(1.25)
+    assert set(compute_d_loss(D_low=(lambda x: x, real, fake))) == {"loss_D_low", "loss_D"}
+
+
+def test_compute_g_loss_is_eq1_per_generator_summed_end_to_end():
+    """Stand-in networks on 4×4 HR images of 2s: High-to-Low returns z as a 1×1 LR image (its target, the
+    4×4 average of the HR image, is 2), Low-to-High repeats it to 4×4, D_low scores 0.5·x, D_high the mean."""
+    high, z = torch.full((1, 1, 4, 4), 2.0), torch.tensor([3.0], requires_grad=True)
+    nets = dict(H2L=lambda hr, noise: noise.view(1, 1, 1, 1), D_low=lambda x: 0.5 * x.flatten(),
+                L2H=lambda lr: F.interpolate(lr, scale_factor=4), D_high=lambda x: x.mean((1, 2, 3)))
+    # High-to-Low alone (stage h2l): pixel (3 − 2)² = 1, GAN −0.5·3 = −1.5, eq. 1: 1 + 0.05·(−1.5) = 0.925
+    terms = compute_g_loss(high, nets["H2L"], nets["D_low"], z)
+    assert set(terms) == {"pixel_h2l", "gan_h2l", "loss_G"}
+    assert [terms[k].item() for k in terms] == pytest.approx([1.0, -1.5, 0.925])
+    # Low-to-High alone on a given LR image of 0s (stage l2h): pixel (0 − 2)² = 4, GAN −0 = 0 → 4; with no
+    # critic (the warm-up): no GAN term, loss_G = α·pixel
+    low = torch.zeros(1, 1, 1, 1)
+    terms = compute_g_loss(high, L2H=nets["L2H"], D_high=nets["D_high"], low=low, alpha=2.0)
+    assert [terms[k].item() for k in ("pixel_l2h", "gan_l2h", "loss_G")] == pytest.approx([4.0, 0.0, 8.0])
+    terms = compute_g_loss(high, L2H=nets["L2H"], low=low, alpha=2.0)
+    assert terms["gan_l2h"] is None and terms["loss_G"].item() == pytest.approx(8.0)
+    # both (the fine-tune): Low-to-High reads High-to-Low's 3s: pixel (3 − 2)² = 1, GAN −3, eq. 1: 0.85; sum 1.775
+    terms = compute_g_loss(high, z=z, **nets)
+    assert [terms[k].item() for k in ("pixel_l2h", "gan_l2h", "loss_G")] == pytest.approx([1.0, -3.0, 1.775])
+    # end to end: d loss_G / dz = 2(z − 2) − 0.05·0.5 (High-to-Low's eq. 1) + 2(z − 2) − 0.05 (Low-to-High's)
+    terms["loss_G"].backward()
+    assert z.grad.item() == pytest.approx(2 - 0.025 + 2 - 0.05)
 
 
 # ----------------------------------------------------------------- architecture
@@ -68,6 +110,19 @@ def test_high_to_low_shapes_and_noise():
     assert (G(high, z1) - G(high, z2)).abs().max() > 1e-3
     assert torch.equal(G(high, z1), G(high, z1))
     assert HighToLow(width=8, blocks=(0, 1, 1), size=32)(high[..., :32, :32], z1).shape == (2, 3, 8, 8)
+
+
+def test_forward_runs_high_to_low_and_the_critics_in_the_parts_its_shape_comments_name():
+    G = HighToLow(width=8, blocks=(1, 2, 1)).eval()
+    x, shapes = torch.randn(2, 4, 64, 64), []
+    for part in G.stages:                                                 # stem, at 64, at 32, at 16 (+ tanh)
+        x = G.body[part](x)
+        shapes.append(tuple(x.shape))
+    assert shapes == [(2, 8, 64, 64), (2, 8, 32, 32), (2, 8, 16, 16), (2, 3, 16, 16)]
+    assert G.stages[-1].stop == len(G.body)                               # every layer in one part
+    for size in (64, 16):                                                 # D_high, D_low: ↓2 blocks down to 4×4
+        D = Discriminator(size, width=8)
+        assert D.body[:D.downs](torch.randn(2, 3, size, size)).shape == (2, 8, 4, 4)
 
 
 def test_low_to_high_shapes():
@@ -144,8 +199,8 @@ def files(folder):
 
 
 def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
-    args, resumed, handed = train.parse([])
-    assert args.stage is None and resumed is None and handed is None and args.with_bicubic
+    args, resumed = train.parse([])
+    assert args.stage is None and resumed is None and args.with_bicubic
     assert (args.h2l_steps, args.l2h_steps, args.finetune_steps) == (600, 2000, 100)
     assert args.l2h_residual and args.pixel_warmup == 2000                 # quick: l2h on the pixel loss alone
     assert train.parse(["--stage", "h2l"])[0].steps == 600
@@ -153,6 +208,24 @@ def test_the_bare_command_runs_the_pipeline_with_the_presets_stage_lengths():
     paper = train.parse(["--preset", "paper"])[0]
     assert not paper.l2h_residual and paper.pixel_warmup == 0             # the authors' network and eq. 1 throughout
     assert not hasattr(train.parse(["--stage", "bicubic"])[0], "h2l_steps")       # a stage's config is its own
+
+
+def test_parse_only_reads_and_training_never_imports_eval(tmp_path):
+    """parse() loads no network: a --h2l-run that does not exist is refused by main, with one sentence.
+    eval.py is imported by train.py's main alone (the bare command's closing evaluation), not by training."""
+    flags = TINY + ["--stage", "l2h", "--h2l-run", str(tmp_path / "none"), "--out", str(tmp_path / "l2h")]
+    args, resumed = train.parse(flags)
+    assert args.h2l_run == str(tmp_path / "none") and resumed is None
+    with pytest.raises(SystemExit, match="does not exist"):
+        train.main(flags)
+
+    def imports_eval(node):
+        return any(isinstance(n, ast.ImportFrom) and (n.module == "sr_degradation.eval" or n.module == "sr_degradation"
+                                                      and any(a.name == "eval" for a in n.names))
+                   for n in ast.walk(node))
+    for module, importers in ((train, ["main"]), (train.pipeline, [])):
+        tree = ast.parse(Path(module.__file__).read_text())
+        assert [getattr(node, "name", "the module") for node in tree.body if imports_eval(node)] == importers
 
 
 def test_pipeline_writes_one_complete_run_folder_per_stage(pipeline):
