@@ -9,15 +9,17 @@ and SPADE's layer, as the thesis says it was:
 - ``LatentEncoder``        Table 3.6: E(x) = ẑ
 - ``MappingNetwork``       Table 3.7: L(z) = s
 - ``build``                every network of a run, from the ``model_args`` its checkpoint stores
+- ``VGGDistance``, ``FaceIdDistance``, ``image_distances``   the d_I of eqs. 3.2–3.4 (§3.2.4)
 
 Widths follow the tables at 128×128 and scale with ``size`` (the resolution where each
 table has C channels keeps C channels); ``base`` and ``max_channels`` shrink them for
 the CPU preset. Every ``forward`` says its shapes, with B the batch, size the image side, z_dim
 the latent's (and the style's) size and ch = ``widths(...)`` a network's channels per resolution.
-Losses (Table 3.2) are functions whose docstrings give the formula;
+Losses (Table 3.2, eq. 3.5) are functions whose docstrings give the formula;
 ``tests/test_nir_cgan.py`` checks each against a hand-computed number.
 """
 import math
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -26,6 +28,7 @@ from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
 from common.features import torchvision_weights
+from common.synthnet import load_synthnet
 
 
 def widths(size, base, max_channels, smallest):
@@ -309,6 +312,11 @@ def build(generator="ED", size=128, z_dim=512, g_base=16, g_max=256, spade_hidde
     return {name: init_xavier(m) for name, m in models.items()}
 
 
+def style(nets, z):
+    """s = L(z) when the run has a mapping network (§3.2.2.4, "SM"), else z itself: (B, z_dim) → (B, z_dim)."""
+    return nets["L"](z) if "L" in nets else z
+
+
 # ------------------------------------------------------------------------------ adversarial losses (Table 2.1)
 
 ADVERSARIAL = ("original", "least-squares", "hinge")
@@ -372,9 +380,43 @@ def identity_reconstruction_loss(d_image):
     return d_image.mean()
 
 
+def full_loss(terms, lambda_p=0.0, lambda_lr=0.0, lambda_sd=0.0, lambda_ir=0.0):
+    """Eq. 3.5, the generator's side: L_G = L_adv + λ_p·L_p + λ_lr·L_lr − λ_sd·L_sd + λ_ir·L_ir.
+
+    ``terms``: {"loss_adv", and those of "loss_p", "loss_lr", "loss_sd", "loss_ir" the configuration
+    uses}; a term it does not use counts 0. L_sd enters with a minus: the generator maximises it
+    (eq. 3.2 is a max over G; StarGAN v2 subtracts its diversity term the same way).
+    """
+    return (terms["loss_adv"] + lambda_p * terms.get("loss_p", 0.0) + lambda_lr * terms.get("loss_lr", 0.0)
+            - lambda_sd * terms.get("loss_sd", 0.0) + lambda_ir * terms.get("loss_ir", 0.0))
+
+
+# ------------------------------------------------------------------------------ distances d_I and d_z (§3.2.4)
+
 def l1_distance(a, b):
     """Per-pair mean absolute difference, (B,): the "L1" choice of d_I and d_z."""
     return (a - b).abs().flatten(1).mean(1)
+
+
+def discriminator_distance(D, a, b, y):
+    """d_I = D: Σ_l mean |D_l(y, a) − D_l(y, b)| over D's layers 1–5 (not its patch scores), per pair (B,)."""
+    return sum(l1_distance(fa, fb) for fa, fb in zip(D(y, a)[:-1], D(y, b)[:-1]))
+
+
+def source_blind(distance, a, b, y):
+    """A d_I that does not look at the shared source y: ``distance(a, b)``, (B,)."""
+    return distance(a, b)
+
+
+def image_distances(names, D, vgg=None, faceid=None):
+    """The d_I of eqs. 3.2–3.3 named in ``names``: {name: d(a, b, y) → (B,)}, y the pair's shared source.
+
+    "L1": ``l1_distance``; "D": ``discriminator_distance`` with D; "VGG": ``vgg`` (a ``VGGDistance``);
+    "FaceId": ``faceid`` (a ``FaceIdDistance``). Table 4.1's configurations name them (``Config.image_distances``).
+    """
+    choices = {"L1": partial(source_blind, l1_distance), "D": partial(discriminator_distance, D),
+               "VGG": partial(source_blind, vgg), "FaceId": partial(source_blind, faceid)}
+    return {name: choices[name] for name in names}
 
 
 # ------------------------------------------------------------------------------ VGG-19 perceptual network
@@ -420,3 +462,25 @@ class VGGDistance(nn.Module):
     def forward(self, a, b):                                    # a, b: (B, 1 or 3, H, W)
         both = self.features(torch.cat([a, b]))                 # one pass over a and b: 5 × (2B, C_l, H_l, W_l)
         return sum(w * (f[:len(a)] - f[len(a):]).abs().flatten(1).mean(1) for w, f in zip(VGG_WEIGHTS, both))  # (B,)
+
+
+# ------------------------------------------------------------------------------ face-identity network
+
+class FaceIdDistance(nn.Module):
+    """§3.2.4.2.2, d_I = FaceId: mean |f(a) − f(b)| of a frozen face-identity network's features, per pair (B,).
+
+    The thesis used a ResNet-50 trained on VGGFace2 (§3.2.4.2.2), which we cannot ship; ``path`` is a
+    TorchScript network (B, 3, H, W) in [−1, 1] → features, and without it the features are those of
+    the repo's synthetic-face network (``common.synthnet``), which knows the built-in identities.
+    """
+
+    def __init__(self, path, device):
+        super().__init__()
+        self.net = torch.jit.load(path, map_location=device) if path else load_synthnet(device=device)
+        self.net.requires_grad_(False).eval()
+        self.features = self.net if path else self.net.features
+
+    def forward(self, a, b):                                    # a, b: (B, 1 or 3, H, W)
+        # float32 in: the synthetic network's antialiased resize has no bfloat16 kernel on CPUs (--amp)
+        f = self.features(torch.cat([a, b]).float().expand(-1, 3, -1, -1))    # (2B, 3, H, W) → (2B, F), F = 256
+        return (f[:len(a)] - f[len(a):]).abs().flatten(1).mean(1)             # (B,)

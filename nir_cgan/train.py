@@ -29,11 +29,12 @@ from common.ema import add_ema_arg
 from common.loop import Run
 from common.metrics import fid
 from common.plots import save_image_rows
-from common.synthnet import SyntheticFeatures, load_synthnet
+from common.synthnet import SyntheticFeatures
 from nir_cgan.configs import CONFIGS
 from nir_cgan.data import augment_pairs, load_pairs
-from nir_cgan.model import (VGGDistance, build, discriminator_loss, feature_matching_loss, generator_loss,
-                            identity_reconstruction_loss, l1_distance, latent_reconstruction_loss, style_diversity_loss)
+from nir_cgan.model import (FaceIdDistance, VGGDistance, build, discriminator_loss, feature_matching_loss, full_loss,
+                            generator_loss, identity_reconstruction_loss, image_distances, l1_distance,
+                            latent_reconstruction_loss, style, style_diversity_loss)
 
 # paper: Table 3.8 (batch 12, 10 + 10 epochs, Adam (0.5, 0.999), lr G 1.5e-4, D 4.5e-4, E 1.5e-4, L 4.5e-6,
 # latent 512) at 128×128 with the tables' widths and the Table 3.1 augmentations, and the thesis's best
@@ -122,39 +123,6 @@ def model_args(args):
                 e_base=args.e_base, e_max=args.e_max, mapping=config.mapping)
 
 
-class FaceIdDistance(torch.nn.Module):
-    """d_I = FaceId: mean |f(a) − f(b)| of a frozen face-identity network's features, per pair (B,).
-
-    The thesis used a ResNet-50 trained on VGGFace2 (§3.2.4.2.2), which we cannot ship; by default
-    the features are those of the repo's synthetic-face network, which knows the built-in identities.
-    """
-
-    def __init__(self, path, device):
-        super().__init__()
-        self.net = torch.jit.load(path, map_location=device) if path else load_synthnet(device=device)
-        self.net.requires_grad_(False).eval()
-        self.features = self.net if path else self.net.features
-
-    def forward(self, a, b):
-        # float32 in: the synthetic network's antialiased resize has no bfloat16 kernel on CPUs (--amp)
-        f = self.features(torch.cat([a, b]).float().expand(-1, 3, -1, -1))
-        return (f[:len(a)] - f[len(a):]).abs().flatten(1).mean(1)
-
-
-def image_distances(config, args, D, device):
-    """The d_I choices this configuration needs, each d(a, b, y) → (B,) with y the shared source."""
-    names = {config.sd_image if config.lambda_sd else None, config.ir_image if config.lambda_ir else None}
-    vgg = VGGDistance(args.vgg_weights).to(device) if "VGG" in names or config.perceptual == "VGG" else None
-    faceid = FaceIdDistance(args.faceid_net, device) if "FaceId" in names else None
-    distances = {
-        "L1": lambda a, b, y: l1_distance(a, b),
-        "D": lambda a, b, y: sum(l1_distance(fa, fb) for fa, fb in zip(D(y, a)[:-1], D(y, b)[:-1])),
-        "VGG": lambda a, b, y: vgg(a, b),
-        "FaceId": lambda a, b, y: faceid(a, b),
-    }
-    return {name: distances[name] for name in names if name}, vgg
-
-
 def lr_factor(step, fixed_steps, decay_steps):
     """§3.2.6.1: 1 for the first K_fixed epochs, then linearly down to 0 over K_decay epochs."""
     if step <= fixed_steps:
@@ -168,11 +136,6 @@ def warmup_factor(step, warmup_steps):
     return 1.0 if warmup_steps <= 0 else min(1.0, step / warmup_steps)
 
 
-def style(nets, z):
-    """s = L(z) when the configuration has a mapping network (§3.2.2.4), else z itself."""
-    return nets["L"](z) if "L" in nets else z
-
-
 def compute_d_loss(nets, config, y, x, z):
     """Algorithm 2, the discriminator's half: L_D of Table 2.1 on the real pair (y, x) and the
     pair (y, G(y, s)) for a fresh latent z. G is frozen here (no graph is kept through it).
@@ -182,7 +145,9 @@ def compute_d_loss(nets, config, y, x, z):
     G, D = nets["G"], nets["D"]
     with torch.no_grad():
         fake = G(y, style(nets, z))
-    return {"loss_D": discriminator_loss(D(y, x)[-1], D(y, fake)[-1], config.adversarial)}
+    # adversarial loss (Table 2.1): real pairs towards f, generated pairs towards g
+    loss_d = discriminator_loss(D(y, x)[-1], D(y, fake)[-1], config.adversarial)
+    return {"loss_D": loss_d}
 
 
 def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None, lr_weight=1.0):
@@ -191,7 +156,7 @@ def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None, lr_we
         L_G = L_adv + λ_p·L_p + w·λ_lr·L_lr − λ_sd·L_sd + λ_ir·L_ir
 
     with only the terms the configuration uses. z: this step's latent; z2: a second latent
-    for L_sd (eq. 3.2); d_image: the d_I of eqs. 3.2–3.3 (``image_distances``); vgg: the
+    for L_sd (eq. 3.2); d_image: the d_I of eqs. 3.2–3.3 (``model.image_distances``); vgg: the
     VGG-19 distance of the VGG perceptual loss; lr_weight: w, the λ_lr warm-up factor
     (``warmup_factor``; 1 is eq. 3.5 itself). Returns tensors {"loss_adv", "loss_p",
     "loss_lr", "loss_sd", "loss_ir" (those used), "loss_G"}.
@@ -200,29 +165,31 @@ def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None, lr_we
     s = style(nets, z)
     fake = G(y, s)
     fake_features = D(y, fake)
-    terms = {"loss_adv": generator_loss(fake_features[-1], config.adversarial)}     # Table 2.1
-    if config.perceptual == "VGG":                                # eq. 3.4 on VGG-19 (L1, §3.2.4.2.1)
+    # adversarial loss (Table 2.1)
+    terms = {"loss_adv": generator_loss(fake_features[-1], config.adversarial)}
+    # perceptual loss (eq. 3.4): on VGG-19 (L1, §3.2.4.2.1), or on D's layers 4 & 5 or all (the real side a target)
+    if config.perceptual == "VGG":
         terms["loss_p"] = vgg(fake, x).mean()
-    elif config.perceptual:                                       # eq. 3.4 on D's layers 4 & 5, or all
-        with torch.no_grad():                                     # the real side is a constant target
+    elif config.perceptual:
+        with torch.no_grad():
             real_features = D(y, x)
         first = 3 if config.perceptual == "D45" else 0
         terms["loss_p"] = feature_matching_loss(fake_features[first:-1], real_features[first:-1])
-    if config.lambda_lr:                                          # eq. 3.1: E(G(y, s)) should give s back
+    # latent reconstruction loss (eq. 3.1): E(G(y, s)) should give s back
+    if config.lambda_lr:
         terms["loss_lr"] = latent_reconstruction_loss(s, E(fake))
-    if config.lambda_sd:                                          # eq. 3.2 with a second style
+    # style diversity loss (eq. 3.2): a second style s2; G(y, s2) detached, as StarGAN v2
+    if config.lambda_sd:
         s2 = style(nets, z2)
         d_latent = torch.ones(len(y), device=y.device) if config.sd_latent == "const" else l1_distance(s, s2)
-        fake2 = G(y, s2).detach()                                 # StarGAN v2 detaches its second fake
+        fake2 = G(y, s2).detach()
         terms["loss_sd"] = style_diversity_loss(d_image[config.sd_image](fake, fake2, y), d_latent)
-    if config.lambda_ir:                                          # eq. 3.3: x → E → G(y, E(x))
+    # identity reconstruction loss (eq. 3.3): x → E → G(y, E(x)) should give x back
+    if config.lambda_ir:
         terms["loss_ir"] = identity_reconstruction_loss(d_image[config.ir_image](x, G(y, E(x)), y))
-
-    def term(name):
-        return terms.get(name, 0.0)
-    terms["loss_G"] = (terms["loss_adv"] + config.lambda_p * term("loss_p")
-                       + lr_weight * config.lambda_lr * term("loss_lr")
-                       - config.lambda_sd * term("loss_sd") + config.lambda_ir * term("loss_ir"))    # eq. 3.5
+    # full loss (eq. 3.5), λ_lr weighted by the warm-up w
+    lambda_lr = lr_weight * config.lambda_lr
+    terms["loss_G"] = full_loss(terms, config.lambda_p, lambda_lr, config.lambda_sd, config.lambda_ir)
     return terms
 
 
@@ -253,7 +220,9 @@ def main(argv=None):
                   for name, m in models.items()}
     schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, fixed_steps, decay_steps))
                   for name, opt in optimizers.items()}
-    d_image, vgg = image_distances(config, args, D, device)
+    vgg = VGGDistance(args.vgg_weights).to(device) if config.uses_vgg else None                  # §3.2.4.2.1
+    faceid = FaceIdDistance(args.faceid_net, device) if "FaceId" in config.image_distances else None     # §3.2.4.2.2
+    d_image = image_distances(config.image_distances, D, vgg, faceid)      # the d_I of eqs. 3.2–3.3
 
     # Fixed inputs: 8 test sources with 3 fixed z each for samples/, and the FID test pairs.
     n_fid, n_show = min(args.fid_pairs, len(test["source"])), min(8, len(test["source"]))

@@ -19,10 +19,11 @@ from nir_cgan import eval as nir_eval
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES
 from nir_cgan.data import load_pairs
-from nir_cgan.model import (SPADE, VGG_LAYERS, VGG_WEIGHTS, AdaIN, EncoderDecoder, LatentEncoder, MappingNetwork,
-                            MultinormDecoder, PatchDiscriminator, VGGDistance, build, discriminator_loss,
-                            feature_matching_loss, generator_loss, identity_reconstruction_loss, init_xavier,
-                            l1_distance, latent_reconstruction_loss, style_diversity_loss, widths)
+from nir_cgan.model import (SPADE, VGG_LAYERS, VGG_WEIGHTS, AdaIN, EncoderDecoder, FaceIdDistance, LatentEncoder,
+                            MappingNetwork, MultinormDecoder, PatchDiscriminator, VGGDistance, build,
+                            discriminator_distance, discriminator_loss, feature_matching_loss, full_loss,
+                            generator_loss, identity_reconstruction_loss, image_distances, init_xavier, l1_distance,
+                            latent_reconstruction_loss, style, style_diversity_loss, widths)
 
 # ----------------------------------------------------------------- Table 2.1, by hand
 
@@ -103,6 +104,68 @@ def test_eq_3_3_identity_reconstruction_and_the_l1_distance():
     d = l1_distance(a, b)                                    # per pair: (1 + 2)/2, (1 + 1)/2
     assert d.shape == (2,) and d.tolist() == [1.5, 1.0]
     assert identity_reconstruction_loss(d).item() == pytest.approx(1.25)
+
+
+def test_eq_3_5_full_loss_weighs_each_term_and_subtracts_style_diversity():
+    terms = {"loss_adv": torch.tensor(1.0), "loss_p": torch.tensor(2.0), "loss_lr": torch.tensor(0.5),
+             "loss_sd": torch.tensor(0.4), "loss_ir": torch.tensor(3.0)}
+    # 1 + 0.5·2 + 2·0.5 − 1·0.4 + 0.1·3 = 1 + 1 + 1 − 0.4 + 0.3 = 2.9
+    assert full_loss(terms, lambda_p=0.5, lambda_lr=2, lambda_sd=1, lambda_ir=0.1).item() == pytest.approx(2.9)
+    # a term the configuration does not use counts 0, whatever its λ: 1 + 2·0.5 = 2
+    only_lr = {"loss_adv": torch.tensor(1.0), "loss_lr": torch.tensor(0.5)}
+    assert full_loss(only_lr, lambda_p=7, lambda_lr=2, lambda_sd=3, lambda_ir=4).item() == pytest.approx(2.0)
+    assert full_loss({"loss_adv": torch.tensor(1.5)}).item() == 1.5
+
+
+def test_style_goes_through_the_mapping_network_when_there_is_one():
+    z = torch.tensor([[1.0, -2.0]])
+    assert style({"G": None, "D": None}, z) is z                                  # no L: s = z
+    assert style({"G": None, "L": lambda t: 3 * t}, z).tolist() == [[3.0, -6.0]]     # s = L(z)
+
+
+# ----------------------------------------------------------------- d_I of eqs. 3.2–3.3 (§3.2.4), by hand
+
+def fake_discriminator(source, image):
+    """Three "layers": the image, twice the image plus the source's mean, and patch scores (never compared)."""
+    return [image, 2 * image + source.mean(), image.sum() * 100]
+
+
+def test_d_i_on_discriminator_layers_sums_the_l1_of_every_layer_but_the_scores():
+    y = torch.full((2, 3, 2, 2), 5.0)
+    a, b = torch.zeros(2, 1, 2, 2), torch.tensor([1.0, 3.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    # layer 1: |0 − b| = (1, 3); layer 2: |(0 + 5) − (2b + 5)| = (2, 6); the scores are left out: (3, 9)
+    assert discriminator_distance(fake_discriminator, a, b, y).tolist() == [3.0, 9.0]
+
+
+def test_image_distances_are_the_named_choices_each_per_pair():
+    y = torch.full((2, 3, 2, 2), 5.0)
+    a, b = torch.zeros(2, 1, 2, 2), torch.tensor([1.0, 3.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    d = image_distances(["L1", "D", "VGG", "FaceId"], fake_discriminator,
+                        vgg=lambda p, q: (p - q).abs().flatten(1).sum(1), faceid=lambda p, q: torch.full((len(p),), 7.0))
+    assert d["L1"](a, b, y).tolist() == [1.0, 3.0]                  # mean |a − b| per pair
+    assert d["D"](a, b, y).tolist() == [3.0, 9.0]                   # as above
+    assert d["VGG"](a, b, y).tolist() == [4.0, 12.0]                # the network's own distance, y unused
+    assert d["FaceId"](a, b, y).tolist() == [7.0, 7.0]
+    assert set(image_distances({"L1"}, fake_discriminator)) == {"L1"} and image_distances(set(), None) == {}
+
+
+def test_a_configuration_names_the_distances_and_networks_it_needs():
+    assert CONFIGS["ED-LS"].image_distances == set() and not CONFIGS["ED-LS"].uses_vgg
+    assert CONFIGS["ED-H-LR-SD-IR"].image_distances == {"FaceId"}                  # SD and IR, both FaceId
+    assert CONFIGS["ED-H-LR-SD-4"].image_distances == {"D"} and not CONFIGS["ED-H-LR-SD-4"].uses_vgg
+    assert CONFIGS["ED-LS-LR-IR-3"].image_distances == {"L1"}
+    assert CONFIGS["ED-LS-LR-IR-4"].image_distances == {"VGG"} and CONFIGS["ED-LS-LR-IR-4"].uses_vgg
+    assert CONFIGS["ED-LS-P-3"].image_distances == set() and CONFIGS["ED-LS-P-3"].uses_vgg   # VGG perceptual loss
+
+
+def test_faceid_distance_is_the_mean_absolute_feature_difference():
+    shipped = FaceIdDistance(None, "cpu")                           # the synthetic-face network's 256 features
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    assert shipped(x, x).tolist() == [0.0, 0.0] and torch.all(shipped(x, -x) > 0)
+    with torch.no_grad():
+        f = shipped.net.features(torch.cat([x, -x]).expand(-1, 3, -1, -1))
+    assert torch.allclose(shipped(x, -x), (f[:2] - f[2:]).abs().mean(1))
+    assert not any(p.requires_grad for p in shipped.parameters())
 
 
 # ----------------------------------------------------------------- eqs. 2.8–2.9
