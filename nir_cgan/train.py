@@ -16,6 +16,7 @@ A run lasts K_fixed + K_decay epochs (§3.2.6.1) unless --steps says otherwise.
 import argparse
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere: find common/
 
@@ -31,7 +32,7 @@ from common.metrics import fid
 from common.plots import save_image_rows
 from common.synthnet import SyntheticFeatures
 from nir_cgan.configs import CONFIGS
-from nir_cgan.data import augment_pairs, load_pairs
+from nir_cgan.data import augment_pairs, load_pairs, training_pairs
 from nir_cgan.model import (FaceIdDistance, VGGDistance, build, discriminator_loss, feature_matching_loss, full_loss,
                             generator_loss, identity_reconstruction_loss, image_distances, l1_distance,
                             latent_reconstruction_loss, style, style_diversity_loss)
@@ -57,7 +58,8 @@ PRESETS = {
 SAMPLE_SEED, FID_SEED = 1234, 4321     # the fixed z of samples/ and of the in-log FID
 
 
-def parse(argv):
+def parser():
+    """train.py's flags: the common ones (``common.cli``) and the thesis's."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--config", choices=sorted(CONFIGS), metavar="NAME",
                     help="a configuration of Tables 4.2–4.8, e.g. ED-LS-LR-2, Mult-LS, ED-H-P, ED-H-LR-SD-1, "
@@ -93,6 +95,13 @@ def parse(argv):
     ap.add_argument("--fid-every", type=positive_int, metavar="N", help="FID (synthetic-v1) every N steps")
     add_ema_arg(ap)
     add_common_args(ap)
+    return ap
+
+
+def parse(argv):
+    """The command line, checked, with the run's length settled: without --steps (and not resumed, where the
+    run's config brings it back) K_fixed + K_decay epochs of the training pairs (§3.2.6.1)."""
+    ap = parser()
     args, resumed = parse_args(ap, argv, PRESETS, "nir_cgan", may_change=("lr_d", "lr_e", "lr_l"))
     if args.lr_warmup < 0:
         ap.error(f"--lr-warmup cannot be negative (got {args.lr_warmup:g})")
@@ -112,6 +121,8 @@ def parse(argv):
         build(**model_args(args))
     except ValueError as err:
         ap.error(str(err))
+    if args.steps is None:                                                  # the preset's K_fixed + K_decay epochs
+        args.steps = epochs_in_steps(args)
     return args, resumed
 
 
@@ -123,6 +134,36 @@ def model_args(args):
                 e_base=args.e_base, e_max=args.e_max, mapping=config.mapping)
 
 
+# ------------------------------------------------------------------------------ the schedule (§3.2.6.1)
+
+class Schedule(NamedTuple):
+    """The learning-rate schedule in steps: K_fixed epochs, K_decay epochs, and the λ_lr warm-up (ours)."""
+    fixed: int
+    decay: int
+    warmup: int
+
+
+def schedule(args) -> Schedule:
+    """``--epochs-fixed``, ``--epochs-decay`` and ``--lr-warmup`` in steps: epochs × batches an epoch, an epoch
+    being every training pair once (``data.training_pairs``, in full batches, as ``InMemoryBatches`` draws them)."""
+    batches = training_pairs(args.data, args.pairs) // args.batch_size
+    return Schedule(fixed=round(args.epochs_fixed * batches), decay=round(args.epochs_decay * batches),
+                    warmup=round(args.lr_warmup * batches))
+
+
+def epochs_in_steps(args):
+    """K_fixed + K_decay epochs in steps (§3.2.6.1): the length of a run without --steps; a sentence if it is none."""
+    pairs = training_pairs(args.data, args.pairs)
+    if args.batch_size > pairs:
+        raise SystemExit(f"batch size {args.batch_size} does not fit the {pairs} training pairs; "
+                         f"use --batch-size between 1 and {pairs}")
+    steps = schedule(args)
+    if steps.fixed + steps.decay < 1:
+        raise SystemExit(f"{args.epochs_fixed:g} + {args.epochs_decay:g} epochs of {pairs // args.batch_size} "
+                         f"batches is less than one step: give more epochs, or --steps.")
+    return steps.fixed + steps.decay
+
+
 def lr_factor(step, fixed_steps, decay_steps):
     """§3.2.6.1: 1 for the first K_fixed epochs, then linearly down to 0 over K_decay epochs."""
     if step <= fixed_steps:
@@ -130,11 +171,18 @@ def lr_factor(step, fixed_steps, decay_steps):
     return max(0.0, 1.0 - (step - fixed_steps) / max(decay_steps, 1))
 
 
+def linear_decay(optimizer, fixed_steps, decay_steps):
+    """§3.2.6.1's scheduler: the learning rate times ``lr_factor`` (a lambda: the checkpoint keeps no state of it)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, fixed_steps, decay_steps))
+
+
 def warmup_factor(step, warmup_steps):
     """λ_lr's share at ``step``: step / warmup_steps up to 1 (1 throughout when warmup_steps is 0). Ours,
     not the thesis's: it keeps E's term from outweighing L_adv while G has not yet learnt faces (README)."""
     return 1.0 if warmup_steps <= 0 else min(1.0, step / warmup_steps)
 
+
+# ------------------------------------------------------------------------------ the players' losses (Algorithm 2)
 
 def compute_d_loss(nets, config, y, x, z):
     """Algorithm 2, the discriminator's half: L_D of Table 2.1 on the real pair (y, x) and the
@@ -196,21 +244,13 @@ def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None, lr_we
 @one_sentence_errors
 def main(argv=None):
     args, resumed = parse(argv)
-    config = CONFIGS[args.config]
+    config, epochs = CONFIGS[args.config], schedule(args)                   # K_fixed, K_decay, warm-up in steps
     device = pick_device(args.device)
     amp = use_amp(args.amp, device)
     seed_everything(args.seed)
     train, test = load_pairs(args.data, args.size, args.pairs)
     batches = InMemoryBatches(train["source"], train["target"], batch_size=args.batch_size, device=device,
                               seed=args.seed, channels_last=args.channels_last)
-    fixed_steps = round(args.epochs_fixed * len(batches))                   # §3.2.6.1: K_fixed, K_decay epochs
-    decay_steps = round(args.epochs_decay * len(batches))
-    warmup_steps = round(args.lr_warmup * len(batches))                     # λ_lr warm-up (ours, README)
-    if args.steps is None:                                                  # the preset's schedule
-        args.steps = fixed_steps + decay_steps
-        if args.steps < 1:
-            raise SystemExit(f"{args.epochs_fixed:g} + {args.epochs_decay:g} epochs of {len(batches)} batches is "
-                             f"less than one step: give more epochs, or --steps.")
 
     # Models and optimisers (Table 3.8: Xavier init, Adam (0.5, 0.999), one learning rate per network).
     models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
@@ -218,8 +258,7 @@ def main(argv=None):
     lrs = {"G": args.lr, "D": args.lr_d, "E": args.lr_e, "L": args.lr_l}
     optimizers = {name: torch.optim.Adam(m.parameters(), lrs[name], betas=(0.5, 0.999), foreach=True)
                   for name, m in models.items()}
-    schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, fixed_steps, decay_steps))
-                  for name, opt in optimizers.items()}
+    schedulers = {name: linear_decay(opt, epochs.fixed, epochs.decay) for name, opt in optimizers.items()}
     vgg = VGGDistance(args.vgg_weights).to(device) if config.uses_vgg else None                  # §3.2.4.2.1
     faceid = FaceIdDistance(args.faceid_net, device) if "FaceId" in config.image_distances else None     # §3.2.4.2.2
     d_image = image_distances(config.image_distances, D, vgg, faceid)      # the d_I of eqs. 3.2–3.3
@@ -279,7 +318,7 @@ def main(argv=None):
         z = torch.randn(len(y), args.z_dim, device=device)
         z2 = torch.randn(len(y), args.z_dim, device=device) if config.lambda_sd else None
         with autocast(device, amp), distributed.frozen(nets["D"]):
-            g_terms = compute_g_loss(nets, config, y, x, z, z2, d_image, vgg, warmup_factor(step, warmup_steps))
+            g_terms = compute_g_loss(nets, config, y, x, z, z2, d_image, vgg, warmup_factor(step, epochs.warmup))
         for name in g_side:
             optimizers[name].zero_grad(set_to_none=True)
         g_terms["loss_G"].backward(inputs=g_params)

@@ -435,6 +435,29 @@ def test_lr_factor_is_constant_then_decays_linearly_to_zero():
     assert train.lr_factor(6, 4, 8) == pytest.approx(0.75)   # 2 of 8 decay steps done
 
 
+def test_the_schedule_is_epochs_of_the_training_pairs_counted_before_any_image_is_read():
+    # 100 built-in pairs: 90 train, 11 batches of 8 an epoch; K_fixed 1 → 11 steps, K_decay 0.25 → 2.75 → 3,
+    # warm-up 0.2 → 2.2 → 2; without --steps the run is K_fixed + K_decay = 14 steps
+    flags = TINY + ["--pairs", "100", "--batch-size", "8", "--epochs-fixed", "1", "--epochs-decay", "0.25",
+                    "--lr-warmup", "0.2"]
+    args = train.parse(flags)[0]
+    assert train.schedule(args) == (11, 3, 2) and args.steps == 14
+    assert train.parse(flags + ["--steps", "5"])[0].steps == 5          # --steps wins; the schedule stays
+    assert train.schedule(train.parse(flags + ["--steps", "5"])[0]) == (11, 3, 2)
+
+
+def test_an_epoch_schedule_without_a_step_is_one_sentence(tmp_path, capsys):
+    # 10 pairs: 9 train, 2 batches of 4; 0.2 + 0.2 epochs = 0.4 + 0.4 steps, rounded to 0
+    argv = TINY + ["--pairs", "10", "--epochs-fixed", "0.2", "--epochs-decay", "0.2", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as err:
+        train.main(argv)
+    assert "0.2 + 0.2 epochs of 2 batches is less than one step" in one_sentence(err, capsys)
+    with pytest.raises(SystemExit) as err:
+        train.main(TINY + ["--pairs", "10", "--batch-size", "10", "--out", str(tmp_path / "run")])
+    assert "batch size 10 does not fit the 9 training pairs" in one_sentence(err, capsys)
+    assert not (tmp_path / "run").exists()
+
+
 def test_lambda_lr_warmup_factor_rises_linearly_then_stays_at_one():
     assert train.warmup_factor(0, 0) == 1.0 and train.warmup_factor(7, 0) == 1.0     # no warm-up: eq. 3.5 as written
     assert train.warmup_factor(50, 200) == pytest.approx(0.25)                          # 50 of 200 steps
