@@ -241,6 +241,96 @@ def compute_g_loss(nets, config, y, x, z, z2=None, d_image=None, vgg=None, lr_we
     return terms
 
 
+# ------------------------------------------------------------------------------ what the loop is given
+
+def learning_rates(args):
+    """One learning rate per network (§3.2.6.1, Table 3.8): --lr for G, --lr-d, --lr-e, --lr-l."""
+    return {"G": args.lr, "D": args.lr_d, "E": args.lr_e, "L": args.lr_l}
+
+
+def optimisers(models, lrs, epochs):
+    """Table 3.8: one Adam, β = (0.5, 0.999), per network with its own learning rate ``lrs[name]``, held
+    for K_fixed epochs and then decayed linearly to 0 over K_decay (§3.2.6.1; ``epochs``: a ``Schedule``).
+    Returns (optimizers, schedulers)."""
+    optimizers = {name: torch.optim.Adam(m.parameters(), lrs[name], betas=(0.5, 0.999), foreach=True)
+                  for name, m in models.items()}
+    return optimizers, {name: linear_decay(opt, epochs.fixed, epochs.decay) for name, opt in optimizers.items()}
+
+
+def distances(config, D, vgg_weights, faceid_net, device):
+    """The d_I of eqs. 3.2–3.3 the configuration uses (``model.image_distances``), and VGG-19 when it needs one
+    (as d_I, or for the VGG perceptual loss of eq. 3.4; else None). Returns (d_image, vgg)."""
+    vgg = VGGDistance(vgg_weights).to(device) if config.uses_vgg else None                       # §3.2.4.2.1
+    faceid = FaceIdDistance(faceid_net, device) if "FaceId" in config.image_distances else None   # §3.2.4.2.2
+    return image_distances(config.image_distances, D, vgg, faceid), vgg
+
+
+def loss_terms(config):
+    """log.csv's columns for the terms of L_G (eq. 3.5) the configuration uses: L_adv and those of L_p, L_lr,
+    L_sd and L_ir whose λ (or perceptual network) it has."""
+    optional = (("loss_p", config.perceptual), ("loss_lr", config.lambda_lr), ("loss_sd", config.lambda_sd),
+                ("loss_ir", config.lambda_ir))
+    return ["loss_adv"] + [name for name, on in optional if on]
+
+
+def fixed_inputs(test, fid_pairs, z_dim, synthetic, device):
+    """What samples and the in-log FID always show: (up to 8 test pairs with 3 fixed z (SAMPLE_SEED) for
+    samples/, up to ``fid_pairs`` test pairs with one fixed z each (FID_SEED) and synthetic-v1 features
+    for FID), dicts of "source" (float, on ``device``), "target", "z" (and "features"). No FID (None)
+    with fewer than 2 pairs or on data that is not ``synthetic``."""
+    n_fid, n_show = min(fid_pairs, len(test["source"])), min(8, len(test["source"]))
+    source = to_float(test["source"][:max(n_fid, n_show)]).to(device)
+    fixed_z = torch.randn(3, z_dim, generator=torch.Generator().manual_seed(SAMPLE_SEED)).to(device)
+    fid_z = torch.randn(n_fid, z_dim, generator=torch.Generator().manual_seed(FID_SEED)).to(device)
+    shown = dict(source=source[:n_show], target=to_float(test["target"][:n_show]), z=fixed_z)
+    if n_fid < 2 or not synthetic:
+        return shown, None
+    fid_set = dict(source=source[:n_fid], target=test["target"][:n_fid], z=fid_z)
+    return shown, dict(fid_set, features=SyntheticFeatures(device))
+
+
+# ------------------------------------------------------------------------------ outputs: samples and FID
+
+def generate(nets, source, z, device, amp):
+    """G(y, s) as samples and FID see it (``common.device.outputs``: eval mode, no gradients), s = L(z) when
+    there is an L (an MLP: the same in either mode)."""
+    with torch.no_grad(), autocast(device, amp):
+        s = style(nets, z)
+    return outputs(nets["G"], source, s, device=device, amp=amp)
+
+
+def in_log_fid(nets, fid_set, device, amp):
+    """FID (synthetic-v1) of G(y, z) for the FID test sources and their fixed z, against the real targets."""
+    return fid(generate(nets, fid_set["source"], fid_set["z"], device, amp), fid_set["target"], fid_set["features"])
+
+
+def fids(nets, averaged, fid_set, device, amp):
+    """log.csv's ``fid`` of G, and with --ema ``fid_ema`` of the averages of G and L (``averaged``, else None)."""
+    values = dict(fid=in_log_fid(nets, fid_set, device, amp))
+    if averaged is not None:
+        values["fid_ema"] = in_log_fid(averaged, fid_set, device, amp)
+    return values
+
+
+def moving_averages(run, models, decay):
+    """--ema: moving averages of G and of the mapping network L (StarGAN v2's nets_ema; ``common.ema``), as
+    (the averages to update, the networks with the averages in place of G and L, or None without --ema)."""
+    averages = {name: run.moving_average(name) for name in ("G", "L") if name in models and decay}
+    return averages, ({**models, **{name: ema.net for name, ema in averages.items()}} if averages else None)
+
+
+def save_samples(run_dir, step, shown, nets, config_name, size, device, amp):
+    """samples/step_XXXXXXX.png: the test sources y, their real x, and G(y, z) for each of the 3 fixed z."""
+    n = len(shown["source"])
+    rows = [shown["source"], shown["target"]] + [generate(nets, shown["source"], z.expand(n, -1), device, amp)
+                                                 for z in shown["z"]]
+    save_image_rows(rows, run_dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // size),
+                    row_labels=["source y", "real x", "G(y, z1)", "G(y, z2)", "G(y, z3)"],
+                    title=f"{config_name}, step {step}")
+
+
+# ------------------------------------------------------------------------------ Algorithm 2
+
 @one_sentence_errors
 def main(argv=None):
     args, resumed = parse(argv)
@@ -251,95 +341,56 @@ def main(argv=None):
     train, test = load_pairs(args.data, args.size, args.pairs)
     batches = InMemoryBatches(train["source"], train["target"], batch_size=args.batch_size, device=device,
                               seed=args.seed, channels_last=args.channels_last)
-
-    # Models and optimisers (Table 3.8: Xavier init, Adam (0.5, 0.999), one learning rate per network).
     models = {name: to_device(net, device, args.channels_last) for name, net in build(**model_args(args)).items()}
-    D = models["D"]
-    lrs = {"G": args.lr, "D": args.lr_d, "E": args.lr_e, "L": args.lr_l}
-    optimizers = {name: torch.optim.Adam(m.parameters(), lrs[name], betas=(0.5, 0.999), foreach=True)
-                  for name, m in models.items()}
-    schedulers = {name: linear_decay(opt, epochs.fixed, epochs.decay) for name, opt in optimizers.items()}
-    vgg = VGGDistance(args.vgg_weights).to(device) if config.uses_vgg else None                  # §3.2.4.2.1
-    faceid = FaceIdDistance(args.faceid_net, device) if "FaceId" in config.image_distances else None     # §3.2.4.2.2
-    d_image = image_distances(config.image_distances, D, vgg, faceid)      # the d_I of eqs. 3.2–3.3
-
-    # Fixed inputs: 8 test sources with 3 fixed z each for samples/, and the FID test pairs.
-    n_fid, n_show = min(args.fid_pairs, len(test["source"])), min(8, len(test["source"]))
-    test_source = to_float(test["source"][:max(n_fid, n_show)]).to(device)
-    fixed_z = torch.randn(3, args.z_dim, generator=torch.Generator().manual_seed(SAMPLE_SEED)).to(device)
-    fid_z = torch.randn(n_fid, args.z_dim, generator=torch.Generator().manual_seed(FID_SEED)).to(device)
-    extractor = SyntheticFeatures(device) if n_fid >= 2 and not args.data else None
-
-    def generate(source, z, nets=models):
-        """G(y, s) in eval mode, s = L(z) when there is an L (an MLP: the same in either mode)."""
-        with torch.no_grad(), autocast(device, amp):
-            s = style(nets, z)
-        return outputs(nets["G"], source, s, device=device, amp=amp)
-
-    def current_fid(nets=models):
-        return fid(generate(test_source[:n_fid], fid_z, nets), test["target"][:n_fid], extractor)
-
-    used = [name for name, on in (("loss_p", config.perceptual), ("loss_lr", config.lambda_lr),
-                                  ("loss_sd", config.lambda_sd), ("loss_ir", config.lambda_ir)) if on]
+    optimizers, schedulers = optimisers(models, learning_rates(args), epochs)      # Table 3.8, §3.2.6.1
+    d_image, vgg = distances(config, models["D"], args.vgg_weights, args.faceid_net, device)    # eqs. 3.2–3.4
+    shown, fid_set = fixed_inputs(test, args.fid_pairs, args.z_dim, not args.data, device)     # samples/, FID
     run = Run(args, "nir_cgan", models, model_args(args), optimizers, schedulers, resumed=resumed,
               state=dict(batches=batches, augment_rng=torch.Generator().manual_seed(args.seed)),  # Table 3.1 draws
-              columns=["loss_D", "loss_adv", *used, "loss_G", "fid"], images_per_step=args.batch_size,
+              columns=["loss_D", *loss_terms(config), "loss_G", "fid"], images_per_step=args.batch_size,
               bar_keys=("loss_D", "loss_G"), desc=f"nir_cgan {args.config}", ema=args.ema)
-    augment_rng = run.state["augment_rng"]
-    # --ema: moving averages of G and of the mapping network L (StarGAN v2's nets_ema; common.ema)
-    averages = {name: run.moving_average(name) for name in ("G", "L") if name in models and args.ema}
-    averaged = {**models, **{name: ema.net for name, ema in averages.items()}}   # what samples and eval.py use
+    averages, averaged = moving_averages(run, models, args.ema)           # --ema: of G and L (StarGAN v2)
+    if fid_set is not None and run.writes and not run.resumed:
+        run.log_eval(0, **fids(models, averaged, fid_set, device, amp))     # FID before any training
 
-    def measured():
-        return dict(fid=current_fid(), **(dict(fid_ema=current_fid(averaged)) if averages else {}))
-
-    if extractor is not None and run.writes and not run.resumed:
-        run.log_eval(0, **measured())                                        # FID before any training
-
-    d_params = list(D.parameters())
-    g_side = [name for name in models if name != "D"]                       # G, E, L learn together
-    g_params = [p for name in g_side for p in models[name].parameters()]
     nets = distributed.wrap(models)          # as the steps call them: under torchrun, DistributedDataParallel
+    g_side = [name for name in models if name != "D"]                       # G, E, L learn together
+    d_params, g_params = list(models["D"].parameters()), [p for name in g_side for p in models[name].parameters()]
     for step in run.steps():
         y, x = next(batches)                                                # source render, real NIR target
         if args.augment:
-            y, x = augment_pairs(y, x, augment_rng)                         # Table 3.1, same warp for both
+            y, x = augment_pairs(y, x, run.state["augment_rng"])            # Table 3.1, same warp for both
 
         # discriminator step (Algorithm 2, first half): a fresh z, G frozen
         z = torch.randn(len(y), args.z_dim, device=device)
         with autocast(device, amp):
-            d_terms = compute_d_loss(nets, config, y, x, z)
+            d_terms = compute_d_loss(nets, config, y, x, z)                 # L_D (Table 2.1)
         optimizers["D"].zero_grad(set_to_none=True)
         d_terms["loss_D"].backward(inputs=d_params)
         optimizers["D"].step()
 
-        # generator step (Algorithm 2, second half; eq. 3.5): a new z, and a second one for L_sd; D frozen
-        # (no gradient into it, and under torchrun none exchanged for it)
+        # generator step (Algorithm 2, second half): a new z, and z2 for L_sd; D frozen (no gradient, no sync)
         z = torch.randn(len(y), args.z_dim, device=device)
         z2 = torch.randn(len(y), args.z_dim, device=device) if config.lambda_sd else None
         with autocast(device, amp), distributed.frozen(nets["D"]):
             g_terms = compute_g_loss(nets, config, y, x, z, z2, d_image, vgg, warmup_factor(step, epochs.warmup))
         for name in g_side:
             optimizers[name].zero_grad(set_to_none=True)
-        g_terms["loss_G"].backward(inputs=g_params)
+        g_terms["loss_G"].backward(inputs=g_params)                         # L_G (eq. 3.5) into G, E and L
         for name in g_side:
             optimizers[name].step()
         for ema in averages.values():
             ema.update(step)
-        for sched in schedulers.values():
-            sched.step()
+        for scheduler in schedulers.values():
+            scheduler.step()                                                # §3.2.6.1
 
         run.log(step, **d_terms, **g_terms)
-        if extractor is not None and run.due(step, args.fid_every):
-            run.log_eval(step, **measured())
-        if run.due(step, args.sample_every):
-            rows = [test_source[:n_show], to_float(test["target"][:n_show])] + [
-                generate(test_source[:n_show], z.expand(n_show, -1), averaged) for z in fixed_z]
-            save_image_rows(rows, run.dir / "samples" / f"step_{step:07d}.png", scale=max(1, 128 // args.size),
-                            row_labels=["source y", "real x", "G(y, z1)", "G(y, z2)", "G(y, z3)"],
-                            title=f"{args.config}, step {step}")
+        if fid_set is not None and run.due(step, args.fid_every):
+            run.log_eval(step, **fids(models, averaged, fid_set, device, amp))
+        if run.due(step, args.sample_every):                                # with --ema: G's (and L's) average
+            save_samples(run.dir, step, shown, averaged or models, args.config, args.size, device, amp)
         run.save(step)
-    return run.finish(plot_columns=["loss_D", "loss_adv", *used], title=f"nir_cgan {args.config}")
+    return run.finish(plot_columns=["loss_D", *loss_terms(config)], title=f"nir_cgan {args.config}")
 
 
 if __name__ == "__main__":
