@@ -477,7 +477,9 @@ class FaceIdDistance(nn.Module):
     def __init__(self, path, device):
         super().__init__()
         self.net = torch.jit.load(path, map_location=device) if path else load_synthnet(device=device)
-        self.net.requires_grad_(False).eval()
+        for p in self.net.parameters():        # (a TorchScript module has no requires_grad_)
+            p.requires_grad_(False)
+        self.net.eval()
         self.features = self.net if path else self.net.features
 
     def forward(self, a, b):                                    # a, b: (B, 1 or 3, H, W)

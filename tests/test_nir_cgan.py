@@ -158,7 +158,28 @@ def test_a_configuration_names_the_distances_and_networks_it_needs():
     assert CONFIGS["ED-LS-P-3"].image_distances == set() and CONFIGS["ED-LS-P-3"].uses_vgg   # VGG perceptual loss
 
 
-def test_faceid_distance_is_the_mean_absolute_feature_difference():
+class TinyFaceId(nn.Module):
+    """A stand-in face-identity network: (B, 3, H, W) → (B, 2), channel 0's mean and twice channel 2's max."""
+
+    def forward(self, x):
+        return torch.stack([x[:, 0].mean((1, 2)), 2 * x[:, 2].amax((1, 2))], 1)
+
+
+def scripted_faceid(folder):
+    """``TinyFaceId`` saved as TorchScript, as --faceid-net takes it."""
+    path = folder / "faceid.pt"
+    torch.jit.script(TinyFaceId()).save(str(path))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit")                    # TorchScript is deprecated, still --faceid-net's
+def test_faceid_distance_is_the_mean_absolute_feature_difference(tmp_path):
+    d = FaceIdDistance(str(scripted_faceid(tmp_path)), "cpu")
+    a = torch.zeros(2, 1, 2, 2)                                     # grayscale: its channel is repeated 3 times
+    b = torch.tensor([[[[1.0, 1.0], [1.0, 3.0]]], [[[0.0, 0.0], [0.0, 0.0]]]])
+    # pair 1: f(a) = (0, 0), f(b) = (1.5, 6): mean(1.5, 6) = 3.75; pair 2: equal images, 0
+    assert d(a, b).tolist() == [3.75, 0.0]
+    assert not any(p.requires_grad for p in d.parameters())
     shipped = FaceIdDistance(None, "cpu")                           # the synthetic-face network's 256 features
     x = torch.rand(2, 1, 32, 32) * 2 - 1
     assert shipped(x, x).tolist() == [0.0, 0.0] and torch.all(shipped(x, -x) > 0)
@@ -796,6 +817,14 @@ def test_bad_flags_are_refused_with_one_sentence(flags, says, tmp_path, capsys):
         train.main(argv)
     assert says in one_sentence(err, capsys)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit")
+def test_a_face_identity_network_of_your_own_is_d_i(tmp_path):
+    """--faceid-net FILE: a TorchScript network is the FaceId d_I of L_sd (it used to stop at requires_grad_)."""
+    run = train.main(TINY + ["--config", "ED-H-LR-SD-1", "--faceid-net", str(scripted_faceid(tmp_path)),
+                             "--steps", "1", "--out", str(tmp_path / "run")])
+    assert math.isfinite(read_log(run / "log.csv")["loss_sd"][0])
 
 
 def test_the_preset_steps_are_the_epoch_schedule_and_come_back_on_resume(tmp_path, capsys):
