@@ -32,6 +32,16 @@ class Config:
     def uses_encoder(self):
         return self.lambda_lr > 0 or self.lambda_ir > 0
 
+    @property
+    def image_distances(self):
+        """The d_I this configuration uses: eq. 3.2's when it has L_sd, eq. 3.3's when it has L_ir."""
+        return {name for name, weight in ((self.sd_image, self.lambda_sd), (self.ir_image, self.lambda_ir)) if weight}
+
+    @property
+    def uses_vgg(self):
+        """Whether a run needs VGG-19: as d_I, or for the VGG perceptual loss (eq. 3.4)."""
+        return "VGG" in self.image_distances or self.perceptual == "VGG"
+
 
 LS, H, O = Config(), Config(adversarial="hinge"), Config(adversarial="original")
 LS_LR2, H_LR1 = replace(LS, lambda_lr=2), replace(H, lambda_lr=1)

@@ -5,16 +5,18 @@
 - ``augment_pairs``     §3.1.5.1, Table 3.1  one random transform per pair, on the device
 - ``split_train_test``  §3.1.6  random 90 % / 10 % split of the pairs
 - ``load_pairs``        all of it: the run's (train, test) pairs, so eval.py gets the same test set
+- ``training_pairs``    how many pairs a run trains on, before any image is read (train.py's epochs)
 
 Reading the folders and the uint8 ↔ [-1, 1] conversion live in ``common/data.py``.
 """
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from common import synthetic
-from common.data import load_paired_folders, to_float, to_uint8
+from common.data import IMAGE_EXTENSIONS, DataError, load_paired_folders, to_float, to_uint8
 
 # Table 3.1: name -> (probability of applying it to a pair, min, max). Each is drawn
 # independently per pair. Ranges as in albumentations, which the numbers come from:
@@ -207,16 +209,23 @@ def augment_pairs(source, target, generator: torch.Generator):
 # ---------------------------------------------------------------- §3.1.6 train / test split
 
 
+def split_sizes(n, test_fraction=0.1):
+    """(training, test) pair counts of n pairs: the test set gets round(n·test_fraction), at least one when
+    n ≥ 2 and never all of them."""
+    n_test = round(n * test_fraction)
+    if n >= 2:
+        n_test = min(max(n_test, 1), n - 1)
+    return n - n_test, n_test
+
+
 def split_train_test(n, test_fraction=0.1, seed=0):
     """Random split of n pairs (§3.1.6: 90 % train, 10 % test), as sorted index tensors.
 
     The test set gets round(n·test_fraction) pairs, at least one when n ≥ 2 and
-    never all of them. As in the thesis the split is by pair, not by subject, so
-    one person can appear in both sets. Returns (train_idx, test_idx).
+    never all of them (``split_sizes``). As in the thesis the split is by pair, not by
+    subject, so one person can appear in both sets. Returns (train_idx, test_idx).
     """
-    n_test = round(n * test_fraction)
-    if n >= 2:
-        n_test = min(max(n_test, 1), n - 1)
+    _, n_test = split_sizes(n, test_fraction)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[n_test:].sort().values, order[:n_test].sort().values
 
@@ -247,3 +256,25 @@ def load_pairs(data, size, pairs):
             part["params"] = {k: v[idx] for k, v in params.items()}
         split.append(part)
     return split
+
+
+def training_pairs(data, pairs):
+    """How many pairs ``load_pairs`` will train on, known before any image is read (train.py counts its
+    epochs in them): the 90 % of ``pairs`` built-in pairs, or of the pairs of the folder ``data``, matched
+    by name as ``common.data.load_paired_folders`` matches them (``source/a.png`` with ``target/a.jpg``).
+
+    A pair whose file turns out to be unreadable is left out by ``load_pairs`` (with a warning) but
+    counted here. A folder without ``source/`` and ``target/`` is a ``DataError``.
+    """
+    if not data:
+        return split_sizes(pairs, TEST_FRACTION)[0]
+    root, stems = Path(data).expanduser(), []
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist; check --data (or leave it out to use the built-in pairs)")
+    for side in ("source", "target"):
+        if not (root / side).is_dir():
+            raise DataError(f"{root} has no '{side}/' folder; paired data must be laid out as "
+                            f"{root}/source/NAME.png and {root}/target/NAME.png")
+        stems.append({p.relative_to(root / side).with_suffix("").as_posix() for p in (root / side).rglob("*")
+                      if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()})
+    return split_sizes(len(stems[0] & stems[1]), TEST_FRACTION)[0]

@@ -9,13 +9,17 @@ and SPADE's layer, as the thesis says it was:
 - ``LatentEncoder``        Table 3.6: E(x) = ẑ
 - ``MappingNetwork``       Table 3.7: L(z) = s
 - ``build``                every network of a run, from the ``model_args`` its checkpoint stores
+- ``VGGDistance``, ``FaceIdDistance``, ``image_distances``   the d_I of eqs. 3.2–3.4 (§3.2.4)
 
 Widths follow the tables at 128×128 and scale with ``size`` (the resolution where each
 table has C channels keeps C channels); ``base`` and ``max_channels`` shrink them for
-the CPU preset. Losses (Table 3.2) are functions whose docstrings give the formula;
+the CPU preset. Every ``forward`` says its shapes, with B the batch, size the image side, z_dim
+the latent's (and the style's) size and ch = ``widths(...)`` a network's channels per resolution.
+Losses (Table 3.2, eq. 3.5) are functions whose docstrings give the formula;
 ``tests/test_nir_cgan.py`` checks each against a hand-computed number.
 """
 import math
+from functools import partial
 
 import torch
 import torch.nn as nn
@@ -24,6 +28,7 @@ from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
 
 from common.features import torchvision_weights
+from common.synthnet import load_synthnet
 
 
 def widths(size, base, max_channels, smallest):
@@ -76,11 +81,14 @@ class ResBlk(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
         self.downsample = downsample
 
-    def forward(self, x):
-        pool = (lambda t: F.avg_pool2d(t, 2)) if self.downsample else (lambda t: t)
-        h = self.conv1(F.leaky_relu(self.norm1(x), 0.2))
-        h = self.conv2(F.leaky_relu(self.norm2(pool(h)), 0.2))
-        return (h + pool(self.skip(x))) / math.sqrt(2)
+    def pool(self, t):
+        """(B, C, r, r) → (B, C, r/2, r/2) by 2×2 average pooling; unchanged without ``downsample``."""
+        return F.avg_pool2d(t, 2) if self.downsample else t
+
+    def forward(self, x):                                               # x: (B, c_in, r, r)
+        h = self.conv1(F.leaky_relu(self.norm1(x), 0.2))                # (B, c_in, r, r)
+        h = self.conv2(F.leaky_relu(self.norm2(self.pool(h)), 0.2))     # (B, c_out, r/2, r/2) (r without downsample)
+        return (h + self.pool(self.skip(x))) / math.sqrt(2)             # + skip (B, c_out, r/2, r/2)
 
 
 class AdaIN(nn.Module):
@@ -91,9 +99,9 @@ class AdaIN(nn.Module):
         self.norm = nn.InstanceNorm2d(channels, affine=False)
         self.fc = nn.Linear(z_dim, 2 * channels)
 
-    def forward(self, x, z):
-        gamma, beta = self.fc(z)[:, :, None, None].chunk(2, dim=1)
-        return (1 + gamma) * self.norm(x) + beta
+    def forward(self, x, z):                                            # x: (B, C, r, r), z: (B, z_dim)
+        gamma, beta = self.fc(z)[:, :, None, None].chunk(2, dim=1)      # (B, 2C, 1, 1) → γ, β: (B, C, 1, 1)
+        return (1 + gamma) * self.norm(x) + beta                        # (B, C, r, r)
 
 
 class SPADE(nn.Module):
@@ -107,9 +115,9 @@ class SPADE(nn.Module):
         self.gamma = nn.Conv2d(hidden, channels, 3, 1, 1)
         self.beta = nn.Conv2d(hidden, channels, 3, 1, 1)
 
-    def forward(self, x, y):
-        h = self.shared(F.interpolate(y, size=x.shape[2:], mode="nearest"))
-        return (1 + self.gamma(h)) * self.norm(x) + self.beta(h)
+    def forward(self, x, y):                                            # x: (B, C, r, r), y: (B, 3, size, size)
+        h = self.shared(F.interpolate(y, size=x.shape[2:], mode="nearest"))     # y at r × r → (B, hidden, r, r)
+        return (1 + self.gamma(h)) * self.norm(x) + self.beta(h)        # γ_hw, β_hw: (B, C, r, r) → (B, C, r, r)
 
 
 class UpResBlk(nn.Module):
@@ -132,16 +140,21 @@ class UpResBlk(nn.Module):
         self.skip = nn.Conv2d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
 
     def norm(self, k, x, z, y):
+        """The k-th normalisation (1 or 2): [SPADE(·, y) →] AdaIN(·, z); x's shape (B, C, r, r) is kept."""
         if self.spade:
             x = getattr(self, f"spade{k}")(x, y)
         return getattr(self, f"adain{k}")(x, z)
 
-    def forward(self, x, z, y=None):
-        def up(t):
-            return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
-        h = self.conv1(up(F.leaky_relu(self.norm(1, x, z, y), 0.2)))
-        h = self.conv2(F.leaky_relu(self.norm(2, h, z, y), 0.2))
-        return (h + self.skip(up(x))) / math.sqrt(2)
+    def forward(self, x, z, y=None):                        # x: (B, c_in, r, r), z: (B, z_dim), y: (B, 3, size, size)
+        h = upsample(F.leaky_relu(self.norm(1, x, z, y), 0.2))        # (B, c_in, 2r, 2r)
+        h = self.conv1(h)                                               # (B, c_out, 2r, 2r)
+        h = self.conv2(F.leaky_relu(self.norm(2, h, z, y), 0.2))        # (B, c_out, 2r, 2r)
+        return (h + self.skip(upsample(x))) / math.sqrt(2)              # + skip (B, c_out, 2r, 2r)
+
+
+def upsample(t):
+    """(B, C, r, r) → (B, C, 2r, 2r): bilinear, as StarGAN v2's AdainResBlk and Tables 3.4–3.5."""
+    return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
 
 
 # ------------------------------------------------------------------------------ networks
@@ -162,13 +175,13 @@ class EncoderDecoder(nn.Module):
         self.up = nn.ModuleList(UpResBlk(a, b, z_dim) for a, b in zip(rev, rev[1:]))
         self.out = nn.Conv2d(ch[0], out_channels, 1)
 
-    def forward(self, y, z):
-        h = self.stem(y)
-        for block in self.down:
-            h = block(h)
-        for block in self.up:
-            h = block(h, z)
-        return torch.tanh(self.out(F.leaky_relu(h, 0.2)))
+    def forward(self, y, z):                                    # y: (B, 3, size, size), z (or s): (B, z_dim)
+        h = self.stem(y)                                        # (B, ch[0], size, size)
+        for block in self.down:                                 # ResBlk↓: (B, ch[1], size/2, size/2), …
+            h = block(h)                                        # … (B, ch[-1], 4, 4)
+        for block in self.up:                                   # AdainResBlk↑(z): (B, ch[-2], 8, 8), …
+            h = block(h, z)                                     # … (B, ch[0], size, size)
+        return torch.tanh(self.out(F.leaky_relu(h, 0.2)))       # (B, 1, size, size) in [−1, 1]
 
 
 class MultinormDecoder(nn.Module):
@@ -187,11 +200,11 @@ class MultinormDecoder(nn.Module):
                                 for a, b in zip(ch, ch[1:]))
         self.out = nn.Conv2d(ch[-1], out_channels, 1)
 
-    def forward(self, y, z):
-        h = F.relu(self.fc(z)).view(len(z), -1, 4, 4)
-        for block in self.up:
-            h = block(h, z, y)
-        return torch.tanh(self.out(F.leaky_relu(h, 0.2)))
+    def forward(self, y, z):                                    # y: (B, 3, size, size), z (or s): (B, z_dim)
+        h = F.relu(self.fc(z)).view(len(z), -1, 4, 4)          # (B, 16·ch[0]) → (B, ch[0], 4, 4)
+        for block in self.up:                                   # MultinormResBlk↑(y, z): (B, ch[1], 8, 8), …
+            h = block(h, z, y)                                  # … (B, ch[-1], size, size)
+        return torch.tanh(self.out(F.leaky_relu(h, 0.2)))       # (B, 1, size, size) in [−1, 1]
 
 
 class PatchDiscriminator(nn.Module):
@@ -220,12 +233,17 @@ class PatchDiscriminator(nn.Module):
         blocks.append(nn.Conv2d(c, 1, 4, 1, 2))
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, source, image):
-        h, features = torch.cat([source, image], dim=1), []
+    def forward(self, source, image):                           # source: (B, 3, size, size), image: (B, 1, size, size)
+        h, features = torch.cat([source, image], dim=1), []    # (B, 4, size, size)
+        # kernel 4, padding 2: a stride-2 layer takes a side r to ⌊r/2⌋ + 1, a stride-1 layer to r + 1
+        #   layer 1    conv s2, LReLU        (B, base, size/2 + 1, ·)             size 128, base 32: (B, 32, 65²)
+        #   layers 2–4 conv s2, IN, LReLU    channels ×2 (≤ 512), side ⌊r/2⌋ + 1  (B, 64, 33²), (128, 17²), (256, 9²)
+        #   layer 5    conv s1, IN, LReLU    channels ×2 (≤ 512), side r + 1      (B, 512, 10²)
+        #   scores     conv s1               (B, 1, r + 1, r + 1)                 (B, 1, 11²)
         for block in self.blocks:
             h = block(h)
             features.append(h)
-        return features
+        return features                                         # the six maps above, the scores last
 
 
 class LatentEncoder(nn.Module):
@@ -247,8 +265,10 @@ class LatentEncoder(nn.Module):
         self.head = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(ch[-1], ch[-1], 2), nn.LeakyReLU(0.2),
                                   nn.Flatten(), nn.Linear(ch[-1], z_dim))
 
-    def forward(self, x):
-        return self.head(self.down(self.stem(x)))
+    def forward(self, x):                                       # x: (B, 1, size, size)
+        h = self.stem(x)                                        # (B, ch[0], size, size)
+        h = self.down(h)                                        # ResBlk↓: (B, ch[1], size/2, ·) … (B, ch[-1], 2²)
+        return self.head(h)                                     # conv 2×2 (B, ch[-1], 1, 1) → Linear (B, z_dim)
 
 
 class MappingNetwork(nn.Module):
@@ -262,8 +282,8 @@ class MappingNetwork(nn.Module):
             mods += [nn.Linear(a, b), nn.ReLU()]
         self.net = nn.Sequential(*mods[:-1])
 
-    def forward(self, z):
-        return self.net(z)
+    def forward(self, z):                                       # z: (B, z_dim)
+        return self.net(z)                                      # 7 × [Linear, ReLU], Linear: (B, style_dim)
 
 
 GENERATORS = ("ED", "Mult")
@@ -290,6 +310,11 @@ def build(generator="ED", size=128, z_dim=512, g_base=16, g_max=256, spade_hidde
     if mapping:
         models["L"] = MappingNetwork(z_dim, z_dim)
     return {name: init_xavier(m) for name, m in models.items()}
+
+
+def style(nets, z):
+    """s = L(z) when the run has a mapping network (§3.2.2.4, "SM"), else z itself: (B, z_dim) → (B, z_dim)."""
+    return nets["L"](z) if "L" in nets else z
 
 
 # ------------------------------------------------------------------------------ adversarial losses (Table 2.1)
@@ -355,9 +380,43 @@ def identity_reconstruction_loss(d_image):
     return d_image.mean()
 
 
+def full_loss(terms, lambda_p=0.0, lambda_lr=0.0, lambda_sd=0.0, lambda_ir=0.0):
+    """Eq. 3.5, the generator's side: L_G = L_adv + λ_p·L_p + λ_lr·L_lr − λ_sd·L_sd + λ_ir·L_ir.
+
+    ``terms``: {"loss_adv", and those of "loss_p", "loss_lr", "loss_sd", "loss_ir" the configuration
+    uses}; a term it does not use counts 0. L_sd enters with a minus: the generator maximises it
+    (eq. 3.2 is a max over G; StarGAN v2 subtracts its diversity term the same way).
+    """
+    return (terms["loss_adv"] + lambda_p * terms.get("loss_p", 0.0) + lambda_lr * terms.get("loss_lr", 0.0)
+            - lambda_sd * terms.get("loss_sd", 0.0) + lambda_ir * terms.get("loss_ir", 0.0))
+
+
+# ------------------------------------------------------------------------------ distances d_I and d_z (§3.2.4)
+
 def l1_distance(a, b):
     """Per-pair mean absolute difference, (B,): the "L1" choice of d_I and d_z."""
     return (a - b).abs().flatten(1).mean(1)
+
+
+def discriminator_distance(D, a, b, y):
+    """d_I = D: Σ_l mean |D_l(y, a) − D_l(y, b)| over D's layers 1–5 (not its patch scores), per pair (B,)."""
+    return sum(l1_distance(fa, fb) for fa, fb in zip(D(y, a)[:-1], D(y, b)[:-1]))
+
+
+def source_blind(distance, a, b, y):
+    """A d_I that does not look at the shared source y: ``distance(a, b)``, (B,)."""
+    return distance(a, b)
+
+
+def image_distances(names, D, vgg=None, faceid=None):
+    """The d_I of eqs. 3.2–3.3 named in ``names``: {name: d(a, b, y) → (B,)}, y the pair's shared source.
+
+    "L1": ``l1_distance``; "D": ``discriminator_distance`` with D; "VGG": ``vgg`` (a ``VGGDistance``);
+    "FaceId": ``faceid`` (a ``FaceIdDistance``). Table 4.1's configurations name them (``Config.image_distances``).
+    """
+    choices = {"L1": partial(source_blind, l1_distance), "D": partial(discriminator_distance, D),
+               "VGG": partial(source_blind, vgg), "FaceId": partial(source_blind, faceid)}
+    return {name: choices[name] for name in names}
 
 
 # ------------------------------------------------------------------------------ VGG-19 perceptual network
@@ -392,14 +451,38 @@ class VGGDistance(nn.Module):
     def train(self, mode=True):                        # always frozen, always in eval mode
         return super().train(False)
 
-    def features(self, x):
-        h, out = ((x.expand(-1, 3, -1, -1) + 1) / 2 - self.mean) / self.std, []
+    def features(self, x):                                      # x: (B, 1 or 3, H, W) in [−1, 1]
+        h, out = ((x.expand(-1, 3, -1, -1) + 1) / 2 - self.mean) / self.std, []     # (B, 3, H, W), ImageNet's scale
         for i, layer in enumerate(self.net):
             h = layer(h)
-            if i in VGG_LAYERS:
-                out.append(h)
+            if i in VGG_LAYERS:     # relu1_1 (B, 64, H, W), relu2_1 (B, 128, H/2, W/2), relu3_1 (B, 256, H/4, W/4),
+                out.append(h)       # relu4_1 (B, 512, H/8, W/8), relu5_1 (B, 512, H/16, W/16)
         return out
 
-    def forward(self, a, b):
-        both = self.features(torch.cat([a, b]))                     # one pass over a and b together
-        return sum(w * (f[:len(a)] - f[len(a):]).abs().flatten(1).mean(1) for w, f in zip(VGG_WEIGHTS, both))
+    def forward(self, a, b):                                    # a, b: (B, 1 or 3, H, W)
+        both = self.features(torch.cat([a, b]))                 # one pass over a and b: 5 × (2B, C_l, H_l, W_l)
+        return sum(w * (f[:len(a)] - f[len(a):]).abs().flatten(1).mean(1) for w, f in zip(VGG_WEIGHTS, both))  # (B,)
+
+
+# ------------------------------------------------------------------------------ face-identity network
+
+class FaceIdDistance(nn.Module):
+    """§3.2.4.2.2, d_I = FaceId: mean |f(a) − f(b)| of a frozen face-identity network's features, per pair (B,).
+
+    The thesis used a ResNet-50 trained on VGGFace2 (§3.2.4.2.2), which we cannot ship; ``path`` is a
+    TorchScript network (B, 3, H, W) in [−1, 1] → features, and without it the features are those of
+    the repo's synthetic-face network (``common.synthnet``), which knows the built-in identities.
+    """
+
+    def __init__(self, path, device):
+        super().__init__()
+        self.net = torch.jit.load(path, map_location=device) if path else load_synthnet(device=device)
+        for p in self.net.parameters():        # (a TorchScript module has no requires_grad_)
+            p.requires_grad_(False)
+        self.net.eval()
+        self.features = self.net if path else self.net.features
+
+    def forward(self, a, b):                                    # a, b: (B, 1 or 3, H, W)
+        # float32 in: the synthetic network's antialiased resize has no bfloat16 kernel on CPUs (--amp)
+        f = self.features(torch.cat([a, b]).float().expand(-1, 3, -1, -1))    # (2B, 3, H, W) → (2B, F), F = 256
+        return (f[:len(a)] - f[len(a):]).abs().flatten(1).mean(1)             # (B,)

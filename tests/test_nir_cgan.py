@@ -19,10 +19,11 @@ from nir_cgan import eval as nir_eval
 from nir_cgan import train
 from nir_cgan.configs import CONFIGS, TABLES, THESIS_SCORES
 from nir_cgan.data import load_pairs
-from nir_cgan.model import (SPADE, VGG_LAYERS, VGG_WEIGHTS, AdaIN, EncoderDecoder, LatentEncoder, MappingNetwork,
-                            MultinormDecoder, PatchDiscriminator, VGGDistance, build, discriminator_loss,
-                            feature_matching_loss, generator_loss, identity_reconstruction_loss, init_xavier,
-                            l1_distance, latent_reconstruction_loss, style_diversity_loss, widths)
+from nir_cgan.model import (SPADE, VGG_LAYERS, VGG_WEIGHTS, AdaIN, EncoderDecoder, FaceIdDistance, LatentEncoder,
+                            MappingNetwork, MultinormDecoder, PatchDiscriminator, VGGDistance, build,
+                            discriminator_distance, discriminator_loss, feature_matching_loss, full_loss,
+                            generator_loss, identity_reconstruction_loss, image_distances, init_xavier, l1_distance,
+                            latent_reconstruction_loss, style, style_diversity_loss, widths)
 
 # ----------------------------------------------------------------- Table 2.1, by hand
 
@@ -103,6 +104,89 @@ def test_eq_3_3_identity_reconstruction_and_the_l1_distance():
     d = l1_distance(a, b)                                    # per pair: (1 + 2)/2, (1 + 1)/2
     assert d.shape == (2,) and d.tolist() == [1.5, 1.0]
     assert identity_reconstruction_loss(d).item() == pytest.approx(1.25)
+
+
+def test_eq_3_5_full_loss_weighs_each_term_and_subtracts_style_diversity():
+    terms = {"loss_adv": torch.tensor(1.0), "loss_p": torch.tensor(2.0), "loss_lr": torch.tensor(0.5),
+             "loss_sd": torch.tensor(0.4), "loss_ir": torch.tensor(3.0)}
+    # 1 + 0.5·2 + 2·0.5 − 1·0.4 + 0.1·3 = 1 + 1 + 1 − 0.4 + 0.3 = 2.9
+    assert full_loss(terms, lambda_p=0.5, lambda_lr=2, lambda_sd=1, lambda_ir=0.1).item() == pytest.approx(2.9)
+    # a term the configuration does not use counts 0, whatever its λ: 1 + 2·0.5 = 2
+    only_lr = {"loss_adv": torch.tensor(1.0), "loss_lr": torch.tensor(0.5)}
+    assert full_loss(only_lr, lambda_p=7, lambda_lr=2, lambda_sd=3, lambda_ir=4).item() == pytest.approx(2.0)
+    assert full_loss({"loss_adv": torch.tensor(1.5)}).item() == 1.5
+
+
+def test_style_goes_through_the_mapping_network_when_there_is_one():
+    z = torch.tensor([[1.0, -2.0]])
+    assert style({"G": None, "D": None}, z) is z                                  # no L: s = z
+    assert style({"G": None, "L": lambda t: 3 * t}, z).tolist() == [[3.0, -6.0]]     # s = L(z)
+
+
+# ----------------------------------------------------------------- d_I of eqs. 3.2–3.3 (§3.2.4), by hand
+
+def fake_discriminator(source, image):
+    """Three "layers": the image, twice the image plus the source's mean, and patch scores (never compared)."""
+    return [image, 2 * image + source.mean(), image.sum() * 100]
+
+
+def test_d_i_on_discriminator_layers_sums_the_l1_of_every_layer_but_the_scores():
+    y = torch.full((2, 3, 2, 2), 5.0)
+    a, b = torch.zeros(2, 1, 2, 2), torch.tensor([1.0, 3.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    # layer 1: |0 − b| = (1, 3); layer 2: |(0 + 5) − (2b + 5)| = (2, 6); the scores are left out: (3, 9)
+    assert discriminator_distance(fake_discriminator, a, b, y).tolist() == [3.0, 9.0]
+
+
+def test_image_distances_are_the_named_choices_each_per_pair():
+    y = torch.full((2, 3, 2, 2), 5.0)
+    a, b = torch.zeros(2, 1, 2, 2), torch.tensor([1.0, 3.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    d = image_distances(["L1", "D", "VGG", "FaceId"], fake_discriminator,
+                        vgg=lambda p, q: (p - q).abs().flatten(1).sum(1), faceid=lambda p, q: torch.full((len(p),), 7.0))
+    assert d["L1"](a, b, y).tolist() == [1.0, 3.0]                  # mean |a − b| per pair
+    assert d["D"](a, b, y).tolist() == [3.0, 9.0]                   # as above
+    assert d["VGG"](a, b, y).tolist() == [4.0, 12.0]                # the network's own distance, y unused
+    assert d["FaceId"](a, b, y).tolist() == [7.0, 7.0]
+    assert set(image_distances({"L1"}, fake_discriminator)) == {"L1"} and image_distances(set(), None) == {}
+
+
+def test_a_configuration_names_the_distances_and_networks_it_needs():
+    assert CONFIGS["ED-LS"].image_distances == set() and not CONFIGS["ED-LS"].uses_vgg
+    assert CONFIGS["ED-H-LR-SD-IR"].image_distances == {"FaceId"}                  # SD and IR, both FaceId
+    assert CONFIGS["ED-H-LR-SD-4"].image_distances == {"D"} and not CONFIGS["ED-H-LR-SD-4"].uses_vgg
+    assert CONFIGS["ED-LS-LR-IR-3"].image_distances == {"L1"}
+    assert CONFIGS["ED-LS-LR-IR-4"].image_distances == {"VGG"} and CONFIGS["ED-LS-LR-IR-4"].uses_vgg
+    assert CONFIGS["ED-LS-P-3"].image_distances == set() and CONFIGS["ED-LS-P-3"].uses_vgg   # VGG perceptual loss
+
+
+class TinyFaceId(nn.Module):
+    """A stand-in face-identity network: (B, 3, H, W) → (B, 2), channel 0's mean and twice channel 2's max."""
+
+    def forward(self, x):
+        return torch.stack([x[:, 0].mean((1, 2)), 2 * x[:, 2].amax((1, 2))], 1)
+
+
+def scripted_faceid(folder):
+    """``TinyFaceId`` saved as TorchScript, as --faceid-net takes it."""
+    path = folder / "faceid.pt"
+    torch.jit.script(TinyFaceId()).save(str(path))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit")                    # TorchScript is deprecated, still --faceid-net's
+def test_faceid_distance_is_the_mean_absolute_feature_difference(tmp_path):
+    d = FaceIdDistance(str(scripted_faceid(tmp_path)), "cpu")
+    a = torch.zeros(2, 1, 2, 2)                                     # grayscale: its channel is repeated 3 times
+    b = torch.tensor([[[[1.0, 1.0], [1.0, 3.0]]], [[[0.0, 0.0], [0.0, 0.0]]]])
+    # pair 1: f(a) = (0, 0), f(b) = (1.5, 6): mean(1.5, 6) = 3.75; pair 2: equal images, 0
+    assert d(a, b).tolist() == [3.75, 0.0]
+    assert not any(p.requires_grad for p in d.parameters())
+    shipped = FaceIdDistance(None, "cpu")                           # the synthetic-face network's 256 features
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    assert shipped(x, x).tolist() == [0.0, 0.0] and torch.all(shipped(x, -x) > 0)
+    with torch.no_grad():
+        f = shipped.net.features(torch.cat([x, -x]).expand(-1, 3, -1, -1))
+    assert torch.allclose(shipped(x, -x), (f[:2] - f[2:]).abs().mean(1))
+    assert not any(p.requires_grad for p in shipped.parameters())
 
 
 # ----------------------------------------------------------------- eqs. 2.8–2.9
@@ -370,6 +454,29 @@ def test_lr_factor_is_constant_then_decays_linearly_to_zero():
     assert train.lr_factor(15, 10, 10) == pytest.approx(0.5)
     assert train.lr_factor(20, 10, 10) == 0.0 and train.lr_factor(25, 10, 10) == 0.0
     assert train.lr_factor(6, 4, 8) == pytest.approx(0.75)   # 2 of 8 decay steps done
+
+
+def test_the_schedule_is_epochs_of_the_training_pairs_counted_before_any_image_is_read():
+    # 100 built-in pairs: 90 train, 11 batches of 8 an epoch; K_fixed 1 → 11 steps, K_decay 0.25 → 2.75 → 3,
+    # warm-up 0.2 → 2.2 → 2; without --steps the run is K_fixed + K_decay = 14 steps
+    flags = TINY + ["--pairs", "100", "--batch-size", "8", "--epochs-fixed", "1", "--epochs-decay", "0.25",
+                    "--lr-warmup", "0.2"]
+    args = train.parse(flags)[0]
+    assert train.schedule(args) == (11, 3, 2) and args.steps == 14
+    assert train.parse(flags + ["--steps", "5"])[0].steps == 5          # --steps wins; the schedule stays
+    assert train.schedule(train.parse(flags + ["--steps", "5"])[0]) == (11, 3, 2)
+
+
+def test_an_epoch_schedule_without_a_step_is_one_sentence(tmp_path, capsys):
+    # 10 pairs: 9 train, 2 batches of 4; 0.2 + 0.2 epochs = 0.4 + 0.4 steps, rounded to 0
+    argv = TINY + ["--pairs", "10", "--epochs-fixed", "0.2", "--epochs-decay", "0.2", "--out", str(tmp_path / "run")]
+    with pytest.raises(SystemExit) as err:
+        train.main(argv)
+    assert "0.2 + 0.2 epochs of 2 batches is less than one step" in one_sentence(err, capsys)
+    with pytest.raises(SystemExit) as err:
+        train.main(TINY + ["--pairs", "10", "--batch-size", "10", "--out", str(tmp_path / "run")])
+    assert "batch size 10 does not fit the 9 training pairs" in one_sentence(err, capsys)
+    assert not (tmp_path / "run").exists()
 
 
 def test_lambda_lr_warmup_factor_rises_linearly_then_stays_at_one():
@@ -710,6 +817,14 @@ def test_bad_flags_are_refused_with_one_sentence(flags, says, tmp_path, capsys):
         train.main(argv)
     assert says in one_sentence(err, capsys)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit")
+def test_a_face_identity_network_of_your_own_is_d_i(tmp_path):
+    """--faceid-net FILE: a TorchScript network is the FaceId d_I of L_sd (it used to stop at requires_grad_)."""
+    run = train.main(TINY + ["--config", "ED-H-LR-SD-1", "--faceid-net", str(scripted_faceid(tmp_path)),
+                             "--steps", "1", "--out", str(tmp_path / "run")])
+    assert math.isfinite(read_log(run / "log.csv")["loss_sd"][0])
 
 
 def test_the_preset_steps_are_the_epoch_schedule_and_come_back_on_resume(tmp_path, capsys):

@@ -1,12 +1,16 @@
 """nir_cgan/data.py and nir_cgan/clean.py: the thesis's data pipeline (§3.1.4–3.1.6)."""
 import math
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from common.data import DataError
 from nir_cgan import clean
 from nir_cgan.data import (AUGMENTATIONS, apply_augmentations, augment_pairs, clean_pairs, draw_augmentations,
-                           iqr_bounds, iqr_outliers, load_pairs, normalise_mean, pair_group, split_train_test)
+                           iqr_bounds, iqr_outliers, load_pairs, normalise_mean, pair_group, split_sizes,
+                           split_train_test, training_pairs)
 
 
 def identity_params(n, **values):
@@ -196,6 +200,26 @@ def test_split_train_test_sizes_disjoint_deterministic():
     assert [len(t) for t in split_train_test(2)] == [1, 1]
     assert [len(t) for t in split_train_test(1)] == [1, 0]
     assert [len(t) for t in split_train_test(10, test_fraction=1.0)] == [1, 9]   # never all
+    for n, fraction in ((100, 0.1), (5, 0.1), (2, 0.1), (1, 0.1), (10, 1.0)):
+        assert split_sizes(n, fraction) == tuple(len(t) for t in split_train_test(n, fraction)), n
+
+
+@pytest.mark.filterwarnings("ignore:left out 1 files")              # d and f, which have no partner
+def test_training_pairs_are_counted_by_name_before_any_image_is_read(tmp_path):
+    assert training_pairs(None, 40) == 36 and training_pairs(None, 20) == len(load_pairs(None, 16, 20)[0]["source"])
+    rng = np.random.default_rng(0)
+    for side, names in (("source", ["a.png", "b.png", "x/c.jpg", "d.png", "e.txt"]),
+                        ("target", ["a.jpg", "b.PNG", "x/c.png", "e.txt", "f.png"])):
+        for name in names:
+            (tmp_path / side / name).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / side / name, "PNG")
+    # a, b and x/c have a partner of the same name (d and f do not, e is not an image): 3 pairs, 1 held out
+    assert training_pairs(tmp_path, 999) == 2 == len(load_pairs(tmp_path, 16, 999)[0]["source"])
+    (tmp_path / "half" / "source").mkdir(parents=True)
+    with pytest.raises(DataError, match="half has no 'target/' folder"):
+        training_pairs(tmp_path / "half", 999)
+    with pytest.raises(DataError, match="does not exist"):
+        training_pairs(tmp_path / "nowhere", 999)
 
 
 def test_load_pairs_is_the_same_split_every_time():
