@@ -38,7 +38,7 @@ from began_refiner.data import held_out_faces, synthetic_inputs
 from began_refiner.model import REFINERS, build, image_pyramid
 from began_refiner.paper import SHIPPED
 from common.checkpoints import held_out_of, load_networks, runs_to_evaluate
-from common.cli import one_sentence_errors, positive_int
+from common.cli import at_least, one_sentence_errors
 from common.csvlog import read_log
 from common.folders import check_out, eval_folder
 from common.metrics import FidReference, MetricUnavailable, face_detection_rate, sharpness
@@ -120,8 +120,7 @@ def convergence_figure(runs, path):
     plt.close(fig)
 
 
-@one_sentence_errors
-def main(argv=None):
+def parse(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", type=Path, nargs="+",
                     help="run folder(s) with checkpoint.pt (default: the networks shipped in began_refiner/weights/: "
@@ -129,11 +128,12 @@ def main(argv=None):
     ap.add_argument("--out", help="where metrics.json and figures/ go (default: the run folder, or "
                                   "runs/began_refiner/compare for several runs, or runs/began_refiner/shipped without "
                                   "--run); nothing is written into the runs")
-    ap.add_argument("--faces", type=positive_int, default=500, help="unseen synthetic inputs and held-out real faces")
-    args = ap.parse_args(argv)
-    check_out(args.out)                                  # a bad --out stops before any work
-    runs, shipped_out = runs_to_evaluate(args.run, "began_refiner", SHIPPED)
+    ap.add_argument("--faces", type=at_least(2), default=500, help="unseen synthetic inputs and held-out real faces")
+    return ap.parse_args(argv)
 
+
+def load_generators(runs) -> dict:
+    """``{label: (G, checkpoint, run)}``: each run's G, labelled by its model (A, B, C, "BEGAN (noise)")."""
     generators = {}
     for run in runs:
         G, checkpoint = load_generator(run)
@@ -146,18 +146,13 @@ def main(argv=None):
     if len(sizes) > 1:
         raise SystemExit(f"these runs were trained at different sizes (size, lowest) {sorted(sizes)}: "
                          f"evaluate runs of one size together.")
-    (size, lowest), = sizes
-    data, n_real = held_out_of([c["config"] for _, c, _ in generators.values()], args.faces)
-    real = held_out_faces(data, size, n_real)
-    out = eval_folder(args.out, shipped_out or (runs[0] if len(runs) == 1 else "runs/began_refiner/compare"))
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-    inputs, params = synthetic_inputs(size, args.faces, with_params=True)
+    return generators
+
+
+def measure(outputs: dict, generators: dict, inputs, params, real) -> dict:
+    """Fig. 4 and 5's numbers for each set of outputs (the synthetic inputs themselves included)."""
     reference, net = FidReference(real, SyntheticFeatures()), load_synthnet()
     real_sharpness = sharpness(real).mean().item()
-
-    outputs = {"synthetic input": inputs}
-    outputs.update({name: refine(G, c["model_args"], inputs) for name, (G, c, _) in generators.items()})
     metrics = {}
     for name, images in outputs.items():
         measured = reference(images)
@@ -171,9 +166,12 @@ def main(argv=None):
         if name in generators:
             row["step"] = generators[name][1]["step"]
         metrics[name] = row
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
 
-    # Fig. 3: synthetic face | its lowest-resolution input | each refiner's output.
+
+def draw_figures(figures: Path, outputs: dict, metrics: dict, generators: dict, lowest: int) -> None:
+    """Fig. 3 (refinements), Fig. 4 (realism), Fig. 5 (similarity) and the convergence curves."""
+    inputs, size = outputs["synthetic input"], outputs["synthetic input"].shape[-1]
     refiners = [name for name in generators if name in REFINERS]
     low = F.interpolate(F.interpolate(inputs[:6], size=lowest, mode="area"), size=size, mode="nearest")
     rows = [torch.stack([inputs[i], low[i]] + [outputs[name][i] for name in refiners]) for i in range(6)]
@@ -191,13 +189,32 @@ def main(argv=None):
                  figures / "fig5_similarity.png", ylabel="value", title="Fig. 5: similarity to the input")
     convergence_figure({name: run for name, (_, _, run) in generators.items()}, figures / "convergence.png")
 
+
+@one_sentence_errors
+def main(argv=None):
+    args = parse(argv)
+    check_out(args.out)                                  # a bad --out stops before any work
+    runs, shipped_out = runs_to_evaluate(args.run, "began_refiner", SHIPPED)
+    generators = load_generators(runs)
+    (size, lowest), = {(c["model_args"]["size"], c["model_args"]["lowest"]) for _, c, _ in generators.values()}
+    data, n_real = held_out_of([c["config"] for _, c, _ in generators.values()], args.faces)
+    out = eval_folder(args.out, shipped_out or (runs[0] if len(runs) == 1 else "runs/began_refiner/compare"))
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+
+    inputs, params = synthetic_inputs(size, args.faces, with_params=True)
+    outputs = {"synthetic input": inputs}
+    outputs.update({name: refine(G, c["model_args"], inputs) for name, (G, c, _) in generators.items()})
+    metrics = measure(outputs, generators, inputs, params, held_out_faces(data, size, n_real))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    draw_figures(figures, outputs, metrics, generators, lowest)
+
     columns = ["model", "step", "fid_synthetic-v1", "diversity", "sharpness", "face_detection_rate", "yaw_error_deg",
                "pitch_error_deg", "gaze_yaw_error_deg", "identity_similarity"]
     print(markdown_table([{"model": n, **r} for n, r in metrics.items()], columns))
     print(f"\nwrote {out / 'metrics.json'} and {figures}/fig3_refinements.png, fig4_realism.png, "
           f"fig5_similarity.png, convergence.png")
     return metrics
-
 
 if __name__ == "__main__":
     main()

@@ -314,7 +314,6 @@ class _Face:
     def __init__(self, p, size, anime=False, light=None):
         g = ANIME if anime else GEOMETRY                                      # every number, by name
         B = p["yaw"].shape[0]
-        zero = torch.zeros(B)
         self.B, self.size, self.geometry = B, size, g
         grid = (torch.arange(size, dtype=torch.float32) + 0.5) * (2 / size) - 1
         self.u, self.v = grid.view(1, 1, -1), grid.view(1, -1, 1)            # image coordinates
@@ -325,11 +324,19 @@ class _Face:
         az, el = torch.deg2rad(p["light_azimuth"]), torch.deg2rad(p["light_elevation"])
         self.light = torch.stack([az.sin() * el.cos(), -el.sin(), az.cos() * el.cos()], 1) if light is None else light
         self.strength = p["light_strength"]
-
-        # Solid parts: the head, the nose and the hair volume are ellipsoids (see _ellipsoid).
         half_width = g.head_half_width * p["face_width"]
+        xh, yh = self._solids(p, g, x, y, R, edge, half_width)
+        self._ears_and_neck(g, x, y, R, edge, half_width)
+        eye_x = self._eyes(p, g, xh, yh, edge)
+        self._lower_face(p, g, xh, yh, edge, half_width, anime)
+        self.xh, self.yh, self.eye_x, self.edge = xh, yh, eye_x, edge
+
+    def _solids(self, p, g, x, y, R, edge, half_width):
+        """The head, the nose and the hair volume: ellipsoids (see _ellipsoid). Returns the head-frame
+        coordinates (xh, yh) of the head's surface, where the features are painted."""
+        zero = torch.zeros(self.B)
         axes = torch.stack([half_width, p["face_length"], zero + g.head_depth], 1)
-        head = _ellipsoid(x, y, torch.zeros(B, 3), axes, R, edge, self.light, surface=True)
+        head = _ellipsoid(x, y, torch.zeros(self.B, 3), axes, R, edge, self.light, surface=True)
         self.head, self.head_light, xh, yh = head["alpha"], head["lambert"], head["xh"], head["yh"]
         nose = p["nose_size"] * g.nose_scale
         solid = _ellipsoid(x, y, torch.stack([zero, zero + g.nose_y, g.nose_z + g.nose_z_per_size * nose], 1),
@@ -346,7 +353,11 @@ class _Face:
         below = torch.tensor(g.hair_ends)[style.long()] - centre[:, 1]       # hair ends at this height
         self.hair = hair["alpha"].mul_(((_col(below) - hair["yh"]) / g.hair_end_ramp).clamp_(0, 1))
         self.hair_light = hair["lambert"]
-        # Ears and neck: flat 2D shapes placed where the 3D points project.
+        return xh, yh
+
+    def _ears_and_neck(self, g, x, y, R, edge, half_width):
+        """Ears and neck: flat 2D shapes placed where the 3D points project."""
+        zero = torch.zeros(self.B)
         self.ears = []
         for side in (-1.0, 1.0):
             ear = torch.stack([side * g.ear_x * half_width, zero + g.ear_y, zero + g.ear_z], 1)
@@ -358,8 +369,11 @@ class _Face:
                              _col(edge / g.neck_half_width))[0]
         self.neck_light = (1 - g.neck_side_shadow * (x / g.neck_half_width) ** 2).clamp(0, 1)
 
-        # Features painted on the head surface, in head-frame coordinates (xh, yh). Eyes, brows,
-        # glasses and nostrils come in mirrored pairs: |xh| draws the left and the right one at once.
+    def _eyes(self, p, g, xh, yh, edge):
+        """Eyes, lids, sockets, cheeks, irises turned by the gaze, pupils, brows and glasses, painted on the head
+        surface in head-frame coordinates. Mirrored pairs: |xh| draws the left and the right one at once.
+        Returns the eyes' distance from the middle, eye_x."""
+        zero = torch.zeros(self.B)
         mirror = xh.abs()
         eye_x, eye_y = g.eye_x * p["face_width"], zero + g.eye_y
         eye_rx = g.eye_half_width * p["eye_size"] * g.eye_width_scale
@@ -370,6 +384,7 @@ class _Face:
         # The eye socket lies in shadow: a wide, soft dark patch around each eye.
         self.socket = _ellipse((mirror - _col(eye_x)) / g.socket_half_width,
                                (yh - _col(eye_y) + g.socket_rise) / g.socket_half_height, g.socket_softness)[0]
+        half_width = g.head_half_width * p["face_width"]
         self.cheek = _ellipse((mirror - _col(half_width) * g.cheek_x) / g.cheek_half_width,
                               (yh - g.cheek_y) / g.cheek_half_height, g.cheek_softness)[0]   # hollow under the cheekbone
         # Gaze turns the eyeball: the iris moves by eyeball_radius·sin(angle) across the eye.
@@ -391,6 +406,12 @@ class _Face:
         glasses += _ellipse(xh / g.bridge_half_length, (yh - _col(eye_y) + g.bridge_rise) / g.bridge_half_height,
                             _col(edge / g.bridge_half_height))[0]
         self.glasses = glasses.clamp_(max=1).mul_(_col(p["glasses"]))
+        return eye_x
+
+    def _lower_face(self, p, g, xh, yh, edge, half_width, anime):
+        """Nostrils, lips and the mouth line (bent by the smile), the hair cap and temples, the beard."""
+        mirror = xh.abs()
+        nose = p["nose_size"] * g.nose_scale
         nostril = _col(g.nostril_half_height * nose)
         self.nostrils = _ellipse((mirror - _col(g.nostril_x * nose)) / (nostril * g.nostril_aspect),
                                  (yh - g.nostril_y) / nostril, _col(edge) / nostril)[0]
@@ -399,16 +420,16 @@ class _Face:
         v = yh - mouth_y - _col(g.mouth_bend * p["smile"]) * u * u          # the corners bend down as smile grows
         self.lips = _ellipse(u, v / g.lip_half_height, _col(edge) / g.lip_half_height)[0]
         self.mouth_line = _ellipse(u, v / g.mouth_line_half_height, _col(edge) / g.mouth_line_half_height)[0]
+        style = p["hair_style"]
         hairline = g.hairline_y + g.hairline_curve * (xh / _col(half_width)) ** 2
         cap = ((hairline - yh) / g.hairline_ramp).clamp_(0, 1)
         sides = ((mirror / _col(half_width) - g.temple_hair_x) / g.temple_hair_ramp).clamp_(0, 1)
         sides.mul_(yh < g.temple_hair_bottom)
-        self.hair_cap = cap.add_(sides * _col(medium_or_long)).clamp_(max=1).mul_(_col(style > 0))
+        self.hair_cap = cap.add_(sides * _col(style >= 2)).clamp_(max=1).mul_(_col(style > 0))
         beard_edge = (g.beard_top - g.beard_jaw_rise * (xh / g.beard_jaw_x) ** 2)   # low in the middle, up along the jaw
         beard_edge.clamp_(min=g.beard_top_highest)
         self.beard = ((yh - beard_edge) / g.beard_ramp).clamp_(0, 1).mul_(1 - self.lips)
         self.beard.mul_(_col(p["beard"]) * (not anime))                      # no beards in anime
-        self.xh, self.yh, self.eye_x, self.edge = xh, yh, eye_x, edge
 
     def shade(self, lambert, toon=False):
         """Light falling on a surface: (1 − k) + k·max(0, n·l); ``toon`` keeps two levels (cel shading)."""
@@ -423,10 +444,8 @@ def _texture(p, size):
     return torch.nn.functional.interpolate(p["texture"].unsqueeze(1), size=(size, size), mode="bilinear")
 
 
-def _draw_colour(p, f, style):
-    """photo / render / nir / anime: back to front -- background, hair, neck, ears, head, nose, glasses."""
-    B, size = f.B, f.size
-    toon = style in ("render", "anime")
+def _colours(p, style, B):
+    """(B, 3) skin, hair and iris colours of each face, in ``style``'s palette."""
     skin, hair, iris = _palette(SKIN, p["skin_tone"]), _palette(HAIR, p["hair_colour"]), _palette(IRIS, p["eye_colour"])
     if style == "anime":
         skin = torch.tensor([1.0, 0.88, 0.80]).expand(B, 3)
@@ -435,27 +454,28 @@ def _draw_colour(p, f, style):
         skin = (0.75 + 0.1 * p["skin_tone"]).view(-1, 1).expand(B, 3)
         hair = (0.25 + 0.35 * p["hair_colour"]).view(-1, 1).expand(B, 3)
         iris = (0.35 + 0.15 * p["eye_colour"]).view(-1, 1).expand(B, 3)
-    # One-channel light factors are combined first; colours are multiplied in last (speed).
-    grain = 1.0 if toon else 1 + (0.06 if style == "nir" else 0.12) * _texture(p, size)
+    return skin, hair, iris
 
+
+def _background(p, f, style, grain):
+    """(B, 3, size, size): the canvas each style paints the face on."""
+    B, size = f.B, f.size
     if style == "nir":     # the illuminator lights the face; the background falls off to dark
-        canvas = _col(0.12 * p["bg_value"]).unsqueeze(1).expand(B, 3, size, size).clone()
-    elif style == "anime":
-        canvas = _rgb(_hsv(p["bg_hue"], 0.18, 0.97)).expand(B, 3, size, size).clone()
-    elif style == "render":
-        canvas = _rgb(_hsv(p["bg_hue"], 0.35, p["bg_value"])).expand(B, 3, size, size).clone()
-    else:                  # photo: a two-tone gradient with its own texture
-        ang = _col(p["bg_angle"])
-        g = (0.5 + 0.5 * (ang.cos() * f.u + ang.sin() * f.v)).unsqueeze(1)
-        near, far = _rgb(_hsv(p["bg_hue"], 0.35, p["bg_value"])), _rgb(_hsv((p["bg_hue"] + 0.1) % 1, 0.2, 0.6 * p["bg_value"]))
-        texture = (0.6 + 0.4 * grain).transpose(-1, -2)
-        canvas = (near * texture).addcmul_(far - near, g * texture)     # (near + (far − near)·g)·texture
-    _over(canvas, _rgb(hair) * (f.shade(f.hair_light, toon) * grain), f.hair)
-    _over(canvas, _rgb(skin) * (0.85 if toon else 0.6) * f.neck_light.unsqueeze(1), f.neck)   # in the chin's shadow
-    for ear in f.ears:
-        _over(canvas, _rgb(skin) * 0.9, ear)
+        return _col(0.12 * p["bg_value"]).unsqueeze(1).expand(B, 3, size, size).clone()
+    if style == "anime":
+        return _rgb(_hsv(p["bg_hue"], 0.18, 0.97)).expand(B, 3, size, size).clone()
+    if style == "render":
+        return _rgb(_hsv(p["bg_hue"], 0.35, p["bg_value"])).expand(B, 3, size, size).clone()
+    ang = _col(p["bg_angle"])                  # photo: a two-tone gradient with its own texture
+    g = (0.5 + 0.5 * (ang.cos() * f.u + ang.sin() * f.v)).unsqueeze(1)
+    near, far = _rgb(_hsv(p["bg_hue"], 0.35, p["bg_value"])), _rgb(_hsv((p["bg_hue"] + 0.1) % 1, 0.2, 0.6 * p["bg_value"]))
+    texture = (0.6 + 0.4 * grain).transpose(-1, -2)
+    return (near * texture).addcmul_(far - near, g * texture)     # (near + (far − near)·g)·texture
 
-    # The head: paint the albedo (unlit colours), then light it once.
+
+def _head_albedo(f, style, skin, hair, iris, toon):
+    """(B, 3, size, size): the head's unlit colours -- skin, lips, beard, hair cap, eyes, brows, nostrils."""
+    B, size = f.B, f.size
     albedo = _rgb(skin).expand(B, 3, size, size).clone()
     lip = skin * torch.tensor([0.95, 0.62, 0.62]) if style != "nir" else skin * 0.85
     _over(albedo, _rgb(lip), f.lips)
@@ -473,6 +493,23 @@ def _draw_colour(p, f, style):
     _over(albedo, _rgb(torch.full((B, 3), 0.08)), f.lid)
     _over(albedo, _rgb(torch.lerp(hair, torch.tensor([0.1, 0.07, 0.05]), 0.6)), f.brow)
     _over(albedo, _rgb(skin * 0.3), f.nostrils * 0.8)
+    return albedo
+
+
+def _draw_colour(p, f, style):
+    """photo / render / nir / anime: back to front -- background, hair, neck, ears, head, nose, glasses."""
+    B, size = f.B, f.size
+    toon = style in ("render", "anime")
+    skin, hair, iris = _colours(p, style, B)
+    # One-channel light factors are combined first; colours are multiplied in last (speed).
+    grain = 1.0 if toon else 1 + (0.06 if style == "nir" else 0.12) * _texture(p, size)
+    canvas = _background(p, f, style, grain)
+    _over(canvas, _rgb(hair) * (f.shade(f.hair_light, toon) * grain), f.hair)
+    _over(canvas, _rgb(skin) * (0.85 if toon else 0.6) * f.neck_light.unsqueeze(1), f.neck)   # in the chin's shadow
+    for ear in f.ears:
+        _over(canvas, _rgb(skin) * 0.9, ear)
+    # The head: paint the albedo (unlit colours), then light it once.
+    albedo = _head_albedo(f, style, skin, hair, iris, toon)
     light = f.shade(f.head_light, toon)
     if not toon:
         light = light * grain * (1 - (0.4 * f.socket + 0.25 * f.cheek).unsqueeze(1))
