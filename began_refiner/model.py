@@ -102,7 +102,8 @@ class Refiner(nn.Module):
         super().__init__()
         levels = _levels(size, lowest)
         if not 1 <= inputs <= levels - 1:
-            raise ValueError(f"a {size}×{size} refiner takes 1 to {levels - 1} input resolutions, not {inputs}")
+            raise ValueError(f"a {size}×{size} refiner built from {lowest}×{lowest} has room for {levels - 1} downscaled "
+                             f"input(s) below its output, and this one reads {inputs}")
         self.inputs = inputs
         self.stem = nn.Sequential(_conv(channels, n), nn.ELU())
         self.blocks = nn.ModuleList(

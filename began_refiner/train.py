@@ -80,7 +80,10 @@ def parse(argv):
     try:
         build(**model_args(args))
     except ValueError as err:
-        ap.error(str(err))
+        if args.generator not in REFINERS or "room for" not in str(err):
+            ap.error(str(err))
+        ap.error(f"{err}: give a larger --size (--size {args.lowest * 2 ** REFINERS[args.generator]} or more), "
+                 f"a smaller --lowest, or a refiner that reads fewer inputs (--generator A reads one)")
     return args, resumed
 
 

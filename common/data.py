@@ -149,6 +149,9 @@ def load_paired_folders(path, size, crop="auto", source_channels=3,
 
 def _existing_folder(path) -> Path:
     root = Path(path).expanduser()
+    if root.is_file():
+        raise DataError(f"--data {root} is a file, not a folder: give the folder that holds the images (e.g. "
+                        f"--data {root.parent}), or leave --data out to use the built-in synthetic faces")
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist; check --data "
                         "(or leave it out to use the built-in synthetic faces)")

@@ -109,6 +109,10 @@ def eval_folder(out, default) -> Path:
     if out is None and any(weights_folder(p) in (folder.resolve(), *folder.resolve().parents) for p in PAPERS):
         raise SystemExit(f"{folder} holds shipped networks, which eval never writes into: give --out DIR for "
                          f"metrics.json and figures/ (eval without --run evaluates every shipped one into runs/).")
+    unwritable = [p for p in (folder, folder / "figures") if p.exists() and not os.access(p, os.W_OK | os.X_OK)]
+    if unwritable:
+        raise SystemExit(f"{unwritable[0]} cannot be written (not writable for this user), so metrics.json and "
+                         f"figures/ could not be saved there: give --out DIR to evaluate into another folder.")
     claim_folder(folder)
     return folder
 

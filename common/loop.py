@@ -316,15 +316,15 @@ def _check_unchanged(checkpoint, resumed):
 
 class StopOnInterrupt:
     """``with StopOnInterrupt() as stop:`` -- the first Ctrl-C only sets
-    ``stop.requested = True``; the loop checks it after the step, saves a
+    ``stop.requested = True`` and prints ``said``; the loop checks it after the step, saves a
     checkpoint and leaves. A second Ctrl-C raises ``KeyboardInterrupt`` as usual.
 
     Signal handlers can only be installed from the main thread; anywhere else
     (a thread, some test runners) this does nothing and Ctrl-C behaves as usual.
     """
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, said="finishing this step, saving a checkpoint, then stopping"):
+        self.requested, self.said = False, said
         self._previous = None
         self._installed = False
 
@@ -333,8 +333,7 @@ class StopOnInterrupt:
             raise KeyboardInterrupt
         self.requested = True
         if distributed.rank() == 0:                 # under torchrun every process gets it: one says so
-            print("\nCtrl-C: finishing this step, saving a checkpoint, then stopping "
-                  "(press Ctrl-C again to abort at once).", flush=True)
+            print(f"\nCtrl-C: {self.said} (press Ctrl-C again to abort at once).", flush=True)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

@@ -43,7 +43,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from common.checkpoints import load_networks, runs_to_evaluate
-from common.cli import one_sentence_errors, positive_int
+from common.cli import at_least, one_sentence_errors
 from common.csvlog import read_log
 from common.data import to_float
 from common.folders import eval_folder
@@ -405,7 +405,7 @@ def parse(argv):
     ap.add_argument("--out", help="where metrics.json and figures/ go (default: the --run folder, "
                                   "runs/sr_degradation/compare for several, runs/sr_degradation/shipped for the "
                                   "shipped networks); nothing is written into the runs")
-    ap.add_argument("--faces", type=positive_int, default=500,
+    ap.add_argument("--faces", type=at_least(2), default=500,
                     help="held-out HR faces and real LR faces (--data runs: at most the number they held out)")
     args = ap.parse_args(argv)
     if args.faces < 2:

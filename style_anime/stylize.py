@@ -41,7 +41,7 @@ from common import synthetic
 from common.cli import one_sentence_errors, positive_float, positive_int, seed_int
 from common.device import pick_device, seed_everything
 from common.features import WeightsUnavailable
-from common.loop import progress
+from common.loop import StopOnInterrupt, progress
 from style_anime.loss_networks import imagenet_vgg19, random_vgg19
 from style_anime.measures import style_measures
 
@@ -54,6 +54,10 @@ DEMO_PAIRS = (("builtin:hopper", "builtin:ihc"), ("builtin:astronaut", "builtin:
 BUILTIN_FACE = 1            # face 1 of seed 0: long orange hair, big teal eyes (docs/common/faces.png)
 STYLE_WEIGHT = {"imagenet": 1e3, "random": 1e8}                   # default β of each loss network (README)
 MIN_SIDE, MAX_ASPECT = 16, 4          # VGG-19 pools four times; a centred square of a 4:1 image keeps 1/4
+# Memory per pixel of the image, measured on a CPU (README): VGG-19's activations kept for the backward pass
+# (~700 bytes), and the optimiser's own: L-BFGS keeps two image-sized float32 vectors per iteration (24
+# bytes per pixel each time, its history of 100 at most), Adam two moments (24 bytes).
+ACTIVATION_BYTES, LBFGS_BYTES_PER_STEP, ADAM_BYTES, BASE_BYTES = 700, 24, 24, 1.2e9
 
 
 # ------------------------------------------------------------------------------- losses
@@ -180,6 +184,10 @@ def image_size(text):
 
 # ------------------------------------------------------------------------------- optimisation
 
+class _Stopped(Exception):
+    """Raised inside the optimiser's closure to leave it at once (Ctrl-C), keeping the image so far."""
+
+
 def stylize(net, content, style, steps=300, alpha=1.0, beta=1e3, optimizer="lbfgs", lr=0.02, init="content",
             on_step=None):
     """Optimise an image from ``content`` (or uniform noise) to match content's features at
@@ -206,12 +214,15 @@ def stylize(net, content, style, steps=300, alpha=1.0, beta=1e3, optimizer="lbfg
         terms = losses(net, x, p, a, alpha, beta)
         terms["total"].backward()
         history.append({k: v.item() for k, v in terms.items()})
-        if on_step:
-            on_step(history[-1])
+        if on_step and on_step(history[-1]):             # asked to stop (Ctrl-C): keep the image as it is
+            raise _Stopped
         return terms["total"]
 
-    for _ in range(1 if optimizer == "lbfgs" else steps):
-        opt.step(closure)
+    try:
+        for _ in range(1 if optimizer == "lbfgs" else steps):
+            opt.step(closure)
+    except _Stopped:
+        pass
     return x.detach().clamp(0, 1), history
 
 
@@ -282,6 +293,36 @@ def parse(argv):
     return args
 
 
+def bytes_needed(size, steps, optimizer) -> float:
+    """What one transfer at ``size``×``size`` holds in memory, roughly (the constants above)."""
+    per_pixel = ACTIVATION_BYTES + (LBFGS_BYTES_PER_STEP * min(steps, 100) if optimizer == "lbfgs" else ADAM_BYTES)
+    return BASE_BYTES + size * size * per_pixel
+
+
+def available_bytes(device):
+    """Memory free for this process on ``device`` (CUDA: the GPU's; CPU: Linux's MemAvailable), or None."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        line = next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemAvailable"))
+        return int(line.split()[1]) * 1024
+    except (OSError, StopIteration, ValueError):
+        return None                                       # not Linux: no check
+
+
+def check_memory(args, device) -> None:
+    """Refuse, before any work, a --size whose transfer would not fit in memory; name the largest that fits."""
+    free = available_bytes(device)
+    if free is None or bytes_needed(args.size, args.steps, args.optimizer) <= free:
+        return
+    per_pixel = (bytes_needed(1000, args.steps, args.optimizer) - BASE_BYTES) / 1e6
+    largest = int(((free - BASE_BYTES) / per_pixel) ** 0.5) // 16 * 16 if free > BASE_BYTES else 0
+    raise SystemExit(f"--size {args.size} needs about {bytes_needed(args.size, args.steps, args.optimizer) / 1e9:.0f} "
+                     f"GB with --optimizer {args.optimizer} and {free / 1e9:.1f} GB are free on the {device.type}: "
+                     + (f"--size {largest} is the largest that fits." if largest >= MIN_SIDE else
+                        "free some memory first."))
+
+
 def output_path(out, pairs, content, style):
     """OUT for one pair; OUT_<content>+<style>.png for each of the built-in pairs."""
     return out if len(pairs) == 1 else out.with_name(f"{out.stem}_{content.split(':')[1]}+{style.split(':')[1]}.png")
@@ -295,14 +336,16 @@ def transfer(net, content, style, args, beta, desc):
     def on_step(terms):
         bar.update()
         bar.set_postfix(total=f"{terms['total']:.3g}", content=f"{terms['content']:.3g}", style=f"{terms['style']:.3g}")
+        return stop.requested
 
-    out, history = stylize(net, content, style, args.steps, args.content_weight, beta, args.optimizer, args.lr,
-                           args.init, on_step)
+    with StopOnInterrupt("stopping after this step, keeping the image so far") as stop:
+        out, history = stylize(net, content, style, args.steps, args.content_weight, beta, args.optimizer, args.lr,
+                               args.init, on_step)
     bar.close()
     p, a = targets(net, content, style)
     with torch.no_grad():
         before, after = (losses(net, x, p, a, args.content_weight, beta) for x in (content, out))
-    return out, history, dict(steps=len(history), style_loss_before={l: before[l].item() for l in net.style_layers},
+    return out, history, dict(steps=len(history), stopped=stop.requested, style_loss_before={l: before[l].item() for l in net.style_layers},
                               style_loss_after={l: after[l].item() for l in net.style_layers},
                               content_loss_after=after["content"].item(),
                               **style_measures(content.cpu(), style.cpu(), out.cpu()))
@@ -313,8 +356,9 @@ def main(argv=None):
     args = parse(argv)
     pairs = [(args.content, args.style)] if args.content else list(DEMO_PAIRS)
     check_output(args.out)
-    images = [[load_image(s, args.size) for s in pair] for pair in pairs]      # bad images stop us here
     device = pick_device(args.device)
+    check_memory(args, device)
+    images = [[load_image(s, args.size) for s in pair] for pair in pairs]      # bad images stop us here
     seed_everything(args.seed)
     weights, imagenet = imagenet_or_random(args.weights)
     beta = STYLE_WEIGHT[weights] if args.style_weight is None else args.style_weight
@@ -334,6 +378,9 @@ def main(argv=None):
         records.append(dict(content=content_spec, style=style_spec, result=str(path), weights=weights,
                             alpha=args.content_weight, beta=beta, layers=net.style_layers, **numbers,
                             history=history, images=[content, style, out]))
+        if numbers["stopped"]:
+            print(f"\nstopped by Ctrl-C after {len(history)} of {args.steps} steps: the image so far is in {path}")
+            raise SystemExit(130)
 
     stem = args.out.with_suffix("")
     figure, measures = Path(f"{stem}_figure.png"), Path(f"{stem}_measures.json")
