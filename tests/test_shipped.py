@@ -10,9 +10,11 @@ import shutil
 import pytest
 import torch
 
+import tools.ship
 from common import manifest
 from common.checkpoints import load_networks, read_checkpoint
 from common.manifest import PAPERS, read_manifest, sha256, weights_folder
+from conftest import _add, ship
 from tools.ship import TOLERANCE, fingerprint, fingerprint_differs, total_megabytes
 
 SHIPPED = {paper: importlib.import_module(f"{paper}.paper").SHIPPED for paper in PAPERS}   # what eval reads
@@ -124,3 +126,106 @@ def test_a_shipped_folder_is_neither_resumed_nor_written_into(tmp_path):
     with pytest.raises(SystemExit, match="shipped networks"):
         train.main(["--steps", "1", "--out", str(shipped / "new")])
     assert not (shipped / "new").exists()
+
+
+# ----------------------------------------------------------------- the manifest is the only truth
+
+TINY_B = ["--train-faces", "40", "--width", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16",
+          "--fid-every", "1", "--sample-every", "1", "--ckpt-every", "1", "--log-every", "1"]
+
+
+@pytest.fixture
+def stand_in(tmp_path, monkeypatch):
+    """A stand-in repository whose began_refiner/weights/B is a tiny 1-step run shipped with tools.ship."""
+    from began_refiner import train
+    run = train.main(TINY_B + ["--steps", "1", "--out", str(tmp_path / "run1")])
+    ship("began_refiner", "B", run, tmp_path / "repo", monkeypatch)
+    return tmp_path / "repo" / "began_refiner" / "weights"
+
+
+def evaluate(weights, tmp_path):
+    from began_refiner import eval as began_eval
+    return began_eval.main(["--run", str(weights / "B"), "--out", str(tmp_path / "eval"), "--faces", "8"])
+
+
+def test_a_shipped_network_is_replaced_only_with_replace_and_its_numbers_are_measured_again(stand_in, tmp_path,
+                                                                                            monkeypatch):
+    from began_refiner import train
+    before = read_manifest("began_refiner")["B"]
+    assert before["eval"]["measured_on"] == manifest.files_digest("began_refiner", "B") and "fid" in before["eval"]
+    other = train.main(TINY_B + ["--steps", "3", "--out", str(tmp_path / "run3")])
+    with pytest.raises(SystemExit, match="shipped already: add --replace"):
+        _add("began_refiner", "B", other)
+    assert read_manifest("began_refiner")["B"] == before                    # refused: nothing changed
+    _add("began_refiner", "B", other, (), "--replace")
+    after = read_manifest("began_refiner")["B"]
+    assert after["stages"]["."]["steps"] == 3 and after["eval"]["fid"] != before["eval"]["fid"]
+    assert after["eval"]["measured_on"] == manifest.files_digest("began_refiner", "B")
+    assert tools.ship.check() == 0
+
+
+def _no_manifest(weights):
+    (weights / "manifest.json").unlink()
+
+
+def _not_json(weights):
+    (weights / "manifest.json").write_text("{ not json")
+
+
+def _a_list(weights):
+    (weights / "manifest.json").write_text("[]")
+
+
+def _no_sha256(weights):
+    (weights / "manifest.json").write_text('{"B": {"command": "x"}}')
+
+
+def _unrecorded_file(weights):
+    (weights / "B" / "notes.txt").write_text("hello")
+
+
+def _edited_log(weights):
+    with open(weights / "B" / "log.csv", "a") as f:
+        f.write("99,1,1,1,1,1,1,1,1,1,1,1,1\n")
+
+
+def _deleted_log(weights):
+    (weights / "B" / "log.csv").unlink()
+
+
+def _deleted_checkpoint(weights):
+    (weights / "B" / "checkpoint.pt").unlink()
+
+
+@pytest.mark.parametrize("spoil, said", [
+    (_no_manifest, "manifest.json is missing"), (_not_json, "cannot be read"), (_a_list, "is not a manifest"),
+    (_no_sha256, "is not a manifest"), (_unrecorded_file, "notes.txt is not recorded"),
+    (_edited_log, "log.csv is not the file the manifest records"), (_deleted_log, "log.csv, recorded in the manifest, "
+                                                                                  "is missing"),
+    (_deleted_checkpoint, "checkpoint.pt, recorded in the manifest, is missing")])
+def test_eval_and_check_refuse_a_shipped_folder_its_manifest_does_not_vouch_for(stand_in, spoil, said, tmp_path,
+                                                                                 capsys):
+    spoil(stand_in)
+    with pytest.raises(SystemExit) as err:
+        evaluate(stand_in, tmp_path)
+    assert said in str(err.value.code) and "git checkout -- began_refiner/weights" in str(err.value.code)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+    if spoil in (_unrecorded_file, _edited_log, _deleted_log, _deleted_checkpoint):   # the manifest itself reads
+        capsys.readouterr()
+        assert tools.ship.check() == 1 and said in capsys.readouterr().out
+
+
+def test_check_fails_when_the_numbers_were_measured_on_other_weights(stand_in, tmp_path, capsys):
+    """A network copied in with its sha256 recorded by hand, but not measured: the numbers belong to the old one."""
+    from began_refiner import train
+    other = train.main(TINY_B + ["--steps", "2", "--out", str(tmp_path / "run2")])
+    recorded = read_manifest("began_refiner")
+    torch.save(tools.ship.shipped_checkpoint(read_checkpoint(other / "checkpoint.pt"), ["G"], False),
+               stand_in / "B" / "checkpoint.pt")
+    recorded["B"]["sha256"]["B/checkpoint.pt"] = sha256(stand_in / "B" / "checkpoint.pt")
+    tools.ship.write_manifest("began_refiner", recorded)
+    recorded["B"]["fingerprint"] = fingerprint("began_refiner", stand_in / "B")
+    tools.ship.write_manifest("began_refiner", recorded)
+    evaluate(stand_in, tmp_path)                                            # the files are as recorded ...
+    assert tools.ship.check() == 1                                          # ... but not the numbers
+    assert "its numbers were measured on other files" in capsys.readouterr().out

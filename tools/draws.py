@@ -20,6 +20,7 @@ before/after table) and records that checkout's commit; ``--label`` names the se
 import argparse
 import importlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -67,7 +68,7 @@ def end_numbers(run: Path) -> dict:
     log = read_log(run / "log.csv")
     numbers = {"steps": int(log["step"][-1])}
     for column in END_COLUMNS:
-        values = [v for v in log.get(column, []) if v == v]          # NaN: the cell was empty at that step
+        values = [v for v in log.get(column, []) if not math.isnan(v)]   # NaN: the cell was empty then
         if values:
             numbers[column] = round(float(values[-1]), 4)
     return numbers
