@@ -213,7 +213,10 @@ def test_a_mismatched_resume_leaves_the_run_as_it_was(tmp_path):
 
 @pytest.mark.parametrize("flags, message", [
     (["--size", "33"], "times a power of two"),
-    (["--generator", "C", "--size", "16", "--lowest", "4"], "takes 1 to 2 input resolutions"),
+    (["--generator", "C", "--size", "16", "--lowest", "4"], "has room for 2 downscaled input(s) below its output, and "
+                                                            "this one reads 3: give a larger --size (--size 32 or more)"),
+    (["--size", "8"], "give a larger --size (--size 16 or more), a smaller --lowest, or a refiner that reads fewer "
+                      "inputs (--generator A reads one)"),
 ])
 def test_bad_flags_give_one_sentence(tmp_path, flags, message, capsys):
     check_one_sentence(train.main, TINY + flags + ["--out", str(tmp_path / "bad")], message, capsys)

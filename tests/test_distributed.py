@@ -58,14 +58,17 @@ def both_ranks(dump):
 def two_process_runs(tmp_path_factory):
     """Each paper's train.py, 3 steps with 2 processes: {paper: (run folder, dump folder)}."""
     root = tmp_path_factory.mktemp("two")
+    said = {}
     for paper in PAPERS:
-        torchrun(paper, [*TINY[paper], *EVERY, "--steps", "3", "--out", str(root / paper)], root / f"{paper}-dump")
-    return {paper: (root / paper, root / f"{paper}-dump") for paper in PAPERS}
+        uneven = ["--batch-size", "9"] if paper == "began_refiner" else []      # 5 + 4 images a step
+        said[paper] = torchrun(paper, [*TINY[paper], *EVERY, *uneven, "--steps", "3", "--out", str(root / paper)],
+                               root / f"{paper}-dump").stdout
+    return {paper: (root / paper, root / f"{paper}-dump", said[paper]) for paper in PAPERS}
 
 
 @pytest.mark.parametrize("paper", PAPERS)
 def test_two_processes_keep_identical_weights_and_rank_0_alone_writes(paper, two_process_runs):
-    run, dump = two_process_runs[paper]
+    run, dump, _ = two_process_runs[paper]
     rank0, rank1 = both_ranks(dump)
     for name, weights in rank0.items():
         for key, value in weights.items():
@@ -86,6 +89,12 @@ def test_batchnorm_on_the_cpu_normalises_each_process_by_its_own_slice(two_proce
     stats = [key for key in rank0["D"] if key.endswith("running_mean")]
     assert stats and any(not torch.equal(rank0["D"][k], rank1["D"][k]) for k in stats)
     assert all(torch.equal(rank0["D"][k], rank1["D"][k]) for k in rank0["D"] if k.endswith("weight"))
+
+
+def test_a_batch_that_does_not_divide_is_split_unevenly_and_said_once(two_process_runs):
+    """--batch-size 9 over 2 processes: 5 and 4 images a step, one line (process 0 alone says it)."""
+    said = two_process_runs["began_refiner"][2]
+    assert said.count("--batch-size 9 over 2 processes: 5 + 4 images a step") == 1, said
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +141,81 @@ def test_ctrl_c_under_torchrun_saves_once_and_stops_both_processes(tmp_path):
     assert output.count("saved in") == 1 and "continue with: torchrun --standalone --nproc_per_node 2" in output
     step = read_checkpoint(run / "checkpoint.pt")["step"]
     assert step > 0 and "Traceback (most recent call last):\n  File \"" + str(ROOT) not in output
+
+
+# ----------------------------------------------------------------- waiting is bounded, variables are checked
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("env, said", [
+    ({"RANK": "0", "WORLD_SIZE": "two"}, "WORLD_SIZE is 'two'"),
+    ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "29500"}, "MASTER_ADDR is missing"),
+    ({"RANK": "x", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}, "RANK is 'x'"),
+    ({"RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}, "not below WORLD_SIZE")])
+def test_a_missing_or_malformed_torchrun_variable_is_one_sentence(env, said, monkeypatch):
+    from common import distributed
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=said):
+        distributed.start(torch.device("cpu"))
+
+
+def test_without_torchrun_variables_nothing_distributed_happens(monkeypatch):
+    from common import distributed
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.start(torch.device("cpu")) == torch.device("cpu") and distributed.world() == 1
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_process_whose_peers_never_come_says_so_once_and_gives_up(rank):
+    """RANK and WORLD_SIZE set by hand, no other process: a line saying what it waits for, then one sentence
+    after DISTRIBUTED_TIMEOUT_S seconds (process 0 holds the meeting point, process 1 looks for it)."""
+    env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(_free_port()), "DISTRIBUTED_TIMEOUT_S": "2", "PYTHONPATH": str(ROOT)}
+    env.pop("TORCHELASTIC_RUN_ID", None)
+    started = time.time()
+    done = subprocess.run([sys.executable, "-c", "import torch; from common import cli, device\n"
+                           "cli.one_sentence_errors(lambda argv: device.pick_device('cpu'))()"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and time.time() - started < 30
+    assert done.stdout.count("waiting up to 2 s for the others") == 1, done.stdout
+    assert done.stderr.strip().startswith(f"process {rank} gave up") and "Traceback" not in done.stderr, done.stderr
+
+
+def test_under_torchrun_only_process_0_says_what_every_process_meets(monkeypatch):
+    from common import cli, distributed
+    monkeypatch.setattr(distributed, "world", lambda: 2)
+
+    @cli.one_sentence_errors
+    def refused(argv=None):
+        raise SystemExit("--out is empty: give a folder name")
+
+    for rank, code in ((0, "--out is empty: give a folder name"), (1, 1)):
+        monkeypatch.setattr(distributed, "rank", lambda: rank)
+        with pytest.raises(SystemExit) as err:
+            refused()
+        assert err.value.code == code
+
+
+def test_a_process_stopped_by_a_lost_peer_speaks_only_of_what_it_wrote(tmp_path, monkeypatch, capsys):
+    """After a kill -9 of one process, torchrun stops the others (SIGTERM): process 1 wrote nothing, so it
+    names no checkpoint, and none claims a message that may not be there."""
+    from common import distributed, loop
+    run = loop.Run.__new__(loop.Run)
+    run.saved_step, run.checkpoint = 4, tmp_path / "checkpoint.pt"
+    monkeypatch.setattr(loop.os, "_exit", lambda status: None)
+    for rank, writes in ((1, False), (0, True)):
+        monkeypatch.setattr(distributed, "rank", lambda: rank)
+        run.writes = writes
+        run._ended_elsewhere(None, None)
+    process1, process0 = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert "checkpoint" not in process1 and "message is above" not in process1 + process0
+    assert "the last good checkpoint (step 4)" in process0

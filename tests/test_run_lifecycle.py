@@ -30,7 +30,7 @@ from common.checkpoints import FORMAT, read_checkpoint, save_checkpoint
 from common.csvlog import read_log
 from common.data import load_image_folder
 from common.manifest import PAPERS
-from conftest import check_one_sentence
+from conftest import EVAL_FAST, check_one_sentence
 
 
 class _Payload:
@@ -97,9 +97,6 @@ TINY = {
     "style_anime": ["--train-faces", "48", "--width", "8", "--size", "16", "--batch-size", "8", "--fid-faces", "16"],
 }
 EVERY = ["--log-every", "1", "--fid-every", "2", "--sample-every", "2", "--ckpt-every", "1"]
-EVAL_FAST = {"began_refiner": ["--faces", "16"], "dcgan_celeba": ["--faces", "16", "--sketches", "0"],
-             "nir_cgan": ["--distance", "synthetic", "--sources", "2"], "sr_degradation": ["--faces", "8"],
-             "style_anime": []}
 
 
 def _train(paper, out, *flags, steps=2):
@@ -325,3 +322,29 @@ def test_common_never_imports_a_paper_folder_and_has_no_import_cycle():
             visit(other, [*path, module])
     for module in graph:
         visit(module, [])
+
+
+# ----------------------------------------------------------------- messages early and right
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_eval_of_a_folder_it_cannot_write_is_refused_before_evaluating(paper, tmp_path, monkeypatch, capsys):
+    run = _train(paper, tmp_path / "run", steps=1)
+    real_access = os.access
+    monkeypatch.setattr("common.folders.os.access",       # a read-only shared run (root may write anywhere)
+                        lambda path, mode: pathlib.Path(path).resolve() != run.resolve() and real_access(path, mode))
+    check_one_sentence(_script(paper, "eval").main, ["--run", str(run), *EVAL_FAST[paper]],
+                       "cannot be written (not writable for this user)", capsys)
+    assert not (run / "metrics.json").exists() and not (run / "figures").exists()
+
+
+@pytest.mark.parametrize("paper", ["began_refiner", "dcgan_celeba", "sr_degradation"])
+def test_eval_faces_below_two_are_refused_by_the_parser(paper, capsys):
+    check_one_sentence(_script(paper, "eval").main, ["--faces", "1"], "must be at least 2", capsys)
+
+
+@pytest.mark.parametrize("paper", ["began_refiner", "dcgan_celeba", "style_anime"])
+def test_data_naming_a_file_says_so(paper, tmp_path, capsys):
+    (tmp_path / "face.png").write_bytes(b"")
+    said = check_one_sentence(_script(paper, "train").main, ["--data", str(tmp_path / "face.png"), "--out",
+                                                             str(tmp_path / "run")], "is a file, not a folder", capsys)
+    assert f"--data {tmp_path}" in said                   # the folder that holds it

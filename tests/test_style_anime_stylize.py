@@ -301,3 +301,33 @@ def test_bad_images_give_one_sentence(tmp_path):
         stylize.load_image(str(tmp_path / "strip.png"), 32)
     Image.new("RGB", (80, 20)).save(tmp_path / "four_to_one.png")          # 4:1 is still accepted
     assert stylize.load_image(str(tmp_path / "four_to_one.png"), 32).shape == (1, 3, 32, 32)
+
+
+def test_ctrl_c_keeps_the_image_so_far_and_exits_130(tmp_path, monkeypatch, capsys):
+    """The first Ctrl-C (SIGINT) stops the optimisation after its step; the image so far is written."""
+    import os
+    import signal
+    evaluations, losses = [], stylize.losses
+
+    def interrupted_at_the_third(*args, **kwargs):
+        evaluations.append(1)
+        if len(evaluations) == 3:
+            os.kill(os.getpid(), signal.SIGINT)              # as a Ctrl-C at the terminal
+        return losses(*args, **kwargs)
+    monkeypatch.setattr(stylize, "losses", interrupted_at_the_third)
+    out = tmp_path / "partial.png"
+    with pytest.raises(SystemExit) as err:
+        stylize.main(["builtin:hopper", "builtin:ihc", "-o", str(out), "--size", "32", "--steps", "50",
+                      "--weights", "random"])
+    assert err.value.code == 130 and out.is_file()
+    assert "stopped by Ctrl-C after 3 of 50 steps" in capsys.readouterr().out
+
+
+def test_a_size_that_does_not_fit_in_memory_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setattr(stylize, "available_bytes", lambda device: 4e9)
+    monkeypatch.setattr(stylize, "load_image", lambda *a: pytest.fail("an image was loaded"))
+    with pytest.raises(SystemExit, match=r"--size 10000 needs about \d+ GB .* 4.0 GB are free on the cpu: "
+                                         r"--size \d+ is the largest that fits") as err:
+        stylize.main(["builtin:hopper", "builtin:ihc", "-o", str(tmp_path / "big.png"), "--size", "10000"])
+    largest = int(str(err.value.code).split("--size ")[-1].split()[0])
+    assert stylize.bytes_needed(largest, 300, "lbfgs") <= 4e9 < stylize.bytes_needed(largest + 16, 300, "lbfgs")
