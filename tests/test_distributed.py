@@ -1,12 +1,14 @@
-"""Every train.py under torchrun: 2 CPU processes with gloo, a few steps each (seconds per test).
+"""Every train.py under torchrun: 2 CPU processes with gloo, a few steps each.
 
 What is checked: the processes hold the same weights after training (DistributedDataParallel
 averaged the gradients of each network); rank 0 alone writes one run folder, with each log.csv step
 once; without BatchNorm, 2 processes × b images equal 1 process × 2b images (``--batch-size`` is the
-batch of all processes together); a run resumes with another number of processes; Ctrl-C saves once
-and stops both.
+batch of all processes together), and a batch that does not divide is split unevenly with one line; a
+run resumes with another number of processes; Ctrl-C saves once and stops both; a process whose peers
+never come gives up. Starting processes costs the seconds, so one launch runs every training job.
 """
 import importlib
+import json
 import os
 import pathlib
 import signal
@@ -37,15 +39,18 @@ EVERY = ["--batch-size", "8", "--log-every", "1", "--fid-every", "2", "--sample-
 EXACT = ["--generator", "B", "--no-amp"]         # began_refiner's refiner B in float32: no BatchNorm, no noise
 
 
-def torchrun(paper, argv, dump, processes=2, **popen):
+def torchrun(jobs, folder, processes=2, **popen):
     """``torchrun --standalone --nproc_per_node N`` on tests/distributed_driver.py (the same launcher a user
-    types); returns the finished process (or, with ``popen``, the running one)."""
+    types), running ``jobs`` (paper, dump folder, argv) one after another in one launch; returns the finished
+    process (or, with ``popen``, the running one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "jobs.json").write_text(json.dumps([dict(paper=p, dump=str(d), argv=a) for p, d, a in jobs]))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-               str(ROOT / "tests" / "distributed_driver.py"), paper, str(dump), "--", *argv]
+               str(ROOT / "tests" / "distributed_driver.py"), str(folder / "jobs.json")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     if popen:
         return subprocess.Popen(command, cwd=ROOT, env=env, **popen)
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
 
@@ -55,20 +60,31 @@ def both_ranks(dump):
 
 
 @pytest.fixture(scope="module")
-def two_process_runs(tmp_path_factory):
-    """Each paper's train.py, 3 steps with 2 processes: {paper: (run folder, dump folder)}."""
+def launched(tmp_path_factory):
+    """One torchrun launch of 2 processes running, one after another: each paper's train.py for 3 steps
+    (began_refiner with a batch of 9, which does not divide), refiner B in float32 for 4 steps, the second
+    half of a run begun by one process, and the first half of one that one process finishes. Returns the
+    root folder and what the launch printed."""
     root = tmp_path_factory.mktemp("two")
-    said = {}
-    for paper in PAPERS:
-        uneven = ["--batch-size", "9"] if paper == "began_refiner" else []      # 5 + 4 images a step
-        said[paper] = torchrun(paper, [*TINY[paper], *EVERY, *uneven, "--steps", "3", "--out", str(root / paper)],
-                               root / f"{paper}-dump").stdout
-    return {paper: (root / paper, root / f"{paper}-dump", said[paper]) for paper in PAPERS}
+    train = importlib.import_module("began_refiner.train").main
+    exact = [*TINY["began_refiner"], *EXACT, *EVERY]
+    train([*exact, "--steps", "4", "--out", str(root / "one")])                       # 1 process, 4 steps
+    train([*exact, "--steps", "2", "--out", str(root / "resumed_1_2")])               # 1 process, 2 steps ...
+    jobs = [(paper, root / f"{paper}-dump", [*TINY[paper], *EVERY, *(["--batch-size", "9"] if paper ==
+            "began_refiner" else []), "--steps", "3", "--out", str(root / paper)]) for paper in PAPERS]
+    jobs += [("began_refiner", root / "dump", argv) for argv in (
+        [*exact, "--steps", "4", "--out", str(root / "two_times_b")],
+        ["--resume", "--steps", "4", "--out", str(root / "resumed_1_2")],                # ... 2 processes to 4
+        [*exact, "--steps", "2", "--out", str(root / "resumed_2_1")])]                   # 2 processes, 2 steps ...
+    said = torchrun(jobs, root).stdout
+    train(["--resume", "--steps", "4", "--out", str(root / "resumed_2_1")])             # ... 1 process to 4
+    return root, said
 
 
 @pytest.mark.parametrize("paper", PAPERS)
-def test_two_processes_keep_identical_weights_and_rank_0_alone_writes(paper, two_process_runs):
-    run, dump, _ = two_process_runs[paper]
+def test_two_processes_keep_identical_weights_and_rank_0_alone_writes(paper, launched):
+    root, _ = launched
+    run, dump = root / paper, root / f"{paper}-dump"
     rank0, rank1 = both_ranks(dump)
     for name, weights in rank0.items():
         for key, value in weights.items():
@@ -80,49 +96,34 @@ def test_two_processes_keep_identical_weights_and_rank_0_alone_writes(paper, two
     assert sorted(p.name for p in run.glob("samples/*.png")) == ["step_0000002.png", "step_0000003.png"]
 
 
-def test_batchnorm_on_the_cpu_normalises_each_process_by_its_own_slice(two_process_runs):
+def test_batchnorm_on_the_cpu_normalises_each_process_by_its_own_slice(launched):
     """What holds for a BatchNorm network (DCGAN's D) on the CPU: the weights are the same in both
     processes, but the running statistics are not, because SyncBatchNorm needs CUDA, so each process
     normalises with its own half of the batch (and rank 0's statistics are the ones saved). So
     2 × b is not 1 × 2b here, and the README says so."""
-    rank0, rank1 = both_ranks(two_process_runs["dcgan_celeba"][1])
+    rank0, rank1 = both_ranks(launched[0] / "dcgan_celeba-dump")
     stats = [key for key in rank0["D"] if key.endswith("running_mean")]
     assert stats and any(not torch.equal(rank0["D"][k], rank1["D"][k]) for k in stats)
     assert all(torch.equal(rank0["D"][k], rank1["D"][k]) for k in rank0["D"] if k.endswith("weight"))
 
 
-def test_a_batch_that_does_not_divide_is_split_unevenly_and_said_once(two_process_runs):
+def test_a_batch_that_does_not_divide_is_split_unevenly_and_said_once(launched):
     """--batch-size 9 over 2 processes: 5 and 4 images a step, one line (process 0 alone says it)."""
-    said = two_process_runs["began_refiner"][2]
-    assert said.count("--batch-size 9 over 2 processes: 5 + 4 images a step") == 1, said
+    assert launched[1].count("--batch-size 9 over 2 processes: 5 + 4 images a step") == 1, launched[1]
 
 
-@pytest.fixture(scope="module")
-def one_process_refiner(tmp_path_factory):
-    """Refiner B in float32, 4 steps with one process: what the 2-process runs below must equal."""
-    out = tmp_path_factory.mktemp("one") / "run"
-    importlib.import_module("began_refiner.train").main([*TINY["began_refiner"], *EXACT, *EVERY, "--steps", "4",
-                                                         "--out", str(out)])
-    return out
-
-
-def test_two_processes_times_b_equal_one_process_times_2b(one_process_refiner, tmp_path):
+def test_two_processes_times_b_equal_one_process_times_2b(launched):
     """--batch-size is the batch of all processes together: refiner B (no BatchNorm, no noise) in float32
     trains the same with 1 and with 2 processes, to float tolerance (the sums are split differently)."""
-    torchrun("began_refiner", [*TINY["began_refiner"], *EXACT, *EVERY, "--steps", "4", "--out", str(tmp_path / "two")],
-             tmp_path / "dump")
-    assert_same_checkpoint(one_process_refiner, tmp_path / "two", atol=1e-5)
+    assert_same_checkpoint(launched[0] / "one", launched[0] / "two_times_b", atol=1e-5)
 
 
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
-def test_a_run_resumes_with_another_number_of_processes(first, then, one_process_refiner, tmp_path):
+def test_a_run_resumes_with_another_number_of_processes(first, then, launched):
     """2 steps with ``first`` processes, resumed to 4 with ``then``, equals 4 steps straight."""
-    train = importlib.import_module("began_refiner.train").main
-    launch = {1: lambda argv: train(argv), 2: lambda argv: torchrun("began_refiner", argv, tmp_path / "dump")}
-    launch[first]([*TINY["began_refiner"], *EXACT, *EVERY, "--steps", "2", "--out", str(tmp_path / "resumed")])
-    launch[then](["--resume", "--steps", "4", "--out", str(tmp_path / "resumed")])
-    assert_same_checkpoint(one_process_refiner, tmp_path / "resumed", atol=1e-5)
-    assert read_log(tmp_path / "resumed" / "log.csv")["step"] == [0, 1, 2, 3, 4]
+    resumed = launched[0] / f"resumed_{first}_{then}"
+    assert_same_checkpoint(launched[0] / "one", resumed, atol=1e-5)
+    assert read_log(resumed / "log.csv")["step"] == [0, 1, 2, 3, 4]
 
 
 def test_ctrl_c_under_torchrun_saves_once_and_stops_both_processes(tmp_path):
@@ -131,8 +132,8 @@ def test_ctrl_c_under_torchrun_saves_once_and_stops_both_processes(tmp_path):
     run = tmp_path / "run"
     argv = [*TINY["began_refiner"], "--batch-size", "8", "--steps", "100000", "--log-every", "5",
             "--ckpt-every", "100000", "--fid-every", "100000", "--sample-every", "100000", "--out", str(run)]
-    launcher = torchrun("began_refiner", argv, tmp_path / "dump", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                        text=True)
+    launcher = torchrun([("began_refiner", tmp_path / "dump", argv)], tmp_path, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while not ((run / "log.csv").exists() and len(read_log(run / "log.csv")["step"]) > 2) and time.time() < deadline:
         time.sleep(0.5)
