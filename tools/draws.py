@@ -79,6 +79,7 @@ def train_and_evaluate(paper, name, flags, seed, threads, checkout, out_root):
     command = ["python", f"{paper}/train.py", "--seed", str(seed), *flags]
     run = out_root / f"{name}-s{seed}-t{threads}"
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    load = os.getloadavg()[0]                                        # what else ran on the CPU as it started
     started = time.perf_counter()
     subprocess.run([sys.executable, *command[1:], "--out", str(run)], cwd=checkout, env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -91,7 +92,7 @@ def train_and_evaluate(paper, name, flags, seed, threads, checkout, out_root):
     return {"name": name, "command": " ".join(command), "seed": seed, "threads": threads,
             "cpu": cpu_name(), "machine": f"{os.cpu_count()} cores, {platform.machine()}",
             "torch": importlib.import_module("torch").__version__, "commit": commit_of(checkout),
-            "wall_s": round(wall, 1), "log": end_numbers(run),
+            "wall_s": round(wall, 1), "load_at_start": round(load, 2), "log": end_numbers(run),
             "eval": {k: round(v, 4) if isinstance(v, float) else v for k, v in evaluated.items()}}
 
 

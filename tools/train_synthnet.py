@@ -92,7 +92,8 @@ def main(argv=None):
     bar.close()
     net.eval()
     report = evaluate(net, args.eval_faces)
-    report.update(steps=args.steps, batch_size=args.batch_size, seed=args.seed, train_minutes=round((time.time() - start) / 60, 1),
+    report.update(steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+                  train_minutes=round((time.time() - start) / 60, 1),
                   command=" ".join(["python -m tools.train_synthnet", *(sys.argv[1:] if argv is None else argv)]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     half = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
