@@ -15,6 +15,12 @@ BENCHMARKS = [                                            # benchmarks.speed --t
     ("BEGAN noise baseline, 32 px", ["--generator", "began", "--train-faces", "500"]),
 ]
 
+TESTS = dict(                            # what the shared tests (tests/test_run_lifecycle.py, ...) run
+    run=["--train-faces", "40", "--width", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16"],
+    eval=["--faces", "16"],             # eval.py flags that keep a tiny run's evaluation fast
+    images=40,                          # training images of that run: the largest batch that fits
+    data_flag="--data", fid_flag="--fid-faces", resume=[])
+
 
 def numbers(metrics: dict) -> dict:
     """eval.py's metrics.json → ``{label: {number: value}}`` for each network it evaluated (the synthetic

@@ -17,6 +17,13 @@ BENCHMARKS = [                          # benchmarks.speed --train: label, flags
                                          "--train-faces", "500"]),
 ]
 
+TESTS = dict(                            # what the shared tests (tests/test_run_lifecycle.py, ...) run
+    run=["--size", "16", "--width", "8", "--z-dim", "8", "--h", "8", "--batch-size", "8", "--train-faces", "32",
+         "--fid-faces", "16"],
+    eval=["--faces", "16", "--sketches", "0"],      # eval.py flags that keep a tiny run's evaluation fast
+    images=32,                          # training images of that run: the largest batch that fits
+    data_flag="--data", fid_flag="--fid-faces", resume=[])
+
 
 def numbers(metrics: dict) -> dict:
     """eval.py's metrics.json → ``{label: {number: value}}`` for each model of Table 1 (not the real faces)."""

@@ -11,6 +11,13 @@ LABELS = {"quick": "quick"}             # shipped name → the label of numbers(
 DRAWS = {"quick": []}                   # bare commands whose draws tools.draws records
 BENCHMARKS = [("ED-LS-LR-2, 32 px", ["--pairs", "400", "--fid-pairs", "8"])]     # benchmarks.speed --train
 
+TESTS = dict(                            # what the shared tests (tests/test_run_lifecycle.py, ...) run
+    run=["--config", "ED-LS", "--pairs", "40", "--batch-size", "4", "--z-dim", "8", "--g-base", "4", "--g-max", "16",
+         "--d-base", "8", "--fid-pairs", "8"],
+    eval=["--distance", "synthetic", "--sources", "2", "--device", "cpu"],   # fast, and no LPIPS download
+    images=36,                          # training pairs of that run (10 % of 40 held out): the largest batch
+    data_flag="--data", fid_flag="--fid-pairs", resume=[])
+
 
 def numbers(metrics: dict) -> dict:
     """eval.py's metrics.json (one run) → ``{"quick": {number: value}}``."""

@@ -12,6 +12,13 @@ DRAWS = {"pipeline": []}                # bare commands whose draws tools.draws 
 BENCHMARKS = [("High-to-Low stage, 64 → 16 px",                       # benchmarks.speed --train
                ["--stage", "h2l", "--high-faces", "300", "--low-faces", "300", "--fid-faces", "8"])]
 
+TESTS = dict(                            # what the shared tests (tests/test_run_lifecycle.py, ...) run
+    run=["--stage", "h2l", "--size", "16", "--high-faces", "12", "--low-faces", "12", "--batch-size", "4",
+         "--fid-faces", "8", "--h2l-width", "4", "--h2l-blocks", "0", "1", "0", "--d-low-width", "4", "--d-steps", "1"],
+    eval=["--faces", "8"],              # eval.py flags that keep a tiny run's evaluation fast
+    images=12,                          # training images of that run: the largest batch that fits
+    data_flag="--data-high", fid_flag="--fid-faces", resume=["--stage", "h2l"])      # a stage folder resumes so
+
 
 def numbers(metrics: dict) -> dict:
     """eval.py's metrics.json (one pipeline) → ``{"pipeline": {number: value}}``: Table 2's FID and PSNR of the

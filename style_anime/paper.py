@@ -11,6 +11,12 @@ LABELS = {"dcgan": "dcgan"}             # shipped name → the label of numbers(
 DRAWS = {"dcgan": []}                   # bare commands whose draws tools.draws records
 BENCHMARKS = [("anime DCGAN 32 px", ["--train-faces", "500"])]            # benchmarks.speed --train
 
+TESTS = dict(                            # what the shared tests (tests/test_run_lifecycle.py, ...) run
+    run=["--train-faces", "48", "--width", "8", "--size", "16", "--batch-size", "8", "--fid-faces", "16"],
+    eval=[],                            # eval.py flags that keep a tiny run's evaluation fast
+    images=48,                          # training images of that run: the largest batch that fits
+    data_flag="--data", fid_flag="--fid-faces", resume=[])
+
 
 def numbers(metrics: dict) -> dict:
     """eval.py's metrics.json (one run) → ``{"dcgan": {number: value}}``."""

@@ -16,6 +16,7 @@ Every script is run in-process through its ``main(argv)`` (importing torch per s
 seconds).
 """
 import contextlib
+import importlib
 from pathlib import Path
 
 import pytest
@@ -119,16 +120,16 @@ def check_one_sentence(main, argv, message, capsys) -> str:
     return said
 
 
-# eval.py flags for tiny test runs: few faces, no sketches, no LPIPS download (also `tools.ship add`'s measure)
-EVAL_FAST = {"began_refiner": ["--faces", "16"], "dcgan_celeba": ["--faces", "16", "--sketches", "0"],
-             "nir_cgan": ["--distance", "synthetic", "--sources", "2", "--device", "cpu"],
-             "sr_degradation": ["--faces", "8"], "style_anime": []}
+def paper_tests(paper: str) -> dict:
+    """What ``<paper>/paper.py`` declares for the shared tests (``TESTS``): the smallest run, fast eval
+    flags, its training images, and the names of its data and FID flags."""
+    return importlib.import_module(f"{paper}.paper").TESTS
 
 
 def _add(paper, name, run, keep=(), *more):
     """``python -m tools.ship add`` for a test run (into whatever ``common.manifest.ROOT`` is now)."""
     tools.ship.main(["add", paper, name, str(run), "--command", "test", "--commit", "test", "--cpu", "test",
-                     "--wall-s", "1", *(["--keep", *keep] if keep else []), *more, "--eval-args", *EVAL_FAST[paper]])
+                     "--wall-s", "1", *(["--keep", *keep] if keep else []), *more, "--eval-args", *paper_tests(paper)["eval"]])
 
 
 def ship(paper, name, run, root, monkeypatch, keep=()):

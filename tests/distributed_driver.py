@@ -14,9 +14,9 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import torch                                    # noqa: E402
+import torch  # noqa: E402
 
-from common import distributed, loop            # noqa: E402
+from common import distributed, loop  # noqa: E402
 
 
 def main():

@@ -4,8 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from common.data import (DataError, InMemoryBatches, load_image_folder, load_paired_folders,
-                         to_float)
+from common.data import DataError, InMemoryBatches, load_image_folder, load_paired_folders, to_float
 
 
 def save(path, image):

@@ -4,9 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from common.plots import (grouped_bars, markdown_table, plot_losses, save_image_grid,
-                          save_image_rows)
 from common.csvlog import CsvLogger
+from common.plots import grouped_bars, markdown_table, plot_losses, save_image_grid, save_image_rows
 
 
 def _pixels(path):

@@ -22,19 +22,9 @@ import torch
 from common.checkpoints import read_checkpoint
 from common.csvlog import read_log
 from common.manifest import PAPERS
-from conftest import assert_same_checkpoint
+from conftest import assert_same_checkpoint, paper_tests
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = {
-    "began_refiner": ["--width", "8", "--z-dim", "8", "--train-faces", "64", "--fid-faces", "16"],
-    "dcgan_celeba": ["--model", "dcgan", "--size", "16", "--width", "8", "--z-dim", "8", "--train-faces", "64",
-                     "--fid-faces", "16"],
-    "nir_cgan": ["--config", "ED-LS-LR-2", "--pairs", "60", "--z-dim", "8", "--g-base", "4", "--g-max", "16",
-                 "--d-base", "8", "--e-base", "4", "--e-max", "8", "--fid-pairs", "4"],
-    "sr_degradation": ["--stage", "h2l", "--size", "16", "--high-faces", "24", "--low-faces", "24", "--fid-faces", "8",
-                       "--h2l-width", "4", "--h2l-blocks", "0", "1", "0", "--d-low-width", "4", "--d-steps", "1"],
-    "style_anime": ["--size", "16", "--width", "8", "--train-faces", "64", "--fid-faces", "16"],
-}
 EVERY = ["--batch-size", "8", "--log-every", "1", "--fid-every", "2", "--sample-every", "2", "--ckpt-every", "2"]
 EXACT = ["--generator", "B", "--no-amp"]         # began_refiner's refiner B in float32: no BatchNorm, no noise
 
@@ -61,18 +51,21 @@ def both_ranks(dump):
 
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory):
-    """One torchrun launch of 2 processes running, one after another: each paper's train.py for 3 steps
-    (began_refiner with a batch of 9, which does not divide), refiner B in float32 for 4 steps, the second
-    half of a run begun by one process, and the first half of one that one process finishes. Returns the
-    root folder and what the launch printed."""
+    """One torchrun launch of 2 processes running, one after another: each paper's smallest run for 3 steps,
+    DCGAN (BatchNorm) for 3, refiner B with a batch of 9 (which does not divide) for 1 and in float32 for 4,
+    the second half of a run begun by one process, and the first half of one that one process finishes.
+    Returns the root folder and what the launch printed."""
     root = tmp_path_factory.mktemp("two")
     train = importlib.import_module("began_refiner.train").main
-    exact = [*TINY["began_refiner"], *EXACT, *EVERY]
+    exact = [*paper_tests("began_refiner")["run"], *EXACT, *EVERY]
     train([*exact, "--steps", "4", "--out", str(root / "one")])                       # 1 process, 4 steps
     train([*exact, "--steps", "2", "--out", str(root / "resumed_1_2")])               # 1 process, 2 steps ...
-    jobs = [(paper, root / f"{paper}-dump", [*TINY[paper], *EVERY, *(["--batch-size", "9"] if paper ==
-            "began_refiner" else []), "--steps", "3", "--out", str(root / paper)]) for paper in PAPERS]
+    jobs = [(paper, root / f"{paper}-dump", [*paper_tests(paper)["run"], *EVERY, "--steps", "3", "--out", str(root / paper)])
+            for paper in PAPERS]
+    jobs += [("dcgan_celeba", root / "batchnorm-dump", [*paper_tests("dcgan_celeba")["run"], *EVERY, "--model", "dcgan",
+                                                         "--steps", "3", "--out", str(root / "batchnorm")])]
     jobs += [("began_refiner", root / "dump", argv) for argv in (
+        [*exact, "--batch-size", "9", "--steps", "1", "--out", str(root / "uneven")],      # 5 + 4 images a step
         [*exact, "--steps", "4", "--out", str(root / "two_times_b")],
         ["--resume", "--steps", "4", "--out", str(root / "resumed_1_2")],                # ... 2 processes to 4
         [*exact, "--steps", "2", "--out", str(root / "resumed_2_1")])]                   # 2 processes, 2 steps ...
@@ -101,7 +94,7 @@ def test_batchnorm_on_the_cpu_normalises_each_process_by_its_own_slice(launched)
     processes, but the running statistics are not, because SyncBatchNorm needs CUDA, so each process
     normalises with its own half of the batch (and rank 0's statistics are the ones saved). So
     2 × b is not 1 × 2b here, and the README says so."""
-    rank0, rank1 = both_ranks(launched[0] / "dcgan_celeba-dump")
+    rank0, rank1 = both_ranks(launched[0] / "batchnorm-dump")
     stats = [key for key in rank0["D"] if key.endswith("running_mean")]
     assert stats and any(not torch.equal(rank0["D"][k], rank1["D"][k]) for k in stats)
     assert all(torch.equal(rank0["D"][k], rank1["D"][k]) for k in rank0["D"] if k.endswith("weight"))
@@ -130,7 +123,7 @@ def test_ctrl_c_under_torchrun_saves_once_and_stops_both_processes(tmp_path):
     """torchrun passes Ctrl-C (SIGINT) on to every process; they agree on the step to stop at, rank 0
     saves, both exit 130 (torchrun then reports the signal itself)."""
     run = tmp_path / "run"
-    argv = [*TINY["began_refiner"], "--batch-size", "8", "--steps", "100000", "--log-every", "5",
+    argv = [*paper_tests("began_refiner")["run"], "--batch-size", "8", "--steps", "100000", "--log-every", "5",
             "--ckpt-every", "100000", "--fid-every", "100000", "--sample-every", "100000", "--out", str(run)]
     launcher = torchrun([("began_refiner", tmp_path / "dump", argv)], tmp_path, stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True)

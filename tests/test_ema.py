@@ -5,15 +5,13 @@ import math
 
 import pytest
 import torch
-from test_began_refiner import TINY as BEGAN_TINY
-from test_dcgan_celeba import TINY as DCGAN_TINY
-from test_nir_cgan import TINY as NIR_TINY
 from torch import nn
 
 from common.checkpoints import load_networks, read_checkpoint
 from common.csvlog import read_log
 from common.ema import MovingAverage, decay, decay_at, with_average
-from conftest import check_resume
+from common.manifest import PAPERS, ROOT
+from conftest import check_resume, paper_tests
 
 
 def test_decay_warms_up_as_tensorflow_num_updates():
@@ -57,17 +55,16 @@ def test_a_decay_outside_0_1_is_refused(text):
         decay(text)
 
 
-RUNS = {"began_refiner": BEGAN_TINY + ["--generator", "began"], "dcgan_celeba": DCGAN_TINY,
-        "nir_cgan": NIR_TINY + ["--config", "ED-LS-LR-2", "--fid-pairs", "8", "--fid-every", "2"],
-        "style_anime": ["--size", "16", "--train-faces", "32", "--fid-faces", "16", "--batch-size", "8",
-                        "--log-every", "2", "--fid-every", "2", "--sample-every", "4", "--ckpt-every", "2"]}
+# Every paper whose train.py takes --ema, on its smallest run (nir_cgan with a mapping network L, averaged too)
+AVERAGED = [paper for paper in PAPERS if "add_ema_arg(" in (ROOT / paper / "train.py").read_text()]
+EVERY = ["--log-every", "2", "--fid-every", "2", "--sample-every", "4", "--ckpt-every", "2", "--ema", "0.9"]
 
 
-@pytest.mark.parametrize("paper", sorted(RUNS))
+@pytest.mark.parametrize("paper", AVERAGED)
 def test_ema_is_logged_checkpointed_resumed_and_evaluated(paper, tmp_path, capsys):
     train = __import__(f"{paper}.train", fromlist=["main"])
-    steps = 6 if paper == "began_refiner" else 4               # a half that ends on a log step
-    straight, _ = check_resume(train.main, RUNS[paper] + ["--ema", "0.9"], tmp_path, steps=steps, half=steps // 2)
+    argv = paper_tests(paper)["run"] + EVERY + (["--config", "ED-LS-LR-2"] if paper == "nir_cgan" else [])
+    straight, _ = check_resume(train.main, argv, tmp_path, steps=4, half=2)
     log = read_log(straight / "log.csv")
     assert not all(math.isnan(v) for v in log["fid_ema"]), "fid_ema is logged beside fid"
     checkpoint = read_checkpoint(straight / "checkpoint.pt")

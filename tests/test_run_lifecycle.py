@@ -30,7 +30,7 @@ from common.checkpoints import FORMAT, read_checkpoint, save_checkpoint
 from common.csvlog import read_log
 from common.data import load_image_folder
 from common.manifest import PAPERS
-from conftest import EVAL_FAST, check_one_sentence
+from conftest import check_one_sentence, paper_tests
 
 
 class _Payload:
@@ -49,7 +49,7 @@ def _script(paper, name):
 
 def _resume(paper, run):
     argv = ["--resume", "--out", str(run)]
-    return argv + (["--stage", "h2l"] if paper == "sr_degradation" else [])   # sr: a stage folder
+    return argv + paper_tests(paper)["resume"]
 
 
 @pytest.mark.parametrize("paper", PAPERS)
@@ -84,23 +84,12 @@ def test_another_papers_run_is_refused_by_eval_and_resume(paper, tmp_path):
 
 # ----------------------------------------------------------------- runs that are never mixed, lost or misjudged
 
-# The smallest run of each train.py (the built-in faces; a few steps).
-TINY = {
-    "began_refiner": ["--train-faces", "40", "--width", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16"],
-    "dcgan_celeba": ["--size", "16", "--width", "8", "--z-dim", "8", "--h", "8", "--batch-size", "8",
-                     "--train-faces", "32", "--fid-faces", "16"],
-    "nir_cgan": ["--config", "ED-LS", "--pairs", "40", "--batch-size", "4", "--z-dim", "8", "--g-base", "4",
-                 "--g-max", "16", "--d-base", "8", "--fid-pairs", "8"],
-    "sr_degradation": ["--stage", "h2l", "--size", "16", "--high-faces", "12", "--low-faces", "12", "--batch-size", "4",
-                       "--fid-faces", "8", "--h2l-width", "4", "--h2l-blocks", "0", "1", "0", "--d-low-width", "4",
-                       "--d-steps", "1"],
-    "style_anime": ["--train-faces", "48", "--width", "8", "--size", "16", "--batch-size", "8", "--fid-faces", "16"],
-}
 EVERY = ["--log-every", "1", "--fid-every", "2", "--sample-every", "2", "--ckpt-every", "1"]
 
 
 def _train(paper, out, *flags, steps=2):
-    return _script(paper, "train").main([*TINY[paper], *EVERY, "--steps", str(steps), *flags, "--out", str(out)])
+    argv = [*paper_tests(paper)["run"], *EVERY, "--steps", str(steps), *flags, "--out", str(out)]
+    return _script(paper, "train").main(argv)
 
 
 def _files(folder):
@@ -128,15 +117,17 @@ def test_a_run_folder_in_use_is_refused_to_train_and_to_eval_and_left_alone(pape
     before = _files(run)
     with _held_by_another_process(run):
         check_one_sentence(_script(paper, "eval").main, ["--run", str(run)], "is in use by another process", capsys)
-        _script(paper, "eval").main(["--run", str(run), "--out", str(tmp_path / "eval"), *EVAL_FAST[paper]])   # reading: fine
+        _script(paper, "eval").main(["--run", str(run), "--out", str(tmp_path / "eval"),
+                                     *paper_tests(paper)["eval"]])                                # reading: fine
     assert _files(run) == before and (tmp_path / "eval" / "metrics.json").exists()
 
 
 def test_two_trainings_into_one_folder_the_second_is_refused(tmp_path):
     """The issue's repro, with a real second process: the first keeps its folder, log.csv has each step once."""
     out = tmp_path / "R"
-    argv = [sys.executable, "began_refiner/train.py", *TINY["began_refiner"], "--steps", "400", "--fid-faces", "16",
-            "--log-every", "1", "--ckpt-every", "1000", "--sample-every", "1000", "--fid-every", "1000", "--out", str(out)]
+    argv = [sys.executable, "began_refiner/train.py", *paper_tests("began_refiner")["run"], "--steps", "400",
+            "--fid-faces", "16", "--log-every", "1", "--ckpt-every", "1000", "--sample-every", "1000", "--fid-every",
+            "1000", "--out", str(out)]
     first = subprocess.Popen(argv, cwd=pathlib.Path(__file__).parents[1], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -159,8 +150,8 @@ def test_two_trainings_into_one_folder_the_second_is_refused(tmp_path):
 def test_out_must_be_a_folder_apart_from_the_data(paper, out, message, tmp_path, capsys):
     data = tmp_path / "data"
     (tmp_path / "file").write_text("not a folder")
-    data_flags = ["--data-high", str(data)] if paper == "sr_degradation" else ["--data", str(data)]
-    argv = [*TINY[paper], *data_flags, "--out", str(tmp_path / out) if out else ""]
+    data_flags = [paper_tests(paper)["data_flag"], str(data)]
+    argv = [*paper_tests(paper)["run"], *data_flags, "--out", str(tmp_path / out) if out else ""]
     check_one_sentence(_script(paper, "train").main, argv, message, capsys)
     assert not data.exists()
 
@@ -168,7 +159,8 @@ def test_out_must_be_a_folder_apart_from_the_data(paper, out, message, tmp_path,
 @pytest.mark.parametrize("paper", PAPERS)
 def test_a_seed_outside_numpys_range_is_one_sentence(paper, tmp_path, capsys):
     for seed in ("-1", str(2 ** 32)):
-        check_one_sentence(_script(paper, "train").main, [*TINY[paper], "--seed", seed, "--out", str(tmp_path)],
+        check_one_sentence(_script(paper, "train").main,
+                           [*paper_tests(paper)["run"], "--seed", seed, "--out", str(tmp_path)],
                            "argument --seed: must be from 0 to 4294967295", capsys)
 
 
@@ -201,10 +193,10 @@ def test_eval_out_that_is_a_file_is_one_sentence(paper, tmp_path, capsys):
 
 # ----------------------------------------------------------------- conventions that hold by test
 
-ENTRY_POINTS = ["began_refiner.train", "began_refiner.eval", "dcgan_celeba.train", "dcgan_celeba.eval",
-                "dcgan_celeba.prepare", "nir_cgan.train", "nir_cgan.eval", "nir_cgan.study", "nir_cgan.clean",
-                "nir_cgan.train_reader", "sr_degradation.train", "sr_degradation.eval", "style_anime.train",
-                "style_anime.eval", "style_anime.stylize", "common.demo", "tools.train_synthnet", "benchmarks.speed"]
+# Every module with a main(): each paper's scripts, common.demo, benchmarks/ and tools/.
+ENTRY_POINTS = [f"{folder}.{path.stem}" for folder in (*PAPERS, "common", "benchmarks", "tools")
+                for path in sorted((pathlib.Path(__file__).parents[1] / folder).glob("*.py"))
+                if "\ndef main(" in path.read_text()]
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)
@@ -249,7 +241,7 @@ def test_a_run_on_your_own_faces_is_measured_against_the_faces_it_held_out(paper
     run = _train(paper, tmp_path / "run", "--data", str(data), "--fid-faces", "8", steps=1)
     assert not math.isnan(read_log(run / "log.csv")["fid"][0])                  # FID during training too
     capsys.readouterr()
-    _script(paper, "eval").main(["--run", str(run), "--out", str(tmp_path / "eval"), *EVAL_FAST[paper]])
+    _script(paper, "eval").main(["--run", str(run), "--out", str(tmp_path / "eval"), *paper_tests(paper)["eval"]])
     printed = capsys.readouterr().out
     if paper != "style_anime":                                                   # (its metrics name the data)
         assert f"the last 8 images of {data}, held out from training" in printed
@@ -279,21 +271,20 @@ def test_the_advice_for_images_too_small_is_a_size_that_then_trains(tmp_path, ca
 @pytest.mark.parametrize("flag", ["--size", "--batch-size", "--lr", "--steps", "--z-dim", "--ckpt-every",
                                   "--sample-every"])
 def test_numbers_that_must_be_positive_are_refused_by_argparse(paper, flag, tmp_path, capsys):
-    check_one_sentence(_script(paper, "train").main, [*TINY[paper], flag, "0", "--out", str(tmp_path / "bad")],
+    check_one_sentence(_script(paper, "train").main,
+                       [*paper_tests(paper)["run"], flag, "0", "--out", str(tmp_path / "bad")],
                        f"argument {flag}: must be greater than 0, not 0", capsys)
     assert not (tmp_path / "bad").exists()
 
 
-TRAINING_IMAGES = {"began_refiner": 40, "dcgan_celeba": 32, "nir_cgan": 36, "sr_degradation": 12, "style_anime": 48}
-
-
 @pytest.mark.parametrize("paper", PAPERS)
 def test_a_batch_larger_than_the_data_or_one_fid_image_is_one_sentence(paper, tmp_path, capsys):
-    n = TRAINING_IMAGES[paper]                                   # nir_cgan: 40 pairs, 10 % held out for the test
+    n = paper_tests(paper)["images"]
     check_one_sentence(_script(paper, "train").main,
-                       [*TINY[paper], "--batch-size", str(n + 1), "--out", str(tmp_path / "bad")], str(n), capsys)
-    fid_flag = "--fid-pairs" if paper == "nir_cgan" else "--fid-faces"
-    check_one_sentence(_script(paper, "train").main, [*TINY[paper], fid_flag, "1", "--out", str(tmp_path / "bad")],
+                       [*paper_tests(paper)["run"], "--batch-size", str(n + 1), "--out", str(tmp_path / "bad")], str(n),
+                       capsys)
+    check_one_sentence(_script(paper, "train").main,
+                       [*paper_tests(paper)["run"], paper_tests(paper)["fid_flag"], "1", "--out", str(tmp_path / "bad")],
                        "at least 2", capsys)
     assert not (tmp_path / "bad").exists()
 
@@ -332,7 +323,7 @@ def test_eval_of_a_folder_it_cannot_write_is_refused_before_evaluating(paper, tm
     real_access = os.access
     monkeypatch.setattr("common.folders.os.access",       # a read-only shared run (root may write anywhere)
                         lambda path, mode: pathlib.Path(path).resolve() != run.resolve() and real_access(path, mode))
-    check_one_sentence(_script(paper, "eval").main, ["--run", str(run), *EVAL_FAST[paper]],
+    check_one_sentence(_script(paper, "eval").main, ["--run", str(run), *paper_tests(paper)["eval"]],
                        "cannot be written (not writable for this user)", capsys)
     assert not (run / "metrics.json").exists() and not (run / "figures").exists()
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere
 
+from common.cli import one_sentence_errors                       # noqa: E402
 from common.csvlog import read_log                               # noqa: E402
 from common.device import cpu_name                               # noqa: E402
 from common.folders import atomic_write                          # noqa: E402
@@ -128,6 +129,7 @@ def show(args) -> None:
               + " ".join(f"{k} {v}" for k, v in d["eval"].items()))
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="verb", required=True)

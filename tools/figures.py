@@ -20,9 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere
 
-from common.manifest import PAPERS, ROOT, files_digest, read_manifest   # noqa: E402
-from tools import gallery                                               # noqa: E402
-from tools.ship import write_manifest                                   # noqa: E402
+from common.cli import one_sentence_errors                       # noqa: E402
+from common.manifest import PAPERS, ROOT, files_digest, read_manifest # noqa: E402
+from tools import gallery                                        # noqa: E402
+from tools.ship import write_manifest                            # noqa: E402
 
 
 def regenerate(paper: str, figures: bool = True) -> list:
@@ -45,6 +46,7 @@ def regenerate(paper: str, figures: bool = True) -> list:
     return written + [ROOT / paper / "weights" / "manifest.json"]
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("papers", nargs="*", metavar="PAPER",

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt                                  # noqa: E402
 import torch                                                     # noqa: E402
 from torchvision.utils import make_grid                          # noqa: E402
 
+from common.cli import one_sentence_errors                       # noqa: E402
 from common.manifest import PAPERS, read_manifest                # noqa: E402
 
 N = 8           # faces per panel row
@@ -56,6 +57,7 @@ def draw(out: Path) -> Path:
     return out
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("docs/gallery.png"),

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywhere
 
+from common.cli import one_sentence_errors                       # noqa: E402
 from common.manifest import PAPERS, ROOT, read_manifest          # noqa: E402
 from tools.draws import read_draws                               # noqa: E402
 
@@ -217,6 +218,7 @@ def render(text: str) -> str:
     return INLINE.sub(inline, BLOCK.sub(block, text))
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a README is not up to date")

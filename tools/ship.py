@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from common.checkpoints import FORMAT, read_checkpoint
+from common.cli import one_sentence_errors
 from common.folders import atomic_write
 from common.manifest import PAPERS, ROOT, files_digest, read_manifest, sha256, shipped_problem, weights_folder
 
@@ -170,6 +171,7 @@ def total_megabytes() -> float:
                for paper in PAPERS for entry in read_manifest(paper).values() for relative in entry["sha256"]) / 1e6
 
 
+@one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command_name", required=True)
