@@ -121,6 +121,33 @@ def run(args) -> None:
             if not any((d["label"], d["command"], d["threads"]) == (r["label"], r["command"], r["threads"])
                        for r in records)]
     print(f"wrote {write_draws(args.paper, keep + records)}")
+    print(f"wrote {last_samples_figure(args.paper, args.name, args.label, out_root)}")
+
+
+def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Path:
+    """docs/<paper>/draws_<name>_<label>.png: the last sample grid of every recorded draw of that set, one row
+    each, titled with its seed, threads and eval FID (the numbers of draws.json, from the same runs)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    draws = sorted((d for d in read_draws(paper) if d["name"] == name and d["label"] == label),
+                   key=lambda d: (d["threads"], d["seed"]))
+    fig, axes = plt.subplots(len(draws), 1, figsize=(8, 1.4 * len(draws)), dpi=110, squeeze=False)
+    for ax, d in zip(axes[:, 0], draws):
+        grids = sorted((out_root / f"{name}-s{d['seed']}-t{d['threads']}" / "samples").glob("step_*.png"))
+        ax.imshow(Image.open(grids[-1]).convert("RGB"))
+        ax.set_title(f"seed {d['seed']}, {d['threads']} thread(s): {grids[-1].stem.replace('step_', 'step ')}, "
+                     f"FID {d['eval']['fid']:.1f}", fontsize=8)
+        ax.axis("off")
+    command = " ".join(["python", f"{paper}/train.py", *importlib.import_module(f"{paper}.paper").DRAWS[name]])
+    fig.suptitle(f"{command} --seed S: the last samples of every draw ({label})", fontsize=9)
+    fig.tight_layout()
+    path = ROOT / "docs" / paper / f"draws_{name}_{label}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def show(args) -> None:
