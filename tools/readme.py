@@ -104,8 +104,11 @@ def value(kind: str, *args) -> str:
 # ----------------------------------------------------------------------------- tables
 
 def table(rows: list, columns: list) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows]
+    """A markdown table (a ``|`` inside a cell, as in |v − D(v)|, is escaped)."""
+    def cell(value):
+        return str(value).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(cell, columns)) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -208,13 +211,25 @@ TABLES = {"shipped": shipped_table, "draws": draws_table, "compare": compare_tab
 
 # ----------------------------------------------------------------------------- rewriting
 
+MISSING = "**(not recorded yet)**"
+
+
 def render(text: str) -> str:
+    """``text`` with every mark filled from its source; a source that does not hold the number yet (no
+    draws recorded, no timing) gives ``MISSING``, which ``--check`` reports."""
+    def fill(make, match):
+        try:
+            return make(*match.group("args").split())
+        except (KeyError, IndexError, FileNotFoundError, ValueError):
+            return MISSING
+
     def block(match):
         kind, *args = match.group("args").split()
-        return match.group(1) + TABLES[kind](*args) + match.group(4)
+        filled = fill(lambda *a: TABLES[kind](*args), match)
+        return match.group(1) + (filled if filled != MISSING else MISSING + "\n") + match.group(4)
 
     def inline(match):
-        return match.group(1) + value(*match.group("args").split()) + match.group(4)
+        return match.group(1) + fill(value, match) + match.group(4)
     return INLINE.sub(inline, BLOCK.sub(block, text))
 
 
@@ -223,20 +238,22 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if a README is not up to date")
     args = ap.parse_args(argv)
-    stale = []
+    stale, missing = [], []
     for path in readmes():
         text = path.read_text()
         new = render(text)
+        missing += [path.relative_to(ROOT)] * (MISSING in new)
         if new != text:
             stale.append(path.relative_to(ROOT))
             if not args.check:
                 path.write_text(new)
                 print(f"wrote {path.relative_to(ROOT)}")
+    if missing:
+        print("numbers not recorded yet (tools.draws, tools.timings, tools.figures) in: "
+              + ", ".join(map(str, sorted(set(missing)))))
     if args.check and stale:
         print("not up to date with their sources (run python -m tools.readme): " + ", ".join(map(str, stale)))
-        return 1
-    return 0
-
+    return 1 if (args.check and stale) or missing else 0
 
 if __name__ == "__main__":
     sys.exit(main())
