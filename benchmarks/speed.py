@@ -37,7 +37,8 @@ from common.cli import one_sentence_errors
 from common.csvlog import read_log
 from common.device import cpu_name
 from common.faces import STYLES, render, sample_params
-from common.manifest import PAPERS
+from common.folders import atomic_write
+from common.manifest import PAPERS, ROOT
 from common.metrics import MetricUnavailable, face_detection_rate
 from common.plots import markdown_table
 
@@ -139,6 +140,17 @@ def train_table(steps, repeats, only=""):
     return rows
 
 
+def record(key: str, rows, **more) -> None:
+    """Keep the measurement in docs/speed.json (the READMEs' speed tables are generated from it)."""
+    import json
+    path = ROOT / "docs" / "speed.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    recorded[key] = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                     "rows": rows, **more}
+    atomic_write(path, lambda f: f.write((json.dumps(recorded, indent=1) + "\n").encode()))
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
 @one_sentence_errors
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,25 +160,31 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=40, help="--train: steps per timed run")
     ap.add_argument("--repeats", type=int, default=2, help="--train: timed runs per variant (the best is kept)")
     ap.add_argument("--only", default="", help="--train: only the steps whose name contains this text")
+    ap.add_argument("--record", action="store_true", help="also keep the numbers in docs/speed.json")
     args = ap.parse_args(argv)
     if args.train:
         print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads; torch {torch.__version__}")
-        print(markdown_table(train_table(args.steps, args.repeats, args.only)))
+        rows = train_table(args.steps, args.repeats, args.only)
+        print(markdown_table(rows))
+        if args.record:
+            record("train", rows, steps=args.steps, repeats=args.repeats)
         return
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     rows = [{"style": s, "faces/s (64×64, 1 thread)": round(faces_per_second(s, args.faces))} for s in STYLES]
     torch.set_num_threads(threads)
     print(markdown_table(rows))
-    if not args.detect:
-        return
-    try:
-        photos = render(sample_params(args.detect, seed=0), "photo", 64)
-        rate = face_detection_rate(photos, upsample_to=256)
-        print(f"\ndlib frontal detector finds a face in {rate:.1%} of {args.detect} photo faces (64 px, upsampled to 256)")
-    except MetricUnavailable as err:
-        print(f"\n{err}")
-
+    rate = None
+    if args.detect:
+        try:
+            photos = render(sample_params(args.detect, seed=0), "photo", 64)
+            rate = face_detection_rate(photos, upsample_to=256)
+            print(f"\ndlib frontal detector finds a face in {rate:.1%} of {args.detect} photo faces (64 px, upsampled "
+                  f"to 256)")
+        except MetricUnavailable as err:
+            print(f"\n{err}")
+    if args.record:
+        record("faces", rows, faces=args.faces, detection_rate=rate, detected_of=args.detect)
 
 if __name__ == "__main__":
     main()

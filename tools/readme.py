@@ -36,7 +36,8 @@ INLINE = re.compile(r"(<!-- value: (?P<args>[^>]*?) -->)(?P<body>.*?)(<!-- / -->
 
 
 def readmes() -> list:
-    return [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / paper / "README.md" for paper in PAPERS)]
+    return [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "common" / "README.md",
+            *(ROOT / paper / "README.md" for paper in PAPERS)]
 
 
 def declared(paper: str):
@@ -77,6 +78,9 @@ def value(kind: str, *args) -> str:
     if kind == "manifest":
         paper, name, path, *spec = args
         return fmt(dig(read_manifest(paper)[name], path), *spec)
+    if kind == "json":                       # json FILE PATH [FORMAT]: any number of a JSON file of the repository
+        file, path, *spec = args
+        return fmt(dig(json.loads((ROOT / file).read_text()), path), *spec)
     if kind == "timing":
         key, *field = args
         record = timings()[key]
@@ -205,8 +209,24 @@ def claims_table(paper: str) -> str:
     return table(rows, ["claim", "paper", "here", "reproduced?"])
 
 
+def speed_table(key: str) -> str:
+    """A measurement of ``python -m benchmarks.speed [--train] --record`` (docs/speed.json)."""
+    measured = json.loads((ROOT / "docs" / "speed.json").read_text())[key]
+    rows = [{k: f"{v:,}" if isinstance(v, int) else v for k, v in row.items()} for row in measured["rows"]]
+    return (f"{measured['cpu']}, {measured['threads']} thread(s), torch {measured['torch']}:\n\n"
+            + table(rows, list(dict.fromkeys(k for row in rows for k in row))))
+
+
+def synthnet_table() -> str:
+    """The synthetic-face network's error in degrees per style (common/weights/synthnet.json)."""
+    measured = json.loads((ROOT / "common" / "weights" / "synthnet.json").read_text())
+    rows = [{"style": style, **{angle.replace("_", " "): f"{error:.1f}" for angle, error in errors.items()}}
+            for style, errors in measured["mae_degrees"].items()]
+    return table(rows, list(rows[0]))
+
+
 TABLES = {"shipped": shipped_table, "draws": draws_table, "compare": compare_table, "code": code_table,
-          "claims": claims_table}
+          "claims": claims_table, "speed": speed_table, "synthnet": synthnet_table}
 
 
 # ----------------------------------------------------------------------------- rewriting
