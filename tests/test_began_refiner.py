@@ -165,14 +165,14 @@ def test_k_is_updated_from_the_losses_of_the_same_pass(tmp_path):
     assert float(value["k"]) == pytest.approx(expected, rel=1e-3, abs=1e-6)
 
 
-@pytest.mark.parametrize("preset, generator, gamma, lambda_k, lr, half", [("quick", "B", 1.0, 0.05, 1e-3, 1000),
-                                                                          ("long", "began", 1.0, 0.05, 1e-4, 4000),
-                                                                          ("paper", "B", 0.5, 0.001, 1e-3, 100_000)])
-def test_presets_paper_keeps_the_references_values(preset, generator, gamma, lambda_k, lr, half):
+@pytest.mark.parametrize("preset, generator, gamma, lambda_k, lr, half, ramp",
+                         [("quick", "B", 1.0, 0.05, 2.5e-4, 1000, 0.33),       # settled end: lower rate, ramp to 0
+                          ("long", "began", 1.0, 0.05, 1e-4, 4000, 0.0),
+                          ("paper", "B", 0.5, 0.001, 1e-3, 100_000, 0.0)])     # the paper's schedule has no ramp
+def test_presets_paper_keeps_the_references_values(preset, generator, gamma, lambda_k, lr, half, ramp):
     args, _ = train.parse(["--preset", preset])
-    assert (args.generator, args.gamma, args.lambda_k, args.lr, args.lr_half_every) == (generator, gamma, lambda_k, lr,
-                                                                                         half)
-    assert args.lr_ramp == 0 or preset == "quick"              # the paper's schedule has no ramp
+    assert (args.generator, args.gamma, args.lambda_k, args.lr, args.lr_half_every, args.lr_ramp) == (
+        generator, gamma, lambda_k, lr, half, ramp)
 
 
 # ----------------------------------------------------------------- a run you can trust
