@@ -25,6 +25,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,20 +108,24 @@ def run(args) -> None:
     out_root = Path(args.out).resolve() / args.paper / args.label
     print(f"{len(jobs)} draws of python {args.paper}/train.py {' '.join(flags)} into {out_root}")
 
+    lock = threading.Lock()
+
     def one(job):
         record = {"label": args.label, **train_and_evaluate(args.paper, args.name, flags, *job,
                                                              Path(args.checkout), out_root)}
+        with lock:                                      # recorded as it ends: a stopped set keeps its draws
+            keep = [d for d in read_draws(args.paper) if (d["label"], d["command"], d["threads"]) !=
+                    (record["label"], record["command"], record["threads"])]
+            write_draws(args.paper, keep + [record])
         print(f"seed {record['seed']}, {record['threads']} thread(s): {record['eval']} ({record['wall_s']} s)")
-        return record
 
     single = [job for job in jobs if job[1] == 1]
     with ThreadPoolExecutor(2) as pool:                 # one-thread trainings two at a time: both cores busy
-        records = list(pool.map(one, single))
-    records += [one(job) for job in jobs if job[1] != 1]
-    keep = [d for d in read_draws(args.paper)
-            if not any((d["label"], d["command"], d["threads"]) == (r["label"], r["command"], r["threads"])
-                       for r in records)]
-    print(f"wrote {write_draws(args.paper, keep + records)}")
+        list(pool.map(one, single))
+    for job in jobs:
+        if job[1] != 1:
+            one(job)
+    print(f"wrote {records_file(args.paper)}")
     print(f"wrote {last_samples_figure(args.paper, args.name, args.label, out_root)}")
 
 
