@@ -38,7 +38,7 @@ from common.device import cpu_name                               # noqa: E402
 from common.folders import atomic_write                          # noqa: E402
 from common.manifest import PAPERS, ROOT                         # noqa: E402
 
-END_COLUMNS = ("fid", "fid_ema", "diversity", "diversity_px", "diversity_ema", "diversity_px_ema")
+END_COLUMNS = ("fid", "fid_ema", "diversity", "diversity_px", "diversity_ema", "diversity_px_ema", "fid_sr", "fid_h2l")
 
 
 def records_file(paper: str) -> Path:
@@ -65,9 +65,18 @@ def commit_of(checkout: Path) -> str:
     return git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else "")
 
 
+def last_stage(run: Path) -> Path:
+    """The folder that holds a run's log.csv and samples/: the run itself, or, for a pipeline of stage
+    folders (sr_degradation), the stage that trained last."""
+    if (run / "log.csv").exists():
+        return run
+    return max((log.parent for log in run.glob("*/log.csv")), key=lambda stage: (stage / "log.csv").stat().st_mtime)
+
+
 def end_numbers(run: Path) -> dict:
-    """The last logged value of each column of ``END_COLUMNS`` in the run's log.csv, and its last step."""
-    log = read_log(run / "log.csv")
+    """The last logged value of each column of ``END_COLUMNS`` in the run's (last stage's) log.csv, and its
+    last step."""
+    log = read_log(last_stage(run) / "log.csv")
     numbers = {"steps": int(log["step"][-1])}
     for column in END_COLUMNS:
         values = [v for v in log.get(column, []) if not math.isnan(v)]   # NaN: the cell was empty then
@@ -140,7 +149,7 @@ def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Pa
                    key=lambda d: (d["threads"], d["seed"]))
     fig, axes = plt.subplots(len(draws), 1, figsize=(8, 1.4 * len(draws)), dpi=110, squeeze=False)
     for ax, d in zip(axes[:, 0], draws):
-        grids = sorted((out_root / f"{name}-s{d['seed']}-t{d['threads']}" / "samples").glob("step_*.png"))
+        grids = sorted((last_stage(out_root / f"{name}-s{d['seed']}-t{d['threads']}") / "samples").glob("step_*.png"))
         ax.imshow(Image.open(grids[-1]).convert("RGB"))
         ax.set_title(f"seed {d['seed']}, {d['threads']} thread(s): {grids[-1].stem.replace('step_', 'step ')}, "
                      f"FID {d['eval']['fid']:.1f}", fontsize=8)

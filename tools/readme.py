@@ -81,8 +81,8 @@ def value(kind: str, *args) -> str:
     if kind == "json":                       # json FILE PATH [FORMAT]: any number of a JSON file of the repository
         file, path, *spec = args
         return fmt(dig(json.loads((ROOT / file).read_text()), path), *spec)
-    if kind == "timing":
-        key, *field = args
+    if kind == "timing":                     # timing tests [FIELD], timing eval PAPER [FIELD] (docs/timings.json)
+        key, *field = args if args[0] != "eval" else (f"eval {args[1]}", *args[2:])
         record = timings()[key]
         return minutes(record["wall_s"]) if not field else str(record[field[0]])
     paper, name, label, *rest = args
@@ -141,6 +141,8 @@ DRAW_COLUMNS = {"eval.fid": ("FID (eval) ↓", ".1f"), "log.fid": ("FID of G in 
 def draws_table(paper: str, name: str, label: str) -> str:
     """One row per recorded draw of a bare command, and the spread of each number over them."""
     draws = [d for d in read_draws(paper) if d["name"] == name and d["label"] == label]
+    if not draws:
+        raise KeyError(f"no draws of {paper} {name} labelled {label}")
     keys = [k for k in DRAW_COLUMNS if any(_has(d, k) for d in draws)]
     rows = []
     for d in sorted(draws, key=lambda d: (d["threads"], d["seed"])):
