@@ -22,16 +22,14 @@ TESTS = dict(                            # what the shared tests (tests/test_run
 EQUATIONS = [
     ("§IX eq. 1: l = α·pixel + β·GAN, α = 1, β = 0.05 (§X)", "model.py", "generator_loss"),
     ("§IX: the L2 pixel loss, mean (output − target)²", "model.py", "pixel_loss"),
-    ("High-to-Low's pixel target: the HR face average-pooled to 16×16 (Bulat et al.)", "model.py", "downsample_target"),
+    ("High-to-Low's pixel target: the HR face average-pooled to 16×16", "model.py", "downsample_target"),
     ("GAN loss, critic (hinge): E[max(0, 1 − D(real))] + E[max(0, 1 + D(fake))]", "model.py", "hinge_d_loss"),
     ("GAN loss, generator (hinge): GAN = −E[D(fake)]", "model.py", "hinge_g_loss"),
     ("§X: one critic step, each critic on real against generated faces", "model.py", "compute_d_loss"),
     ("§IX–X: one generator step, eq. 1 for each generator, summed", "model.py", "compute_g_loss"),
-    ("Fig. 3a: High-to-Low, HR 64×64 + noise z → LR 16×16", "model.py", "HighToLow"),
-    ("Fig. 3: the generators' residual block", "model.py", "ResBlock"),
+    ("Fig. 3a: High-to-Low, HR 64×64 + noise z → LR 16×16 (residual blocks)", "model.py", "HighToLow"),
     ("Fig. 3b: Low-to-High, LR 16×16 → 64×64", "model.py", "LowToHigh"),
-    ("Fig. 4: the spectral-norm residual critic (16×16 and 64×64)", "model.py", "Discriminator"),
-    ("Fig. 4: its residual block", "model.py", "DiscBlock"),
+    ("Fig. 4: the spectral-norm residual critics, 16×16 and 64×64", "model.py", "Discriminator"),
     ("Table 2: bicubic upsampling, and the base of a residual Low-to-High", "model.py", "bicubic_up"),
     ("Fig. 2: the pipeline, stage after stage", "train.py", "train_pipeline"),
     ("Fig. 2, §VII: stage 1, High-to-Low from unpaired HR and real LR faces", "train.py", "train_h2l"),
@@ -41,13 +39,11 @@ EQUATIONS = [
     ("§X: D:G = 5:1, ~570,000 updates per stage, 2,000 to fine-tune (paper preset)", "train.py", "PRESETS"),
     ("Fig. 2: what each stage hands to the next", "pipeline.py", "hand_over"),
     ("§X: flip, scale, rotation, colour jitter", "data.py", "augment"),
-    ("§X: batches of unpaired HR and real LR faces, fresh noise z ~ N(0, I)", "data.py", "Batches"),
     ("Table 2's baseline pairs and Table 2(b)'s input: bicubic(HR)", "data.py", "bicubic_down"),
     ("§VII: is the learned degradation real? FID against real LR faces", "eval.py", "degradation_check"),
     ("Table 2: (a) FID on real LR faces, (b) PSNR / SSIM on downsampled HR faces", "eval.py", "table2"),
-    ("Table 2: every method on the same held-out faces", "eval.py", "super_resolve"),
     ("Table 2's two questions: learned vs interpolation (PSNR), ours vs bicubic pairs (FID)", "eval.py", "checks"),
-    ("§XII: failure cases, ~10 %", "eval.py", "failures"),
+    ("§XII: failure cases, about 10%", "eval.py", "failures"),
     ("Table 1 / Fig. 5: loss and training time against iterations", "eval.py", "table1_fig5"),
 ]
 
@@ -96,13 +92,13 @@ def _gan_term():
     before, after = _shipped("fid_stage2"), _shipped("fid")
     steps = read_manifest("sr_degradation")["pipeline"]["stages"]["finetune"]["steps"]
     return (f"FID on real LR {before:.1f} (stage 2, pixel loss alone) → {after:.1f} after the fine-tune's "
-            f"{steps} steps of eq. 1 (rule: at least 5 % lower)", after < 0.95 * before)
+            f"{steps} steps of eq. 1 (rule: at least 5% lower)", after < 0.95 * before)
 
 
 def _failures():
     rate = _shipped("failure_rate")
-    return (f"{rate:.1%} of our outputs on real LR faces lie further from the HR faces' features than 99 % of "
-            f"real HR faces do (rule: between 5 % and 20 %)", 0.05 <= rate <= 0.20)
+    return (f"{rate:.1%} of our outputs on real LR faces lie further from the HR faces' features than 99% of "
+            f"real HR faces do (rule: between 5% and 20%)", 0.05 <= rate <= 0.20)
 
 
 def _loss_falls():
@@ -126,7 +122,7 @@ CLAIMS = [   # the paper's claims (§VII–XII), each measured on the shipped pi
          paper="not measured: Table 2 has no interpolation row", measure=_sanity),
     dict(claim="the GAN term (β = 0.05) makes the outputs more realistic than the pixel loss alone",
          paper="stated (§IX: the pixel loss alone is blurry), not measured", measure=_gan_term),
-    dict(claim="about one output in ten is a failure", paper="about 10 %, judged by eye (§XII)",
+    dict(claim="about one output in ten is a failure", paper="about 10%, judged by eye (§XII)",
          measure=_failures),
     dict(claim="the generator loss falls with training (Table 1)",
          paper="1.5 → 0.447 over 600,000 iterations (network not named)", measure=_loss_falls),
