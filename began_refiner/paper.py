@@ -2,8 +2,6 @@
 
 A folder with a ``paper.py`` is a paper of this repository (``common.manifest.PAPERS`` finds them).
 """
-TITLE = "An Image-based Generator Architecture for Synthetic Image Refinement"
-
 SHIPPED = ["A", "B", "C", "began"]      # weights/<name>: the refiners of Fig. 2 and the noise BEGAN; eval.py
                                         # evaluates them when given no --run
 EVAL_ARGS = []                          # what tools.figures adds to `python began_refiner/eval.py`

@@ -170,6 +170,9 @@ def runs_to_evaluate(runs, paper: str, shipped: list):
     names in ``shipped``), evaluated into ``runs/<paper>/shipped`` -- never into the weights."""
     if runs:
         return list(runs), None
+    if not shipped:
+        raise SystemExit(f"{paper} ships no networks yet: give --run with a run folder (train.py prints where it "
+                         f"wrote one).")
     folder = weights_folder(paper)
     missing = [name for name in shipped if not (folder / name).is_dir()]
     if missing:

@@ -2,8 +2,6 @@
 
 A folder with a ``paper.py`` is a paper of this repository (``common.manifest.PAPERS`` finds them).
 """
-TITLE = "Implementation of Realistic Face Generation using GAN"
-
 SHIPPED = ["dcgan", "wgan", "began"]    # weights/<name>: the three models of §4; eval.py evaluates them without --run
 EVAL_ARGS = []                          # what tools.figures adds to `python dcgan_celeba/eval.py`
 FIGURES = ["fig5b_comparison.png", "table1_detection.png", "fig4_4_losses.png", "fid_curves.png",

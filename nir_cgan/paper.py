@@ -2,8 +2,6 @@
 
 A folder with a ``paper.py`` is a paper of this repository (``common.manifest.PAPERS`` finds them).
 """
-TITLE = "Multimodal Image-to-Image Translation for Driver Monitoring System Development"
-
 SHIPPED = ["quick"]                     # weights/quick: the quick configuration's networks
 EVAL_ARGS = ["--all"]                   # tools.figures: the sweeps and the latent arithmetic too
 FIGURES = ["fig4_2_samples.png", "fig4_12_head_yaw.png", "fig4_14_gaze_yaw.png", "fig4_16_17_interpolation.png",

@@ -2,8 +2,6 @@
 
 A folder with a ``paper.py`` is a paper of this repository (``common.manifest.PAPERS`` finds them).
 """
-TITLE = "Images Synthesis and Image Degradations Using GANs"
-
 SHIPPED = ["pipeline"]                  # weights/pipeline: h2l/, l2h/, finetune/, bicubic/ (generators only)
 EVAL_ARGS = []                          # what tools.figures adds to `python sr_degradation/eval.py`
 FIGURES = ["super_resolution.png", "degradation.png", "table2.png", "failures.png", "table1_fig5_curves.png"]

@@ -2,8 +2,6 @@
 
 A folder with a ``paper.py`` is a paper of this repository (``common.manifest.PAPERS`` finds them).
 """
-TITLE = "Enhanced Unsupervised Image Generation using GAN based Convolutional Nets"
-
 SHIPPED = ["dcgan"]                     # weights/dcgan: the anime DCGAN's G and its fixed noise
 EVAL_ARGS = []                          # what tools.figures adds to `python style_anime/eval.py`
 FIGURES = ["fig4_2_5_samples.png", "fig4_2_4_losses.png"]                 # eval's figures/ → docs/style_anime/

@@ -82,3 +82,29 @@ def test_no_readme_reads_as_history(path):
             continue                                          # a link may name an upstream issue
         found = HISTORY.search(line)
         assert not found, f"{path.relative_to(ROOT)}:{number} reads as history: {found.group(0)!r}"
+
+
+
+def redrawn(image: Path) -> bool:
+    """Whether one command writes this image under docs/: ``tools.figures`` (each paper's ``FIGURES``),
+    ``tools.draws`` (``draws_<name>_<label>.png`` of a declared draw), ``tools.gallery`` and
+    ``python -m common.demo --out docs/common``."""
+    import importlib
+    parts = image.resolve().relative_to(ROOT / "docs").parts
+    if parts in {("gallery.png",), *(("common", f) for f in ("faces.png", "yaw_sweep.png", "gaze_sweep.png"))}:
+        return True
+    if len(parts) != 2 or parts[0] not in PAPERS:
+        return False
+    declared = importlib.import_module(f"{parts[0]}.paper")
+    names = "|".join(map(re.escape, declared.DRAWS))
+    return parts[1] in declared.FIGURES or re.fullmatch(rf"draws_({names})_\w+\.png", parts[1]) is not None
+
+
+def test_every_figure_is_redrawn_by_a_command_and_shown_by_a_readme():
+    shown = {(path.parent / target.split("#")[0]).resolve() for path in DOCS for _, target in links(path)}
+    for image in [*ROOT.glob("docs/**/*.png"), *ROOT.glob("docs/**/*.jpg")]:
+        assert redrawn(image), f"{image.relative_to(ROOT)}: no command redraws it"
+        assert image.resolve() in shown, f"{image.relative_to(ROOT)}: no README shows it"
+    for image in shown:
+        if (ROOT / "docs") in image.parents:
+            assert redrawn(image), f"a README shows {image.relative_to(ROOT)}, which no command redraws"

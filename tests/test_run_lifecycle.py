@@ -289,6 +289,18 @@ def test_a_batch_larger_than_the_data_or_one_fid_image_is_one_sentence(paper, tm
     assert not (tmp_path / "bad").exists()
 
 
+def test_no_paper_folder_imports_another():
+    """Each folder reads beside its own paper: what two papers share lives in common/, never in a sibling."""
+    root = pathlib.Path(__file__).parents[1]
+    for paper in PAPERS:
+        for path in (root / paper).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                         [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+                others = [n for n in names if n.split(".")[0] in PAPERS and n.split(".")[0] != paper]
+                assert not others, f"{paper}/{path.name} imports {others}"
+
+
 def test_common_never_imports_a_paper_folder_and_has_no_import_cycle():
     """common/ stands below the papers: benchmarks/ and the paper folders import it, never the other way,
     and its modules import each other without a cycle (a cycle breaks whichever is imported first)."""
