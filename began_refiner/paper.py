@@ -14,7 +14,8 @@ BENCHMARKS = [                                            # benchmarks.speed --t
 ]
 
 TESTS = dict(                            # what the shared tests (tests/test_run_lifecycle.py, ...) run
-    run=["--train-faces", "40", "--width", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16"],
+    run=["--train-faces", "40", "--width", "8", "--z-dim", "8", "--batch-size", "8", "--fid-faces", "16",
+         "--lr-ramp", "0"],             # the ramp follows --steps: the shared tests extend runs with --resume
     eval=["--faces", "16"],             # eval.py flags that keep a tiny run's evaluation fast
     images=40,                          # training images of that run: the largest batch that fits
     data_flag="--data", fid_flag="--fid-faces", resume=[])

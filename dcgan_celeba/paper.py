@@ -70,12 +70,13 @@ def _quality():
 
 
 def _m_falls():
+    import math
     from statistics import mean
 
     from common.csvlog import read_log
     from common.manifest import weights_folder
     log = read_log(weights_folder("dcgan_celeba") / "began" / "log.csv")
-    m = [v for v in log["M"] if v == v]                 # logged rows only (NaN ≠ NaN)
+    m = [v for v in log["M"] if not math.isnan(v)]      # the logged rows only
     first, last = mean(m[:5]), mean(m[-5:])
     return f"M {first:.3f} → {last:.3f} (mean of the first and last five logged values, log.csv)", last < first / 2
 

@@ -10,7 +10,8 @@ from began_refiner import train
 from began_refiner.model import (Decoder, Discriminator, Refiner, autoencoder_loss, convergence, discriminator_loss,
                                  generator_loss, image_pyramid, reconstruction_loss, update_k)
 from common.checkpoints import read_checkpoint
-from conftest import check_one_sentence, check_resume, check_same_seed_same_run, files, repository_at, ship_runs
+from conftest import (assert_same_checkpoint, check_one_sentence, check_resume, check_same_seed_same_run, files,
+                      repository_at, ship_runs)
 
 # ----------------------------------------------------------------- equations, by hand
 
@@ -61,7 +62,7 @@ def test_refiner_shapes_and_input_counts():
         pyramid = image_pyramid(x, inputs)
         assert [p.shape[-1] for p in pyramid] == [8, 16, 32][:inputs]
         assert Refiner(64, n=8, inputs=inputs)(pyramid).shape == x.shape
-    with pytest.raises(ValueError, match="input resolutions"):
+    with pytest.raises(ValueError, match="downscaled input"):
         Refiner(64, n=8, inputs=4)          # 64×64 would be the answer itself
     assert Refiner(32, n=8, inputs=3, lowest=4)(image_pyramid(x[..., :32, :32], 3, lowest=4)).shape == (2, 3, 32, 32)
 
@@ -102,8 +103,26 @@ def test_baseline_generator_trains_too(tmp_path):
 
 @pytest.mark.parametrize("generator", ["B", "began"])
 def test_resume_continues_exactly(tmp_path, generator):
-    """Every network, optimiser, scheduler, k_t and the batch order, as if it had never stopped."""
-    check_resume(train.main, TINY + ["--generator", generator], tmp_path, steps=6, half=3)
+    """Every network, optimiser, scheduler, k_t and the batch order, as if it had never stopped. Without
+    the ramp: a ramp follows --steps, so 3 steps then --resume --steps 6 is another schedule than 6."""
+    check_resume(train.main, TINY + ["--generator", generator, "--lr-ramp", "0"], tmp_path, steps=6, half=3)
+
+
+def test_a_ramped_run_stopped_by_ctrl_c_resumes_on_its_schedule(tmp_path, monkeypatch):
+    """The quick preset's ramp to 0: stopped at step 3 of 6 and resumed, the same run as 6 straight."""
+    from common import loop
+    straight = train.main(TINY + ["--lr-ramp", "0.5", "--out", str(tmp_path / "straight")])
+    log = loop.Run.log
+
+    def ctrl_c_after_step_3(run, step, **values):
+        log(run, step, **values)
+        run._stop.requested = step == 3
+    monkeypatch.setattr(loop.Run, "log", ctrl_c_after_step_3)
+    with pytest.raises(SystemExit):
+        train.main(TINY + ["--lr-ramp", "0.5", "--out", str(tmp_path / "stopped")])
+    monkeypatch.setattr(loop.Run, "log", log)
+    resumed = train.main(["--resume", "--out", str(tmp_path / "stopped")])
+    assert_same_checkpoint(straight, resumed, 1e-6)
 
 
 def test_same_seed_same_samples(tmp_path):
