@@ -23,8 +23,7 @@ from began_refiner.data import held_out_faces, synthetic_inputs, training_faces
 from began_refiner.model import (REFINERS, autoencoder_loss, build, convergence, discriminator_loss, generator_loss,
                                  image_pyramid, reconstruction_loss, update_k)
 from common import distributed
-from common.cli import (HelpFormatter, add_common_args, at_least, fraction, one_sentence_errors, parse_args,
-                        positive_int)
+from common.cli import HelpFormatter, add_common_args, at_least, fraction, one_sentence_errors, parse_args, positive_int
 from common.data import InMemoryBatches
 from common.device import autocast, outputs, pick_device, seed_everything, to_device, use_amp
 from common.ema import add_ema_arg, with_average

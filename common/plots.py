@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common.data import to_uint8  # noqa: E402
 from common.csvlog import read_log  # noqa: E402
+from common.data import to_uint8  # noqa: E402
 
 DPI = 100           # figure inches * DPI = pixels in the PNG
 FONT = 9            # points; at 100 dpi a character is about 7 px wide, 13 px tall

@@ -7,6 +7,7 @@ EVAL_ARGS = []                          # what tools.figures adds to `python sr_
 FIGURES = ["super_resolution.png", "degradation.png", "table2.png", "failures.png", "table1_fig5_curves.png"]
 LABELS = {"pipeline": "pipeline"}       # shipped name → the label of numbers()
 DRAWS = {"pipeline": []}                # bare commands whose draws tools.draws records
+DRAWN_STAGE = "finetune"                # tools.draws reads this stage's log.csv and samples/ (the fine-tuned pair)
 BENCHMARKS = [("High-to-Low stage, 64 → 16 px",                       # benchmarks.speed --train
                ["--stage", "h2l", "--high-faces", "300", "--low-faces", "300", "--fid-faces", "8"])]
 
@@ -55,6 +56,7 @@ def _shipped(key):
 def _logged(stage, column):
     """The values of one column of a shipped stage's log.csv, in step order (empty cells left out)."""
     import math
+
     from common.csvlog import read_log
     from common.manifest import weights_folder
     log = read_log(weights_folder("sr_degradation") / "pipeline" / stage / "log.csv")

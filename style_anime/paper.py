@@ -90,6 +90,7 @@ def _stable():
 def _resolution():
     """The side of the shipped generator's faces against the paper's 64×64 data."""
     import json
+
     from common.manifest import read_manifest, weights_folder
     config = json.loads((weights_folder("style_anime") / "dcgan" / "config.json").read_text())
     size, fid = config["size"], read_manifest("style_anime")["dcgan"]["eval"]["fid"]

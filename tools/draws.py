@@ -65,18 +65,15 @@ def commit_of(checkout: Path) -> str:
     return git("rev-parse", "--short", "HEAD") + ("+changes" if dirty else "")
 
 
-def last_stage(run: Path) -> Path:
-    """The folder that holds a run's log.csv and samples/: the run itself, or, for a pipeline of stage
-    folders (sr_degradation), the stage that trained last."""
-    if (run / "log.csv").exists():
-        return run
-    return max((log.parent for log in run.glob("*/log.csv")), key=lambda stage: (stage / "log.csv").stat().st_mtime)
+def drawn_stage(paper: str) -> str:
+    """Where a run of ``paper`` keeps the log.csv and samples/ of its end result: the run folder itself
+    (""), or for a pipeline of stage folders the stage its paper.py names (``DRAWN_STAGE``)."""
+    return getattr(importlib.import_module(f"{paper}.paper"), "DRAWN_STAGE", "")
 
 
 def end_numbers(run: Path) -> dict:
-    """The last logged value of each column of ``END_COLUMNS`` in the run's (last stage's) log.csv, and its
-    last step."""
-    log = read_log(last_stage(run) / "log.csv")
+    """The last logged value of each column of ``END_COLUMNS`` in ``run``'s log.csv, and its last step."""
+    log = read_log(run / "log.csv")
     numbers = {"steps": int(log["step"][-1])}
     for column in END_COLUMNS:
         values = [v for v in log.get(column, []) if not math.isnan(v)]   # NaN: the cell was empty then
@@ -103,7 +100,7 @@ def train_and_evaluate(paper, name, flags, seed, threads, checkout, out_root):
     return {"name": name, "command": " ".join(command), "seed": seed, "threads": threads,
             "cpu": cpu_name(), "machine": f"{os.cpu_count()} cores, {platform.machine()}",
             "torch": importlib.import_module("torch").__version__, "commit": commit_of(checkout),
-            "wall_s": round(wall, 1), "load_at_start": round(load, 2), "log": end_numbers(run),
+            "wall_s": round(wall, 1), "load_at_start": round(load, 2), "log": end_numbers(run / drawn_stage(paper)),
             "eval": {k: round(v, 4) if isinstance(v, float) else v for k, v in evaluated.items()}}
 
 
@@ -149,7 +146,8 @@ def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Pa
                    key=lambda d: (d["threads"], d["seed"]))
     fig, axes = plt.subplots(len(draws), 1, figsize=(8, 1.4 * len(draws)), dpi=110, squeeze=False)
     for ax, d in zip(axes[:, 0], draws):
-        grids = sorted((last_stage(out_root / f"{name}-s{d['seed']}-t{d['threads']}") / "samples").glob("step_*.png"))
+        run = out_root / f"{name}-s{d['seed']}-t{d['threads']}" / drawn_stage(paper)
+        grids = sorted((run / "samples").glob("step_*.png"))
         ax.imshow(Image.open(grids[-1]).convert("RGB"))
         ax.set_title(f"seed {d['seed']}, {d['threads']} thread(s): {grids[-1].stem.replace('step_', 'step ')}, "
                      f"FID {d['eval']['fid']:.1f}", fontsize=8)

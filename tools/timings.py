@@ -2,7 +2,8 @@
 
     python -m tools.timings eval                 # `python <paper>/eval.py` of every paper (the shipped networks)
     python -m tools.timings eval began_refiner
-    python -m tools.timings tests                # the README's test command, `python -m pytest -q`
+    python -m tools.timings tests                # the README's test command, `python -m pytest -q` (and its
+                                                 # ten slowest tests)
 
 Each record: the command, its wall time, the CPU (``common.device.cpu_name``), the threads torch used,
 whether dlib was installed (face detection adds to began_refiner's and dcgan_celeba's eval) and the load
@@ -28,11 +29,14 @@ from common.manifest import PAPERS, ROOT                         # noqa: E402
 TIMINGS = ROOT / "docs" / "timings.json"
 
 
-def timed(key: str, command: list) -> dict:
-    """Run ``command`` from the repository root; its record under ``key``."""
+def timed(key: str, command: list, show_tail: int = 0) -> dict:
+    """Run ``command`` from the repository root; its record under ``key`` (``show_tail``: print the last
+    lines it printed, e.g. pytest's slowest tests)."""
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
+    if show_tail:
+        print("\n".join(done.stdout.splitlines()[-show_tail:]))
     record = {"command": " ".join(["python", *command[1:]]), "wall_s": round(time.perf_counter() - started, 1),
               "cpu": cpu_name(), "cores": os.cpu_count(), "load_at_start": round(load, 2),
               "dlib": importlib.util.find_spec("dlib") is not None}
@@ -48,7 +52,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     records = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     if args.what == "tests":
-        records["tests"] = timed("tests", [sys.executable, "-m", "pytest", "-q"])
+        records["tests"] = timed("tests", [sys.executable, "-m", "pytest", "-q", "--durations=10"], show_tail=16)
     for paper in (args.papers or PAPERS) if args.what == "eval" else []:
         records[f"eval {paper}"] = timed(f"eval {paper}", [sys.executable, f"{paper}/eval.py"])
     atomic_write(TIMINGS, lambda f: f.write((json.dumps(records, indent=1, sort_keys=True) + "\n").encode()))
