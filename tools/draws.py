@@ -144,12 +144,15 @@ def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Pa
     from PIL import Image
     draws = sorted((d for d in read_draws(paper) if d["name"] == name and d["label"] == label),
                    key=lambda d: (d["threads"], d["seed"]))
-    fig, axes = plt.subplots(len(draws), 1, figsize=(8, 1.4 * len(draws)), dpi=110, squeeze=False)
-    for ax, d in zip(axes[:, 0], draws):
-        run = out_root / f"{name}-s{d['seed']}-t{d['threads']}" / drawn_stage(paper)
-        grids = sorted((run / "samples").glob("step_*.png"))
-        ax.imshow(Image.open(grids[-1]).convert("RGB"))
-        ax.set_title(f"seed {d['seed']}, {d['threads']} thread(s): {grids[-1].stem.replace('step_', 'step ')}, "
+    grids = [sorted((out_root / f"{name}-s{d['seed']}-t{d['threads']}" / drawn_stage(paper) / "samples")
+                    .glob("step_*.png"))[-1] for d in draws]
+    images = [Image.open(grid).convert("RGB") for grid in grids]
+    heights = [8 * image.height / image.width + 0.3 for image in images]        # each grid 8 inches wide
+    fig, axes = plt.subplots(len(draws), 1, figsize=(8, sum(heights) + 0.4), dpi=110, squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, d, grid, image in zip(axes[:, 0], draws, grids, images):
+        ax.imshow(image)
+        ax.set_title(f"seed {d['seed']}, {d['threads']} thread(s): {grid.stem.replace('step_', 'step ')}, "
                      f"FID {d['eval']['fid']:.1f}", fontsize=8)
         ax.axis("off")
     command = " ".join(["python", f"{paper}/train.py", *importlib.import_module(f"{paper}.paper").DRAWS[name]])
