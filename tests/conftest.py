@@ -29,6 +29,15 @@ from common.csvlog import read_log
 from common.folders import release_folders
 
 
+@pytest.fixture(autouse=True)
+def loss_png_only_where_asked(request, monkeypatch):
+    """A run's loss.png (matplotlib: most of a tiny run's time) is drawn by the tests marked ``loss_png``
+    (each train.py's smoke test) and by the plot tests; every other tiny run writes an empty loss.png."""
+    if request.node.get_closest_marker("loss_png") is None:
+        import common.loop
+        monkeypatch.setattr(common.loop, "plot_losses", lambda log, path, **kwargs: Path(path).write_bytes(b""))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
     """Tiny tensors: one thread avoids OpenMP's overhead (several times faster on a busy 2-core machine)."""

@@ -86,6 +86,7 @@ TINY = ["--steps", "6", "--train-faces", "40", "--width", "8", "--z-dim", "8", "
         "--log-every", "3", "--fid-every", "6", "--sample-every", "6", "--ckpt-every", "3"]
 
 
+@pytest.mark.loss_png
 def test_train_smoke_writes_the_run_folder(tmp_path):
     run = train.main(TINY + ["--out", str(tmp_path / "run")])
     for name in ("config.json", "log.csv", "loss.png", "checkpoint.pt", "samples/step_0000006.png"):

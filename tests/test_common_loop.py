@@ -70,6 +70,7 @@ def test_a_non_finite_weight_is_never_saved(tmp_path):
     assert read_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == 2
 
 
+@pytest.mark.loss_png
 def test_rows_checkpoints_and_model_args(tmp_path):
     run, model, opt = _run(tmp_path, steps=5)
     run.log_eval(0, fid=9.0)

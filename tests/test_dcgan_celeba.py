@@ -269,6 +269,7 @@ TINY = ["--size", "16", "--width", "8", "--z-dim", "8", "--h", "8", "--batch-siz
         "--ckpt-every", "2", "--n-critic", "2"]
 
 
+@pytest.mark.loss_png
 @pytest.mark.parametrize("model", ["dcgan", "wgan", "began"])
 def test_train_smoke_resume_and_determinism(tmp_path, model):
     straight, resumed = check_resume(train.main, TINY + ["--model", model], tmp_path, steps=4, half=2)

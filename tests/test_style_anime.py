@@ -102,6 +102,7 @@ TINY = ["--steps", "6", "--train-faces", "48", "--width", "8", "--size", "16", "
         "--device", "cpu"]
 
 
+@pytest.mark.loss_png
 def test_train_smoke_and_eval(tmp_path):
     run = train.main(TINY + ["--out", str(tmp_path / "run")])
     for name in ("config.json", "log.csv", "loss.png", "checkpoint.pt", "samples/step_0000006.png"):
