@@ -29,17 +29,20 @@ from common.manifest import PAPERS, ROOT                         # noqa: E402
 TIMINGS = ROOT / "docs" / "timings.json"
 
 
-def timed(key: str, command: list, show_tail: int = 0) -> dict:
-    """Run ``command`` from the repository root; its record under ``key`` (``show_tail``: print the last
-    lines it printed, e.g. pytest's slowest tests)."""
+def timed(key: str, command: list, suite: bool = False) -> dict:
+    """Run ``command`` from the repository root; its record under ``key``. A failing eval records nothing;
+    the test suite is recorded with its exit status (a README waiting for this very number fails its
+    check until it is written) and its last lines, the ten slowest tests, are printed."""
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True)
-    if show_tail:
-        print("\n".join(done.stdout.splitlines()[-show_tail:]))
+    done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    if suite:
+        print("\n".join(done.stdout.splitlines()[-16:]))
+    elif done.returncode:
+        raise SystemExit(f"{' '.join(command[1:])} failed (exit status {done.returncode}): nothing recorded")
     record = {"command": " ".join(["python", *command[1:]]), "wall_s": round(time.perf_counter() - started, 1),
               "cpu": cpu_name(), "cores": os.cpu_count(), "load_at_start": round(load, 2),
-              "dlib": importlib.util.find_spec("dlib") is not None}
+              "dlib": importlib.util.find_spec("dlib") is not None, "exit_status": done.returncode}
     print(f"{key}: {record['wall_s']} s")
     return record
 
@@ -52,7 +55,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     records = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
     if args.what == "tests":
-        records["tests"] = timed("tests", [sys.executable, "-m", "pytest", "-q", "--durations=10"], show_tail=16)
+        records["tests"] = timed("tests", [sys.executable, "-m", "pytest", "-q", "--durations=10"], suite=True)
     for paper in (args.papers or PAPERS) if args.what == "eval" else []:
         records[f"eval {paper}"] = timed(f"eval {paper}", [sys.executable, f"{paper}/eval.py"])
     atomic_write(TIMINGS, lambda f: f.write((json.dumps(records, indent=1, sort_keys=True) + "\n").encode()))
