@@ -107,15 +107,16 @@ def test_a_batch_that_does_not_divide_is_split_unevenly_and_said_once(launched):
 
 def test_two_processes_times_b_equal_one_process_times_2b(launched):
     """--batch-size is the batch of all processes together: refiner B (no BatchNorm, no noise) in float32
-    trains the same with 1 and with 2 processes, to float tolerance (the sums are split differently)."""
-    assert_same_checkpoint(launched[0] / "one", launched[0] / "two_times_b", atol=1e-5)
+    trains the same with 1 and with 2 processes, to float tolerance (the sums are split differently: Adam's
+    running averages differ by about 1e-5 after four steps; averaging wrongly would differ by their size)."""
+    assert_same_checkpoint(launched[0] / "one", launched[0] / "two_times_b", atol=5e-5)
 
 
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
 def test_a_run_resumes_with_another_number_of_processes(first, then, launched):
     """2 steps with ``first`` processes, resumed to 4 with ``then``, equals 4 steps straight."""
     resumed = launched[0] / f"resumed_{first}_{then}"
-    assert_same_checkpoint(launched[0] / "one", resumed, atol=1e-5)
+    assert_same_checkpoint(launched[0] / "one", resumed, atol=5e-5)
     assert read_log(resumed / "log.csv")["step"] == [0, 1, 2, 3, 4]
 
 
