@@ -25,6 +25,7 @@ The synthetic network's accuracy is measured by ``python -m tools.train_synthnet
 """
 import argparse
 import importlib
+import json
 import statistics
 import tempfile
 import time
@@ -37,7 +38,7 @@ from common.cli import one_sentence_errors
 from common.csvlog import read_log
 from common.device import cpu_name
 from common.faces import STYLES, render, sample_params
-from common.folders import atomic_write
+from common.folders import atomic_write_json
 from common.manifest import PAPERS, ROOT
 from common.metrics import MetricUnavailable, face_detection_rate
 from common.plots import markdown_table
@@ -142,12 +143,11 @@ def train_table(steps, repeats, only=""):
 
 def record(key: str, rows, **more) -> None:
     """Keep the measurement in docs/speed.json (the READMEs' speed tables are generated from it)."""
-    import json
     path = ROOT / "docs" / "speed.json"
     recorded = json.loads(path.read_text()) if path.exists() else {}
     recorded[key] = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                      "rows": rows, **more}
-    atomic_write(path, lambda f: f.write((json.dumps(recorded, indent=1) + "\n").encode()))
+    atomic_write_json(path, recorded, indent=1, sort_keys=False)
     print(f"wrote {path.relative_to(ROOT)}")
 
 
@@ -185,6 +185,7 @@ def main(argv=None):
             print(f"\n{err}")
     if args.record:
         record("faces", rows, faces=args.faces, detection_rate=rate, detected_of=args.detect)
+
 
 if __name__ == "__main__":
     main()

@@ -132,9 +132,14 @@ def new_run_dir(out, paper: str, root: str = "runs") -> Path:
 def write_config(run_dir: Path, config) -> dict:
     """Write ``config.json`` (sorted keys, JSON values) atomically; return the plain dict."""
     config = plain_values(vars(config) if isinstance(config, argparse.Namespace) else config)
-    atomic_write(run_dir / "config.json", lambda f: f.write(json.dumps(config, indent=2, sort_keys=True).encode()
-                                                            + b"\n"))
+    atomic_write_json(run_dir / "config.json", config)
     return config
+
+
+def atomic_write_json(path: Path, value, indent: int = 2, sort_keys: bool = True) -> None:
+    """``value`` as JSON text with a final newline, written atomically (``atomic_write``)."""
+    text = json.dumps(value, indent=indent, sort_keys=sort_keys) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def atomic_write(path: Path, write) -> None:

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 from common.cli import one_sentence_errors                       # noqa: E402
 from common.csvlog import read_log                               # noqa: E402
 from common.device import cpu_name                               # noqa: E402
-from common.folders import atomic_write                          # noqa: E402
+from common.folders import atomic_write_json                     # noqa: E402
 from common.manifest import PAPERS, ROOT                         # noqa: E402
 
 END_COLUMNS = ("fid", "fid_ema", "diversity", "diversity_px", "diversity_ema", "diversity_px_ema", "fid_sr", "fid_h2l")
@@ -53,7 +53,7 @@ def read_draws(paper: str) -> list:
 
 def write_draws(paper: str, draws: list) -> Path:
     path = records_file(paper)
-    atomic_write(path, lambda f: f.write((json.dumps(draws, indent=1) + "\n").encode()))
+    atomic_write_json(path, draws, indent=1, sort_keys=False)
     return path
 
 

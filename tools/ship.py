@@ -36,7 +36,7 @@ import torch
 
 from common.checkpoints import FORMAT, read_checkpoint
 from common.cli import one_sentence_errors
-from common.folders import atomic_write
+from common.folders import atomic_write_json
 from common.manifest import PAPERS, ROOT, files_digest, read_manifest, sha256, shipped_problem, weights_folder
 
 TOLERANCE = 1e-4        # the fingerprint may move by this fraction of its abs_sum (float32 on another CPU)
@@ -44,9 +44,8 @@ TRAINING_ONLY = ("batches", "augment_rng")   # checkpoint extras that only conti
 
 
 def write_manifest(paper: str, manifest: dict) -> None:
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     weights_folder(paper).mkdir(parents=True, exist_ok=True)
-    atomic_write(weights_folder(paper) / "manifest.json", lambda f: f.write(text.encode()))
+    atomic_write_json(weights_folder(paper) / "manifest.json", manifest)
 
 
 def shipped_checkpoint(checkpoint: dict, keep: list, average: bool) -> dict:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))    # run from anywh
 
 from common.cli import one_sentence_errors                       # noqa: E402
 from common.device import cpu_name                               # noqa: E402
-from common.folders import atomic_write                          # noqa: E402
+from common.folders import atomic_write_json                     # noqa: E402
 from common.manifest import PAPERS, ROOT                         # noqa: E402
 
 TIMINGS = ROOT / "docs" / "timings.json"
@@ -58,7 +58,7 @@ def main(argv=None):
         records["tests"] = timed("tests", [sys.executable, "-m", "pytest", "-q", "--durations=10"], suite=True)
     for paper in (args.papers or PAPERS) if args.what == "eval" else []:
         records[f"eval {paper}"] = timed(f"eval {paper}", [sys.executable, f"{paper}/eval.py"])
-    atomic_write(TIMINGS, lambda f: f.write((json.dumps(records, indent=1, sort_keys=True) + "\n").encode()))
+    atomic_write_json(TIMINGS, records, indent=1)
     print(f"wrote {TIMINGS.relative_to(ROOT)}")
 
 
