@@ -97,7 +97,7 @@ def redrawn(image: Path) -> bool:
         return False
     declared = importlib.import_module(f"{parts[0]}.paper")
     names = "|".join(map(re.escape, declared.DRAWS))
-    return parts[1] in declared.FIGURES or re.fullmatch(rf"draws_({names})_\w+\.png", parts[1]) is not None
+    return parts[1] in declared.FIGURES or re.fullmatch(rf"draws_({names})_[\w.+-]+\.png", parts[1]) is not None
 
 
 def test_every_figure_is_redrawn_by_a_command_and_shown_by_a_readme():

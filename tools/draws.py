@@ -155,8 +155,8 @@ def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Pa
         ax.set_title(f"seed {d['seed']}, {d['threads']} thread(s): {grid.stem.replace('step_', 'step ')}, "
                      f"FID {d['eval']['fid']:.1f}", fontsize=8)
         ax.axis("off")
-    command = " ".join(["python", f"{paper}/train.py", *importlib.import_module(f"{paper}.paper").DRAWS[name]])
-    fig.suptitle(f"{command} --seed S: the last samples of every draw ({label})", fontsize=9)
+    command = draws[0]["command"].replace(f"--seed {draws[0]['seed']}", "--seed S")      # the set's own flags
+    fig.suptitle(f"{command}: the last samples of every draw ({label})", fontsize=9)
     fig.tight_layout()
     path = ROOT / "docs" / paper / f"draws_{name}_{label}.png"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -98,8 +98,8 @@ def value(kind: str, *args) -> str:
         return minutes(low) if low == high else f"{minutes(low)}–{minutes(high)}"
     key, *spec = rest
     numbers = [dig(d, key) for d in draws]
-    if kind == "spread":
-        return f"{fmt(min(numbers), *spec)}–{fmt(max(numbers), *spec)}"
+    if kind == "spread":                     # one draw, or all alike: one number
+        return "–".join(dict.fromkeys(fmt(f(numbers), *spec) for f in (min, max)))
     if kind == "mean":
         return fmt(statistics.mean(numbers), *spec)
     raise KeyError(f"unknown value kind {kind!r}")
@@ -172,15 +172,19 @@ def _has(draw, key):
 
 
 def compare_table(paper: str, name: str, *labels) -> str:
-    """The same bare command's draws under two (or more) recorded labels: worst, best, spread, mean."""
+    """The same bare command's draws under two (or more) recorded labels (the flags each set added to it):
+    worst, best, spread and mean FID, and the range of the face-detection rate."""
     rows = []
     for label in labels:
         draws = [d for d in read_draws(paper) if d["name"] == name and d["label"] == label]
         fids = [d["eval"]["fid"] for d in draws]
         rates = [d["eval"]["face_detection_rate"] for d in draws if "face_detection_rate" in d["eval"]]
-        rows.append({"draws": label, "n": len(draws), "worst FID": f"{max(fids):.1f}", "best FID": f"{min(fids):.1f}",
+        flags = sorted({d["command"].split(f"--seed {d['seed']}")[1].strip() for d in draws})
+        rows.append({"draws": label, "flags": ", ".join(f"`{f}`" if f else "(none)" for f in flags), "n": len(draws),
+                     "worst FID": f"{max(fids):.1f}", "best FID": f"{min(fids):.1f}",
                      "worst − best": f"{max(fids) - min(fids):.1f}", "mean FID": f"{statistics.mean(fids):.1f}",
-                     **({"fewest faces detected": f"{min(rates):.0%}"} if rates else {})})
+                     **({"faces detected": "–".join(dict.fromkeys(f"{r:.0%}" for r in (min(rates), max(rates))))}
+                        if rates else {})})
     return table(rows, list(rows[0]))
 
 
