@@ -25,6 +25,7 @@ import os
 import platform
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -132,7 +133,7 @@ def run(args) -> None:
         if job[1] != 1:
             one(job)
     print(f"wrote {records_file(args.paper)}")
-    print(f"wrote {last_samples_figure(args.paper, args.name, args.label, out_root)}")
+    last_samples_figure(args.paper, args.name, args.label, out_root)
 
 
 def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Path:
@@ -144,8 +145,13 @@ def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Pa
     from PIL import Image
     draws = sorted((d for d in read_draws(paper) if d["name"] == name and d["label"] == label),
                    key=lambda d: (d["threads"], d["seed"]))
-    grids = [sorted((out_root / f"{name}-s{d['seed']}-t{d['threads']}" / drawn_stage(paper) / "samples")
-                    .glob("step_*.png"))[-1] for d in draws]
+    folders = [out_root / f"{name}-s{d['seed']}-t{d['threads']}" / drawn_stage(paper) / "samples" for d in draws]
+    missing = [str(folder) for folder in folders if not any(folder.glob("step_*.png"))]
+    path = ROOT / "docs" / paper / f"draws_{name}_{label}.png"
+    if missing:                     # a draw recorded on another machine: keep the figure rather than drop its row
+        print(f"kept {path} as it was: no samples in {', '.join(missing)} (draw the set there again to redraw it)")
+        return path
+    grids = [sorted(folder.glob("step_*.png"))[-1] for folder in folders]
     images = [Image.open(grid).convert("RGB") for grid in grids]
     heights = [8 * image.height / image.width + 0.3 for image in images]        # each grid 8 inches wide
     fig, axes = plt.subplots(len(draws), 1, figsize=(8, sum(heights) + 0.4), dpi=110, squeeze=False,
@@ -156,12 +162,12 @@ def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Pa
                      f"FID {d['eval']['fid']:.1f}", fontsize=8)
         ax.axis("off")
     command = draws[0]["command"].replace(f"--seed {draws[0]['seed']}", "--seed S")      # the set's own flags
-    fig.suptitle(f"{command}: the last samples of every draw ({label})", fontsize=9)
+    fig.suptitle(textwrap.fill(f"{command}: the last samples of every draw ({label})", 100), fontsize=9)
     fig.tight_layout()
-    path = ROOT / "docs" / paper / f"draws_{name}_{label}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+    print(f"wrote {path}")
     return path
 
 
