@@ -53,8 +53,9 @@ PRESETS = {
                   gamma=0.5, lambda_k=0.001, lr_half_every=100_000, lr_ramp=0.0, amp=False, sample_every=2000,
                   ckpt_every=5000, log_every=100, fid_every=5000),
 }
-# The noise BEGAN's quick preset keeps 2.5e-4: at 5e-4, with no input image to hold it, it collapsed (README).
-NOISE_PRESETS = dict(PRESETS, quick=dict(QUICK, lr=2.5e-4))
+# The noise BEGAN's quick preset keeps 2.5e-4 (at 5e-4, with no input image to hold it, it collapsed) and runs
+# float32: over six draws its worst end FID fell from 150.4 (one face for every z) to 98.7 (README).
+NOISE_PRESETS = dict(PRESETS, quick=dict(QUICK, lr=2.5e-4, amp=False))
 
 
 def parse(argv):

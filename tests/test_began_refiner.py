@@ -185,16 +185,16 @@ def test_k_is_updated_from_the_losses_of_the_same_pass(tmp_path):
     assert float(value["k"]) == pytest.approx(expected, rel=1e-3, abs=1e-6)
 
 
-@pytest.mark.parametrize("argv, generator, gamma, lambda_k, lr, half, ramp",
-                         [([], "B", 1.0, 0.05, 5e-4, 1000, 0.33),                 # settled end: lower rate, ramp to 0
-                          (["--generator", "A"], "A", 1.0, 0.05, 5e-4, 1000, 0.33),
-                          (["--generator", "began"], "began", 1.0, 0.05, 2.5e-4, 1000, 0.33),   # the noise BEGAN's
-                          (["--preset", "long"], "began", 1.0, 0.05, 1e-4, 4000, 0.0),
-                          (["--preset", "paper"], "B", 0.5, 0.001, 1e-3, 100_000, 0.0)])  # the paper's: no ramp
-def test_presets_paper_keeps_the_references_values(argv, generator, gamma, lambda_k, lr, half, ramp):
+@pytest.mark.parametrize("argv, generator, gamma, lambda_k, lr, half, ramp, amp",
+                         [([], "B", 1.0, 0.05, 5e-4, 1000, 0.33, True),           # settled end: lower rate, ramp to 0
+                          (["--generator", "A"], "A", 1.0, 0.05, 5e-4, 1000, 0.33, True),
+                          (["--generator", "began"], "began", 1.0, 0.05, 2.5e-4, 1000, 0.33, False),  # noise: fp32
+                          (["--preset", "long"], "began", 1.0, 0.05, 1e-4, 4000, 0.0, True),
+                          (["--preset", "paper"], "B", 0.5, 0.001, 1e-3, 100_000, 0.0, False)])  # the paper's: no ramp
+def test_presets_paper_keeps_the_references_values(argv, generator, gamma, lambda_k, lr, half, ramp, amp):
     args, _ = train.parse(argv)
-    assert (args.generator, args.gamma, args.lambda_k, args.lr, args.lr_half_every, args.lr_ramp) == (
-        generator, gamma, lambda_k, lr, half, ramp)
+    assert (args.generator, args.gamma, args.lambda_k, args.lr, args.lr_half_every, args.lr_ramp, args.amp) == (
+        generator, gamma, lambda_k, lr, half, ramp, amp)
 
 
 # ----------------------------------------------------------------- a run you can trust
