@@ -146,12 +146,12 @@ def last_samples_figure(paper: str, name: str, label: str, out_root: Path) -> Pa
     draws = sorted((d for d in read_draws(paper) if d["name"] == name and d["label"] == label),
                    key=lambda d: (d["threads"], d["seed"]))
     folders = [out_root / f"{name}-s{d['seed']}-t{d['threads']}" / drawn_stage(paper) / "samples" for d in draws]
-    missing = [str(folder) for folder in folders if not any(folder.glob("step_*.png"))]
+    grids = [max(folder.glob("step_*.png"), default=None) for folder in folders]         # each draw's last grid
+    missing = [str(folder) for folder, grid in zip(folders, grids) if grid is None]
     path = ROOT / "docs" / paper / f"draws_{name}_{label}.png"
     if missing:                     # a draw recorded on another machine: keep the figure rather than drop its row
         print(f"kept {path} as it was: no samples in {', '.join(missing)} (draw the set there again to redraw it)")
         return path
-    grids = [sorted(folder.glob("step_*.png"))[-1] for folder in folders]
     images = [Image.open(grid).convert("RGB") for grid in grids]
     heights = [8 * image.height / image.width + 0.3 for image in images]        # each grid 8 inches wide
     fig, axes = plt.subplots(len(draws), 1, figsize=(8, sum(heights) + 0.4), dpi=110, squeeze=False,

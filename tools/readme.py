@@ -68,6 +68,12 @@ def minutes(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
+def span(numbers, show) -> str:
+    """The range of ``numbers`` as ``show`` writes them, "low–high"; one number where both read alike."""
+    low, high = show(min(numbers)), show(max(numbers))
+    return low if low == high else f"{low}–{high}"
+
+
 # ----------------------------------------------------------------------------- inline values
 
 def value(kind: str, *args) -> str:
@@ -94,12 +100,11 @@ def value(kind: str, *args) -> str:
     if kind == "cpu":
         return " / ".join(sorted({d["cpu"] for d in draws}))
     if kind == "time":                       # time THREADS: the range of the wall times of those draws
-        low, high = (f(d["wall_s"] for d in draws if d["threads"] == int(rest[0])) for f in (min, max))
-        return minutes(low) if low == high else f"{minutes(low)}–{minutes(high)}"
+        return span([d["wall_s"] for d in draws if d["threads"] == int(rest[0])], minutes)
     key, *spec = rest
     numbers = [dig(d, key) for d in draws]
-    if kind == "spread":                     # one draw, or all alike: one number
-        return "–".join(dict.fromkeys(fmt(f(numbers), *spec) for f in (min, max)))
+    if kind == "spread":
+        return span(numbers, lambda x: fmt(x, *spec))
     if kind == "mean":
         return fmt(statistics.mean(numbers), *spec)
     raise KeyError(f"unknown value kind {kind!r}")
@@ -183,8 +188,7 @@ def compare_table(paper: str, name: str, *labels) -> str:
         rows.append({"draws": label, "flags": ", ".join(f"`{f}`" if f else "(none)" for f in flags), "n": len(draws),
                      "worst FID": f"{max(fids):.1f}", "best FID": f"{min(fids):.1f}",
                      "worst − best": f"{max(fids) - min(fids):.1f}", "mean FID": f"{statistics.mean(fids):.1f}",
-                     **({"faces detected": "–".join(dict.fromkeys(f"{r:.0%}" for r in (min(rates), max(rates))))}
-                        if rates else {})})
+                     **({"faces detected": span(rates, "{:.0%}".format)} if rates else {})})
     return table(rows, list(rows[0]))
 
 
